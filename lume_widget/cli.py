@@ -1,0 +1,58 @@
+"""The ``lume-widget`` command: ``serve``, ``chat``, ``eval`` and ``demo``.
+
+Each subcommand lives with the code it drives and exposes two functions,
+``configure(parser)`` and ``run(args) -> int``; this module only wires them together,
+so ``lume-widget --help`` stays fast and each face stays in one place.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from lume_widget._version import __version__
+
+# subcommand -> (module, one-line help)
+SUBCOMMANDS: dict[str, tuple[str, str]] = {
+    "serve": ("lume_widget.server.cli", "run the reference server (the embedded default backend)"),
+    "chat": ("lume_widget.client.cli", "chat with a persona from the terminal, streaming the reply"),
+    "eval": ("lume_widget.evaluation.cli", "run scripted persona evaluations from a YAML file"),
+    "demo": ("lume_widget.demo", "open the demo notebooks in JupyterLab on the embedded server"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lume-widget",
+        description="Talk to Lume's AI consultation backend: serve, chat, evaluate, demo.",
+    )
+    parser.add_argument("--version", action="version", version=f"lume-widget {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, (module_name, help_text) in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub_parser = sub.add_parser(name, help=help_text, description=help_text)
+        module.configure(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = {0: logging.WARNING, 1: logging.INFO}.get(args.verbose, logging.DEBUG)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args._run(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""One exception tree for everything a user of lume_widget can hit.
+
+Every error says what happened and what to do next. Errors raised by httpx and
+websockets are translated into this tree in exactly one place per driver and
+re-raised ``from`` the original, so callers never need to catch third-party types.
+
+::
+
+    LumeError
+    ├── ConfigurationError          bad URL, missing credentials, bad settings
+    ├── InvalidInputError           rejected before anything was sent
+    │   ├── InvalidMessageError     empty or longer than 5000 characters after trimming
+    │   ├── InvalidPersonaError     not one of the four personas
+    │   └── InvalidIdError          a consultation or goal id that is not a UUID
+    ├── ApiError                    the backend answered with an error status
+    │   ├── AuthenticationError     401 that a token refresh could not cure, wrong API key
+    │   ├── PermissionDeniedError   403: not the owner
+    │   ├── NotFoundError           404: unknown consultation or goal
+    │   ├── ConsultationNotActiveError   the consultation was completed; start a new one
+    │   ├── TooManyConsultationsError    429 on create: at most 10 active per user
+    │   ├── RateLimitedError        429/503 with Retry-After elsewhere
+    │   └── ServerError             5xx
+    ├── ConnectionFailedError       the backend could not be reached on any tier
+    ├── TurnTimeoutError            no complete reply within the turn deadline
+    └── TurnCancelledError          the user stopped the reply
+
+Errors about a message that was not delivered carry ``unsent_text`` so that nothing
+the user typed is lost; errors about a reply cut short carry ``partial_text``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "ConsultationNotActiveError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidMessageError",
+    "InvalidPersonaError",
+    "LumeError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ServerError",
+    "TooManyConsultationsError",
+    "TurnCancelledError",
+    "TurnTimeoutError",
+]
+
+
+class LumeError(Exception):
+    """Base of every error lume_widget raises.
+
+    ``unsent_text`` is the user's message when it was not (or may not have been)
+    delivered, so a caller can offer it again; ``partial_text`` is whatever part of
+    the reply had arrived when the turn ended early.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        unsent_text: str | None = None,
+        partial_text: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.unsent_text = unsent_text
+        self.partial_text = partial_text
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ConfigurationError(LumeError):
+    """The client was set up wrongly: a malformed URL, missing credentials, a bad setting."""
+
+
+class InvalidInputError(LumeError, ValueError):
+    """Input was rejected before anything was sent to the backend."""
+
+
+class InvalidMessageError(InvalidInputError):
+    """A message is empty or longer than the backend accepts (1..5000 characters after trimming)."""
+
+
+class InvalidPersonaError(InvalidInputError):
+    """A persona that is not nutritionist, fitness_coach, wellness_specialist or general_wellness."""
+
+
+class InvalidIdError(InvalidInputError):
+    """A consultation or goal id that is not a UUID."""
+
+
+class ApiError(LumeError):
+    """The backend answered with an error status.
+
+    ``status`` is the HTTP status (or the WebSocket handshake status), ``code`` and
+    ``details`` come from the error envelope when the backend sent them.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        code: str | None = None,
+        details: dict[str, Any] | None = None,
+        unsent_text: str | None = None,
+        partial_text: str | None = None,
+    ) -> None:
+        super().__init__(message, unsent_text=unsent_text, partial_text=partial_text)
+        self.status = status
+        self.code = code
+        self.details = details or {}
+
+
+class AuthenticationError(ApiError):
+    """Credentials were refused: wrong API key, wrong password, or a token that refresh could not renew."""
+
+
+class PermissionDeniedError(ApiError):
+    """403: the consultation or goal belongs to another user."""
+
+
+class NotFoundError(ApiError):
+    """404: the consultation or goal does not exist on this server."""
+
+
+class ConsultationNotActiveError(ApiError):
+    """The consultation is completed (or otherwise not active) and takes no more messages."""
+
+
+class TooManyConsultationsError(ApiError):
+    """429 on create: the backend allows at most 10 active consultations per user."""
+
+
+class RateLimitedError(ApiError):
+    """429 or 503 with Retry-After; ``retry_after`` is the wait the server asked for, in seconds."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class ServerError(ApiError):
+    """The backend failed (5xx) more often than the retry policy allows."""
+
+
+class ConnectionFailedError(LumeError):
+    """The backend could not be reached on any tier (dead URL, network down, every tier failed)."""
+
+
+class TurnTimeoutError(LumeError):
+    """No complete reply arrived within the turn deadline; ``partial_text`` keeps what did arrive."""
+
+
+class TurnCancelledError(LumeError):
+    """The user stopped the reply; ``partial_text`` keeps what had arrived."""
