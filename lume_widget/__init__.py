@@ -1,0 +1,103 @@
+"""lume_widget: talk to Lume's AI consultation backend from Jupyter.
+
+The public API, loaded lazily so that ``import lume_widget`` stays cheap (the reference
+server's process, for one, never loads the widget stack):
+
+- :class:`Consultation`, :class:`LumeClient`, :func:`connect` (sync facade): the client.
+- :class:`ChatWidget`: the streaming chat panel.
+- :func:`evaluate`, :func:`evaluate_async`: scripted persona evaluations.
+- :func:`embedded_server`: the reference server, started once per process.
+- the exception tree in :mod:`lume_widget.errors`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from lume_widget._version import __version__
+from lume_widget.errors import (
+    ApiError,
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    ConsultationNotActiveError,
+    InvalidIdError,
+    InvalidInputError,
+    InvalidMessageError,
+    InvalidPersonaError,
+    LumeError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    TooManyConsultationsError,
+    TurnCancelledError,
+    TurnTimeoutError,
+)
+
+if TYPE_CHECKING:
+    from lume_widget.client import Consultation, LumeClient, SyncConsultation, connect
+    from lume_widget.core.events import ConnectionStatus, Reply, Tier
+    from lume_widget.embedded import embedded_server
+    from lume_widget.evaluation import evaluate, evaluate_async
+    from lume_widget.widget import ChatWidget
+
+_LAZY: dict[str, str] = {
+    "ChatWidget": "lume_widget.widget",
+    "ConnectionStatus": "lume_widget.core.events",
+    "Consultation": "lume_widget.client",
+    "LumeClient": "lume_widget.client",
+    "Reply": "lume_widget.core.events",
+    "SyncConsultation": "lume_widget.client",
+    "Tier": "lume_widget.core.events",
+    "connect": "lume_widget.client",
+    "embedded_server": "lume_widget.embedded",
+    "evaluate": "lume_widget.evaluation",
+    "evaluate_async": "lume_widget.evaluation",
+}
+
+__all__ = [
+    "ApiError",
+    "AuthenticationError",
+    "ChatWidget",
+    "ConfigurationError",
+    "ConnectionFailedError",
+    "ConnectionStatus",
+    "Consultation",
+    "ConsultationNotActiveError",
+    "InvalidIdError",
+    "InvalidInputError",
+    "InvalidMessageError",
+    "InvalidPersonaError",
+    "LumeClient",
+    "LumeError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "Reply",
+    "ServerError",
+    "SyncConsultation",
+    "Tier",
+    "TooManyConsultationsError",
+    "TurnCancelledError",
+    "TurnTimeoutError",
+    "__version__",
+    "connect",
+    "embedded_server",
+    "evaluate",
+    "evaluate_async",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'lume_widget' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
