@@ -1,0 +1,11 @@
+"""The chat panel: :class:`ChatWidget`, an anywidget over one consultation of the client.
+
+See docs/widget-protocol.md for the model contract between this package and ``js/``.
+"""
+
+from __future__ import annotations
+
+from lume_widget.widget.chat import ChatWidget
+from lume_widget.widget.model import CommLog, CommRecord
+
+__all__ = ["ChatWidget", "CommLog", "CommRecord"]

@@ -1,0 +1,614 @@
+"""ChatWidget: the streaming chat panel (an anywidget) over one consultation of the client.
+
+Lasting state lives in synced traits (docs/widget-protocol.md); the reply being streamed
+travels as coalesced, numbered deltas (:mod:`lume_widget.widget.coalescer`). The widget
+opens no socket itself: it drives a :class:`~lume_widget.client.LumeClient` and consumes
+its events. Every coroutine runs on one loop (:mod:`lume_widget.widget.runner`): the
+kernel's, so a reply streams as a task while the notebook stays responsive, or a private
+loop thread in plain scripts.
+
+Credentials go to the client and nowhere else: no token, API key, password or URL is
+ever a trait, so none reaches a saved notebook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections.abc import AsyncIterator, Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anywidget
+import traitlets
+
+from lume_widget.core.events import (
+    ChunkReceived,
+    ConnectionStatus,
+    Event,
+    Reply,
+    ReplyCompleted,
+    StatusChanged,
+    Tier,
+    TierChanged,
+    TurnFailed,
+    UserMessageStored,
+)
+from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
+from lume_widget.errors import (
+    ConfigurationError,
+    ConsultationNotActiveError,
+    InvalidMessageError,
+    InvalidPersonaError,
+    LumeError,
+    TurnCancelledError,
+)
+from lume_widget.widget.actions import ActionsMixin
+from lume_widget.widget.coalescer import DeltaCoalescer
+from lume_widget.widget.model import (
+    SHOWN_ROLES,
+    CommLog,
+    assistant_message,
+    goal_dict,
+    message_dict,
+    now_iso,
+    user_message,
+)
+from lume_widget.widget.runner import LoopRunner
+
+if TYPE_CHECKING:
+    from lume_widget.client import Consultation, LumeClient
+
+__all__ = ["ChatWidget"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+BUNDLE_JS = STATIC_DIR / "widget.js"
+BUNDLE_CSS = STATIC_DIR / "widget.css"
+TIERS = ("live", "rest", "legacy")
+
+_MISSING_BUNDLE = (
+    "The chat panel's front end is not built ({path} is missing). Run scripts/setup.sh "
+    "(or 'npm install && npm run build' in js/) and try again."
+)
+
+_FALLBACK_ESM = """
+function render({ el }) {
+  el.textContent = "The lume_widget front end is not built: run scripts/setup.sh, then re-run this cell.";
+}
+export default { render };
+"""
+
+
+def _bundle(path: Path, fallback: str) -> Path | str:
+    """The built file when it exists; otherwise a stand-in, and ``__init__`` explains."""
+    return path if path.is_file() else fallback
+
+
+@dataclass(frozen=True, slots=True)
+class _Credentials:
+    """What the client needs to log in; kept out of traits, reprs and logs."""
+
+    url: str | None = field(default=None, repr=False)
+    api_key: str | None = field(default=None, repr=False)
+    email: str | None = field(default=None, repr=False)
+    password: str | None = field(default=None, repr=False)
+    token: str | None = field(default=None, repr=False)
+    admin_token: str | None = field(default=None, repr=False)
+
+
+class ChatWidget(ActionsMixin, anywidget.AnyWidget):
+    """A chat panel for one Lume consultation, streaming each reply as it arrives.
+
+    With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
+    Credentials are passed to the client and never stored in the widget's state.
+    ``tier`` pins a delivery tier (``live``, ``rest`` or ``legacy``); ``flush_ms`` is the
+    coalescing window of the streamed reply. ``client`` is a ready ``LumeClient`` to use
+    instead of connecting (the widget then leaves closing it to the caller).
+    """
+
+    _esm = _bundle(BUNDLE_JS, _FALLBACK_ESM)
+    _css = _bundle(BUNDLE_CSS, "")
+
+    messages = traitlets.List(traitlets.Dict()).tag(sync=True)
+    pending = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    status = traitlets.Unicode(ConnectionStatus.CONNECTING.value).tag(sync=True)
+    status_reason = traitlets.Unicode("").tag(sync=True)
+    tier = traitlets.Unicode(Tier.LIVE.value).tag(sync=True)
+    tier_reason = traitlets.Unicode("").tag(sync=True)
+    pinned_tier = traitlets.Unicode("").tag(sync=True)
+    persona = traitlets.Unicode(DEFAULT_PERSONA).tag(sync=True)
+    personas = traitlets.List(traitlets.Unicode(), default_value=list(PERSONAS)).tag(sync=True)
+    goal_id = traitlets.Unicode("").tag(sync=True)
+    goals = traitlets.List(traitlets.Dict()).tag(sync=True)
+    consultation_id = traitlets.Unicode("").tag(sync=True)
+    input_enabled = traitlets.Bool(False).tag(sync=True)
+    input_disabled_reason = traitlets.Unicode("Connecting to Lume...").tag(sync=True)
+    error = traitlets.Unicode("").tag(sync=True)
+    unsent_text = traitlets.Unicode("").tag(sync=True)
+    server_kind = traitlets.Unicode("remote").tag(sync=True)
+    faults = traitlets.Dict().tag(sync=True)
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        api_key: str | None = None,
+        email: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+        admin_token: str | None = None,
+        persona: str = DEFAULT_PERSONA,
+        goal_id: str | None = None,
+        tier: Tier | str | None = None,
+        flush_ms: float = 40,
+        client: LumeClient | None = None,
+        loop: asyncio.AbstractEventLoop | None = None,
+        **kwargs: Any,
+    ) -> None:
+        if not BUNDLE_JS.is_file():
+            raise ConfigurationError(_MISSING_BUNDLE.format(path=BUNDLE_JS))
+        if persona not in PERSONAS:
+            raise InvalidPersonaError(
+                f"Unknown persona {persona!r}. Choose one of: {', '.join(PERSONAS)}."
+            )
+        pinned = "" if tier is None else str(getattr(tier, "value", tier))
+        if pinned not in ("", *TIERS):
+            raise ConfigurationError(
+                f"Unknown tier {pinned!r}. Pin one of: {', '.join(TIERS)}, or leave it unset."
+            )
+        if flush_ms < 0:
+            raise ConfigurationError("flush_ms must be zero or positive (40 is a good default).")
+        self._ready_to_switch = False
+        super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
+        self._credentials = _Credentials(
+            url=url,
+            api_key=api_key,
+            email=email,
+            password=password,
+            token=token,
+            admin_token=admin_token,
+        )
+        self._runner = LoopRunner(loop)
+        loop_ = self._runner.loop
+        self._coalescer = DeltaCoalescer(
+            self._send_custom,
+            flush_s=flush_ms / 1000.0,
+            clock=loop_.time,
+            call_later=loop_.call_later,
+        )
+        self._client: LumeClient | None = client
+        self._owns_client = client is None
+        self._consultation: Consultation | None = None
+        self._connect_lock: asyncio.Lock | None = None
+        self._connecting = True
+        self._switching = False
+        self._closed_consultation = False
+        self._turn_task: asyncio.Task[Reply] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+        self._switch_task: asyncio.Future[None] | None = None
+        self._comm_logs: list[CommLog] = []
+        self._ready_to_switch = True
+        self.on_msg(self._on_front_end_message)
+        self._connect_task = self._runner.submit(self._initial_connect())
+
+    # -- public API -----------------------------------------------------------------
+
+    @property
+    def client(self) -> LumeClient | None:
+        """The client in use, once connected."""
+        return self._client
+
+    @property
+    def consultation(self) -> Consultation | None:
+        """The consultation the panel shows, once opened."""
+        return self._consultation
+
+    async def ready(self) -> None:
+        """Wait until the consultation is open; raises the connection error if it failed."""
+        await self._runner.await_here(self._ensure_ready())
+
+    def wait_ready(self) -> None:
+        """Block until the consultation is open (works in a notebook cell and in scripts)."""
+        self._runner.run_blocking(self._ensure_ready())
+
+    async def ask_async(self, text: str) -> Reply:
+        """Send ``text`` and return the complete reply, streaming it into the panel meanwhile."""
+        return await self._runner.await_here(self._ask(text))
+
+    def ask(self, text: str) -> Reply:
+        """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
+        return self._runner.run_blocking(self._ask(text))
+
+    def record_comm(self) -> CommLog:
+        """Start recording every comm message this widget sends; returns the growing log."""
+        log = CommLog()
+        self._comm_logs.append(log)
+        return log
+
+    def _send(self, msg: dict[str, Any], buffers: Any = None) -> None:
+        for log in getattr(self, "_comm_logs", ()):
+            log.record(msg, buffers)
+        super()._send(msg, buffers)
+
+    # -- connecting -----------------------------------------------------------------
+
+    async def _initial_connect(self) -> None:
+        try:
+            await self._ensure_ready()
+        except LumeError as exc:
+            logger.warning("the chat could not connect: %s", exc)
+        except Exception as exc:  # a bug elsewhere must still reach the panel
+            logger.exception("unexpected error while connecting")
+            self._show_error(f"Could not connect: {exc}")
+
+    async def _ensure_ready(self) -> Consultation:
+        """The open consultation, connecting (again, after a failure) when there is none."""
+        if self._switch_task is not None and not self._switch_task.done():
+            with contextlib.suppress(LumeError):
+                await asyncio.shield(self._switch_task)
+        if self._consultation is not None:
+            return self._consultation
+        if self._connect_lock is None:
+            self._connect_lock = asyncio.Lock()
+        async with self._connect_lock:
+            if self._consultation is not None:
+                return self._consultation
+            self._connecting = True
+            self._set_status(ConnectionStatus.CONNECTING.value, "Connecting to Lume")
+            try:
+                await self._connect_client()
+                consultation = await self._open(resume=True)
+            except LumeError as exc:
+                self._connecting = False
+                self._set_status(ConnectionStatus.ERROR.value, str(exc))
+                self._show_error(str(exc))
+                raise
+            finally:
+                self._connecting = False
+                self._update_input()
+            return consultation
+
+    async def _connect_client(self) -> LumeClient:
+        if self._client is None:
+            from lume_widget.client import LumeClient
+
+            creds = self._credentials
+            self._client = await LumeClient.connect(
+                creds.url,
+                api_key=creds.api_key,
+                email=creds.email,
+                password=creds.password,
+                token=creds.token,
+                admin_token=creds.admin_token,
+            )
+        client = self._client
+        self.server_kind = "reference" if client.is_reference_server else "remote"
+        await self._load_goals()
+        if self.server_kind == "reference":
+            try:
+                self.faults = dict(await client.get_faults())
+            except LumeError as exc:
+                logger.info("the reference server's faults are not readable: %s", exc)
+        return client
+
+    async def _load_goals(self) -> None:
+        if self._client is None:
+            return
+        try:
+            goals = await self._client.list_goals()
+        except LumeError as exc:
+            logger.info("goals could not be listed: %s", exc)
+            return
+        self.goals = [goal_dict(goal) for goal in goals]
+
+    async def _open(self, *, resume: bool) -> Consultation:
+        """Open (or resume) the consultation for the current persona and goal."""
+        if self._client is None:
+            raise ConfigurationError("Not connected to Lume yet; wait for the panel to connect.")
+        await self._drop_consultation()
+        consultation = await self._client.open(
+            persona=self.persona,
+            goal_id=self.goal_id or None,
+            resume=resume,
+            tier=self.pinned_tier or None,
+        )
+        transcript = list(consultation.transcript) or list(await consultation.history())
+        self._consultation = consultation
+        self._closed_consultation = False
+        with self.hold_sync():
+            self.consultation_id = consultation.id
+            self.messages = [message_dict(m) for m in transcript if m.role in SHOWN_ROLES]
+            self.tier = consultation.tier.value
+            self.tier_reason = "pinned" if self.pinned_tier else self.tier_reason
+            self._set_status(consultation.status.value, self.status_reason)
+            self.error = ""
+        self._watch_task = asyncio.get_running_loop().create_task(self._watch(consultation))
+        logger.info("chat opened consultation %s (%s)", consultation.id, self.persona)
+        return consultation
+
+    async def _drop_consultation(self) -> None:
+        old, self._consultation = self._consultation, None
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch_task
+            self._watch_task = None
+        if old is not None:
+            try:
+                await old.aclose()
+            except LumeError as exc:
+                logger.info("closing the previous consultation failed: %s", exc)
+
+    async def _watch(self, consultation: Consultation) -> None:
+        """Mirror the consultation's status and tier changes into traits."""
+        try:
+            async for event in consultation.events():
+                if consultation is not self._consultation:
+                    return
+                self._apply_link_event(event)
+        except LumeError as exc:
+            logger.info("the event stream of the consultation ended: %s", exc)
+
+    def _apply_link_event(self, event: Event) -> None:
+        if isinstance(event, StatusChanged):
+            self._set_status(event.status.value, event.reason)
+        elif isinstance(event, TierChanged):
+            with self.hold_sync():
+                self.tier = event.tier.value
+                self.tier_reason = event.reason
+
+    def _set_status(self, status: str, reason: str) -> None:
+        with self.hold_sync():
+            self.status = status
+            self.status_reason = reason
+            self._update_input()
+
+    def _show_error(self, message: str) -> None:
+        self.error = message
+        self._update_input()
+
+    def _update_input(self) -> None:
+        reason = ""
+        if self._consultation is None:
+            if self._connecting:
+                reason = "Connecting to Lume..."
+            elif self._switching:
+                reason = f"Opening the {self.persona} consultation..."
+            else:
+                reason = "Not connected. Press retry to connect again."
+        elif self.pending is not None:
+            reason = "Waiting for the reply; press Stop to cancel it."
+        elif self._switching:
+            reason = f"Opening the {self.persona} consultation..."
+        elif self._closed_consultation:
+            reason = "This consultation is completed; start a new consultation to keep chatting."
+        elif self.status == ConnectionStatus.OFFLINE.value:
+            reason = "Offline: Lume cannot be reached right now; the client keeps retrying."
+        with self.hold_sync():
+            self.input_enabled = reason == ""
+            self.input_disabled_reason = reason
+
+    # -- turns ----------------------------------------------------------------------
+
+    def _turn_in_flight(self) -> bool:
+        return self._turn_task is not None and not self._turn_task.done()
+
+    async def _ask(self, text: str) -> Reply:
+        task = self._start_turn(text)
+        return await task
+
+    def _start_turn(self, text: str) -> asyncio.Task[Reply]:
+        """Start a turn as a task on the loop (the caller is on the loop's thread)."""
+        if self._turn_in_flight():
+            raise LumeError(
+                "A reply is still streaming. Wait for it, or stop it (chat.stop()) first."
+            )
+        if not text.strip():
+            raise InvalidMessageError("The message is empty; type something to send.")
+        turn_id = uuid.uuid4().hex[:12]
+        task = asyncio.get_running_loop().create_task(self._run_turn(text, turn_id))
+        self._turn_task = task
+        return task
+
+    async def _run_turn(self, text: str, turn_id: str) -> Reply:
+        started = time.monotonic()
+        first_chunk: list[float] = []
+        stored: UserMessageStored | None = None
+        with self.hold_sync():
+            self.error = ""
+            self.unsent_text = ""
+            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": now_iso()}
+            self._update_input()
+        self._coalescer.start(turn_id)
+
+        def local_metrics() -> dict[str, Any]:
+            return {
+                "ttft_s": first_chunk[0] - started if first_chunk else None,
+                "duration_s": time.monotonic() - started,
+                "chunks": self._coalescer.chunks,
+                "tier": self.tier,
+                "reconnects": 0,
+            }
+
+        try:
+            consultation = await self._ensure_ready()
+            reply: Reply | None = None
+            async with _closing(consultation.stream(text)) as events:
+                async for event in events:
+                    if isinstance(event, ChunkReceived):
+                        if not first_chunk:
+                            first_chunk.append(time.monotonic())
+                        self._coalescer.add(event.text)
+                    elif isinstance(event, UserMessageStored):
+                        stored = event
+                    elif isinstance(event, ReplyCompleted):
+                        reply = event.reply
+                    elif isinstance(event, TurnFailed):
+                        raise event.error
+                    else:
+                        self._apply_link_event(event)
+            if reply is None:
+                raise LumeError(
+                    "The reply stream ended without a complete reply. Press retry to ask again."
+                )
+        except asyncio.CancelledError:
+            partial = self._coalescer.finish()
+            self._end_turn(text, turn_id, stored, partial, "stopped", local_metrics())
+            logger.info("turn %s stopped after %d characters", turn_id, len(partial))
+            raise
+        except LumeError as exc:
+            partial = self._coalescer.finish() or (exc.partial_text or "")
+            if isinstance(exc, TurnCancelledError):
+                self._end_turn(text, turn_id, stored, partial, "stopped", local_metrics())
+                raise
+            if isinstance(exc, ConsultationNotActiveError):
+                self._closed_consultation = True
+            sent = stored is not None or bool(partial)
+            self._end_turn(text, turn_id, stored, partial, "error", local_metrics(), sent=sent)
+            with self.hold_sync():
+                self.error = str(exc)
+                if not sent:
+                    self.unsent_text = exc.unsent_text or text
+                self._update_input()
+            raise
+        self._coalescer.finish()
+        done = assistant_message(
+            turn_id=turn_id, text=reply.text, status="complete", metrics={}, reply=reply
+        )
+        with self.hold_sync():
+            self.messages = [
+                *self.messages,
+                user_message(text, stored.message if stored else None, turn_id),
+                done,
+            ]
+            self.set_trait("pending", None)
+            self._update_input()
+        return reply
+
+    def _end_turn(
+        self,
+        text: str,
+        turn_id: str,
+        stored: UserMessageStored | None,
+        partial: str,
+        status: str,
+        metrics: dict[str, Any],
+        *,
+        sent: bool = True,
+    ) -> None:
+        """Record a turn that ended early: the user's message if sent, the partial reply."""
+        added: list[dict[str, Any]] = []
+        if sent:
+            added.append(user_message(text, stored.message if stored else None, turn_id))
+        if partial:
+            added.append(
+                assistant_message(turn_id=turn_id, text=partial, status=status, metrics=metrics)
+            )
+        with self.hold_sync():
+            if added:
+                self.messages = [*self.messages, *added]
+            self.set_trait("pending", None)
+            self._update_input()
+
+    # -- front end --------------------------------------------------------------------
+
+    def _send_custom(self, content: dict[str, Any]) -> None:
+        self.send(content)
+
+    def _on_front_end_message(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if not isinstance(content, dict):
+            return
+        kind = content.get("type")
+        if kind == "sync_request":
+            self._runner.call_soon(lambda: self._send_custom(self._coalescer.snapshot()))
+            return
+        handler = self._front_end_handlers().get(str(kind))
+        if handler is None:
+            logger.warning("ignoring an unknown message from the panel: %r", kind)
+            return
+        self._spawn(handler(content))
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a front-end action on the loop; its errors land in the ``error`` trait."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except LumeError as exc:
+                self._show_error(str(exc))
+            except asyncio.CancelledError:
+                pass
+            except Exception as exc:
+                logger.exception("a panel action failed")
+                self._show_error(f"Something went wrong: {exc}")
+
+        self._runner.submit(guarded())
+
+    def _spawn_turn(self, text: str) -> None:
+        def start() -> None:
+            try:
+                task = self._start_turn(text)
+            except LumeError as exc:
+                with self.hold_sync():
+                    self.error = str(exc)
+                    if not self._turn_in_flight():
+                        self.unsent_text = text
+                return
+            task.add_done_callback(_consume_result)
+
+        self._runner.call_soon(start)
+
+    # -- trait observers ---------------------------------------------------------------
+
+    @traitlets.observe("persona", "goal_id")
+    def _on_scope_change(self, change: dict[str, Any]) -> None:
+        if not self._ready_to_switch:
+            return
+        if change["name"] == "persona" and change["new"] not in PERSONAS:
+            self.error = f"Unknown persona {change['new']!r}. Choose one of: {', '.join(PERSONAS)}."
+            self.persona = change["old"]
+            return
+        self._schedule_switch()
+
+    @traitlets.observe("pinned_tier")
+    def _on_pinned_tier(self, change: dict[str, Any]) -> None:
+        if not self._ready_to_switch:
+            return
+        value = change["new"]
+        if value not in ("", *TIERS):
+            self.error = f"Unknown tier {value!r}. Pin one of: {', '.join(TIERS)}, or none."
+            self.pinned_tier = change["old"]
+            return
+        self._runner.call_soon(self._apply_pin)
+
+    def _apply_pin(self) -> None:
+        if self._consultation is not None:
+            self._consultation.pin_tier(self.pinned_tier or None)
+            if self.pinned_tier:
+                self.tier_reason = f"pinned to {self.pinned_tier}"
+
+
+def _consume_result(task: asyncio.Future[Any]) -> None:
+    """Retrieve a front-end turn's outcome; its error is already shown in the panel."""
+    if not task.cancelled():
+        task.exception()
+
+
+@contextlib.asynccontextmanager
+async def _closing(stream: AsyncIterator[Event]) -> AsyncIterator[AsyncIterator[Event]]:
+    """Close the client's event stream when the turn ends early (stop, error)."""
+    try:
+        yield stream
+    finally:
+        close = getattr(stream, "aclose", None)
+        if close is not None:
+            with contextlib.suppress(Exception):
+                await close()

@@ -1,0 +1,155 @@
+"""Where a ChatWidget's coroutines run: the kernel's event loop, or a private loop thread.
+
+The client's sockets belong to the loop they were opened on, so every coroutine of one
+widget runs on one loop:
+
+- In a Jupyter kernel (or any code with a running loop) that is the running loop, so a
+  streaming reply is an asyncio task next to the kernel's own message handling and Stop
+  and typing keep working while it streams.
+- In a plain script (no running loop) it is a private loop in a daemon thread, started
+  once per process and shared by every widget created there.
+
+``run_blocking`` lets synchronous code (``ChatWidget.ask``) wait for a coroutine either
+way: from another thread it waits on a concurrent future; on the loop's own thread (a
+notebook cell) it re-enters the running loop with nest_asyncio, which is the only way a
+blocking call inside a cell can let the loop make progress.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import logging
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
+
+from lume_widget.errors import ConfigurationError
+
+__all__ = ["LoopRunner"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_background_lock = threading.Lock()
+_background_loop: asyncio.AbstractEventLoop | None = None
+_background_thread: threading.Thread | None = None
+
+
+def _shared_background_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
+    """The process-wide private loop, started on first use in a daemon thread."""
+    global _background_loop, _background_thread
+    with _background_lock:
+        if _background_loop is None or _background_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            ready = threading.Event()
+
+            def serve() -> None:
+                asyncio.set_event_loop(loop)
+                loop.call_soon(ready.set)
+                loop.run_forever()
+
+            thread = threading.Thread(target=serve, name="lume-widget-loop", daemon=True)
+            thread.start()
+            ready.wait()
+            _background_loop, _background_thread = loop, thread
+            logger.debug("started the private event loop thread for widgets")
+        assert _background_thread is not None
+        return _background_loop, _background_thread
+
+
+class LoopRunner:
+    """Runs one widget's coroutines on one event loop, from any thread."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
+        if loop is None:
+            try:
+                loop = asyncio.get_running_loop()
+            except RuntimeError:
+                loop = None
+        if loop is not None:
+            self.loop = loop
+            self.private = False
+            self._thread_id: int | None = threading.get_ident() if loop.is_running() else None
+        else:
+            self.loop, thread = _shared_background_loop()
+            self.private = True
+            self._thread_id = thread.ident
+        self._nested = False
+
+    def on_loop_thread(self) -> bool:
+        """True when the caller runs on the thread that drives this runner's loop."""
+        if self._thread_id is None:
+            return False
+        return threading.get_ident() == self._thread_id
+
+    def _check_usable(self) -> None:
+        if self.loop.is_closed():
+            raise ConfigurationError(
+                "The event loop this chat was created on has closed (for example, asyncio.run() "
+                "returned). Create the ChatWidget again where it will be used."
+            )
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> asyncio.Future[T]:
+        """Start ``coro`` as a task on the loop; returns an asyncio future of that loop.
+
+        Safe from any thread. On the loop's thread the task is returned directly.
+        """
+        self._check_usable()
+        if self.on_loop_thread():
+            return self.loop.create_task(coro)
+        result: concurrent.futures.Future[asyncio.Task[T]] = concurrent.futures.Future()
+
+        def start() -> None:
+            try:
+                result.set_result(self.loop.create_task(coro))
+            except BaseException as exc:  # pragma: no cover - loop shutting down
+                result.set_exception(exc)
+
+        self.loop.call_soon_threadsafe(start)
+        return result.result()
+
+    def call_soon(self, callback: Any, *args: Any) -> None:
+        """Run ``callback(*args)`` on the loop's thread (directly when already there)."""
+        self._check_usable()
+        if self.on_loop_thread():
+            callback(*args)
+        else:
+            self.loop.call_soon_threadsafe(callback, *args)
+
+    async def await_here(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Await ``coro`` from whatever loop the caller runs on, running it on this loop."""
+        try:
+            current = asyncio.get_running_loop()
+        except RuntimeError:  # pragma: no cover - only called from coroutines
+            current = None
+        if current is self.loop:
+            return await coro
+        self._check_usable()
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        return await asyncio.wrap_future(future)
+
+    def run_blocking(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` to completion on the loop and return its result, blocking the caller."""
+        self._check_usable()
+        if not self.on_loop_thread():
+            if not self.loop.is_running():
+                raise ConfigurationError(
+                    "The event loop this chat was created on is not running, so nothing can "
+                    "complete on it. Use 'await chat.ask_async(...)' inside that loop instead."
+                )
+            return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
+        if self.loop.is_running():
+            self._enable_nesting()
+        return self.loop.run_until_complete(coro)
+
+    def _enable_nesting(self) -> None:
+        """Let a blocking call inside a running loop (a notebook cell) drive that loop."""
+        if self._nested:
+            return
+        import nest_asyncio
+
+        nest_asyncio.apply(self.loop)
+        self._nested = True
+        logger.debug("nest_asyncio applied so blocking calls can run inside the running loop")
