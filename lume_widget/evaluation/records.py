@@ -1,0 +1,212 @@
+"""Turn records and the run directory: ``transcripts.jsonl`` written as turns finish, read back to resume.
+
+One JSON object per line, one line per turn, flushed as soon as the turn is judged, so
+a run that is killed loses at most the turns in flight. A conversation is complete once
+a record with ``last: true`` is written for it (its final turn, or the turn that ended it
+with an error). ``consultations.jsonl`` beside it lists every consultation the run
+created and whether it was closed, so a resumed run can close what a killed one left
+active (the backend allows only 10 active consultations per user).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+__all__ = [
+    "CONSULTATIONS_FILE",
+    "SUMMARY_FILE",
+    "TRANSCRIPTS_FILE",
+    "ConsultationLog",
+    "Outcome",
+    "TranscriptWriter",
+    "TurnRecord",
+    "read_records",
+    "split_complete",
+]
+
+logger = logging.getLogger(__name__)
+
+TRANSCRIPTS_FILE = "transcripts.jsonl"
+SUMMARY_FILE = "summary.json"
+CONSULTATIONS_FILE = "consultations.jsonl"
+
+Outcome = Literal["passed", "failed", "error"]
+
+
+@dataclass(slots=True)
+class TurnRecord:
+    """Everything known about one turn: what was said, what came back, how fast, and the verdict.
+
+    ``turn`` and ``repeat`` count from 0. ``passed`` is None when the turn ended in an
+    error (an error is its own outcome, not a failure). ``wall_s`` is the runner's own
+    wall time around the turn; ``server_ms`` the processing time the server reported.
+    """
+
+    scenario: str
+    repeat: int
+    persona: str
+    turn: int
+    say: str
+    goal: str | None = None
+    goal_id: str | None = None
+    consultation_id: str | None = None
+    reply: str = ""
+    passed: bool | None = None
+    failures: list[str] = field(default_factory=list)
+    ttft_s: float | None = None
+    duration_s: float | None = None
+    chunks: int = 0
+    tier: str | None = None
+    reconnects: int = 0
+    tier_changes: int = 0
+    error: str | None = None
+    error_type: str | None = None
+    turns_total: int = 1
+    last: bool = False
+    started_at: str | None = None
+    wall_s: float | None = None
+    server_ms: float | None = None
+
+    @property
+    def outcome(self) -> Outcome:
+        if self.error is not None:
+            return "error"
+        return "passed" if self.passed else "failed"
+
+    @property
+    def key(self) -> tuple[str, str, int]:
+        """The conversation this turn belongs to: (scenario, persona, repeat)."""
+        return (self.scenario, self.persona, self.repeat)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["outcome"] = self.outcome
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+def read_records(path: Path) -> list[TurnRecord]:
+    """Every readable record of a transcripts file, in file order.
+
+    A line cut short by a kill (or otherwise not JSON) is skipped with a warning.
+    """
+    records: list[TurnRecord] = []
+    if not path.exists():
+        return records
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(TurnRecord.from_dict(json.loads(line)))
+            except (json.JSONDecodeError, TypeError) as exc:
+                logger.warning("skipping unreadable line %d of %s: %s", number, path, exc)
+    return records
+
+
+def split_complete(
+    records: Iterable[TurnRecord],
+) -> tuple[list[TurnRecord], set[tuple[str, str, int]]]:
+    """The records of complete conversations (others dropped) and the keys of those conversations.
+
+    If a conversation was recorded twice (never by this runner, but a hand-merged file
+    might), only its last complete run is kept, so nothing is counted twice.
+    """
+    by_key: dict[tuple[str, str, int], list[TurnRecord]] = {}
+    finished: dict[tuple[str, str, int], list[TurnRecord]] = {}
+    for record in records:
+        by_key.setdefault(record.key, []).append(record)
+        if record.last:
+            finished[record.key] = by_key.pop(record.key)
+    kept = [record for run in finished.values() for record in run]
+    return kept, set(finished)
+
+
+class TranscriptWriter:
+    """Appends turn records to ``transcripts.jsonl``, flushing each one to the OS as it is written."""
+
+    def __init__(self, path: Path, *, keep: Iterable[TurnRecord] | None = None) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if keep is not None:
+            # Rewrite atomically: only complete conversations survive a resume.
+            temporary = path.with_suffix(".jsonl.tmp")
+            with temporary.open("w", encoding="utf-8") as handle:
+                for record in keep:
+                    handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+        self._handle: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def write(self, record: TurnRecord) -> None:
+        if self._handle is None:
+            raise RuntimeError("the transcript writer is closed")
+        self._handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+
+class ConsultationLog:
+    """Which consultations a run created and which it closed, kept on disk across kills."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._handle: IO[str] | None = path.open("a", encoding="utf-8")
+
+    def created(self, consultation_id: str, key: tuple[str, str, int]) -> None:
+        self._write({"event": "created", "id": consultation_id, "conversation": list(key)})
+
+    def closed(self, consultation_id: str, how: str) -> None:
+        self._write({"event": how, "id": consultation_id})
+
+    def _write(self, entry: dict[str, Any]) -> None:
+        if self._handle is not None:
+            self._handle.write(json.dumps(entry) + "\n")
+            self._handle.flush()
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    @staticmethod
+    def still_open(path: Path) -> list[str]:
+        """Consultations logged as created and never completed, deleted or kept."""
+        open_ids: dict[str, None] = {}
+        for entry in _read_json_lines(path):
+            consultation_id = str(entry.get("id", ""))
+            if entry.get("event") == "created":
+                open_ids[consultation_id] = None
+            else:
+                open_ids.pop(consultation_id, None)
+        return list(open_ids)
+
+
+def _read_json_lines(path: Path) -> Iterator[dict[str, Any]]:
+    if not path.exists():
+        return
+    with path.open(encoding="utf-8") as handle:
+        for line in handle:
+            try:
+                value = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                yield value

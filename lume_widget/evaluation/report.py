@@ -1,0 +1,255 @@
+"""Summaries of an evaluation run: ``summary.json`` (counts, pass rate, TTFT and duration percentiles, by persona) and a rich table.
+
+The pass rate counts judged turns only (passed / (passed + failed)); turns that ended in
+an error are their own outcome and have their own rate, and turns a conversation never
+reached because of an earlier error are counted as skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console, Group
+from rich.table import Table
+from rich.text import Text
+
+from lume_widget.evaluation.records import SUMMARY_FILE, TurnRecord
+
+__all__ = ["percentile", "render_summary", "summarize", "write_summary"]
+
+
+def percentile(values: Sequence[float], fraction: float) -> float | None:
+    """The ``fraction`` quantile (0..1) by linear interpolation between ranks; None when empty."""
+    ordered = sorted(values)
+    if not ordered:
+        return None
+    position = (len(ordered) - 1) * fraction
+    low = math.floor(position)
+    high = math.ceil(position)
+    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
+    return round(value, 6)
+
+
+def _timing(values: Sequence[float]) -> dict[str, float | None]:
+    return {
+        "p50": percentile(values, 0.5),
+        "p95": percentile(values, 0.95),
+        "mean": round(sum(values) / len(values), 6) if values else None,
+        "max": round(max(values), 6) if values else None,
+        "count": len(values),
+    }
+
+
+def _group(records: Sequence[TurnRecord], planned: int | None = None) -> dict[str, Any]:
+    passed = sum(1 for record in records if record.outcome == "passed")
+    failed = sum(1 for record in records if record.outcome == "failed")
+    errors = sum(1 for record in records if record.outcome == "error")
+    skipped = sum(
+        max(0, record.turns_total - record.turn - 1) for record in records if record.error
+    )
+    judged = passed + failed
+    ran = judged + errors
+    conversations: dict[tuple[str, str, int], str] = {}
+    for record in records:
+        previous = conversations.get(record.key, "passed")
+        if record.outcome == "error" or previous == "error":
+            conversations[record.key] = "error"
+        elif record.outcome == "failed" or previous == "failed":
+            conversations[record.key] = "failed"
+        else:
+            conversations[record.key] = "passed"
+    outcomes = list(conversations.values())
+    return {
+        "turns": {
+            "planned": planned if planned is not None else ran + skipped,
+            "run": ran,
+            "passed": passed,
+            "failed": failed,
+            "error": errors,
+            "skipped": skipped,
+        },
+        "conversations": {
+            "total": len(outcomes),
+            "passed": outcomes.count("passed"),
+            "failed": outcomes.count("failed"),
+            "error": outcomes.count("error"),
+        },
+        "pass_rate": round(passed / judged, 4) if judged else None,
+        "error_rate": round(errors / ran, 4) if ran else None,
+        "ttft_s": _timing([r.ttft_s for r in records if r.ttft_s is not None and not r.error]),
+        "duration_s": _timing(
+            [r.duration_s for r in records if r.duration_s is not None and not r.error]
+        ),
+    }
+
+
+def summarize(
+    records: Sequence[TurnRecord],
+    *,
+    planned_turns: int | None = None,
+    run: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The summary of a run: overall counts and timings, the same by persona and by scenario.
+
+    ``run`` holds facts about the run itself (wall time, concurrency, consultations)
+    and is stored under ``"run"``; the turn throughput is derived from its ``wall_s``.
+    """
+    summary = _group(records, planned_turns)
+    summary["by_persona"] = {
+        persona: _group([r for r in records if r.persona == persona])
+        for persona in sorted({r.persona for r in records})
+    }
+    summary["by_scenario"] = {
+        name: _group([r for r in records if r.scenario == name])
+        for name in dict.fromkeys(r.scenario for r in records)
+    }
+    summary["failures"] = [
+        {
+            "scenario": r.scenario,
+            "persona": r.persona,
+            "repeat": r.repeat,
+            "turn": r.turn,
+            "failures": r.failures,
+        }
+        for r in records
+        if r.outcome == "failed"
+    ]
+    summary["errors"] = [
+        {
+            "scenario": r.scenario,
+            "persona": r.persona,
+            "repeat": r.repeat,
+            "turn": r.turn,
+            "error": r.error,
+            "error_type": r.error_type,
+        }
+        for r in records
+        if r.outcome == "error"
+    ]
+    if run is not None:
+        run = dict(run)
+        wall = run.get("wall_s")
+        new_turns = run.get("turns_this_run", summary["turns"]["run"])
+        if wall:
+            run["turns_per_s"] = round(new_turns / wall, 3)
+        summary["run"] = run
+    summary["all_passed"] = (
+        summary["turns"]["failed"] == 0
+        and summary["turns"]["error"] == 0
+        and summary["turns"]["run"] == summary["turns"]["planned"]
+    )
+    return summary
+
+
+def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
+    path = out_dir / SUMMARY_FILE
+    temporary = path.with_suffix(".json.tmp")
+    temporary.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.replace(path)
+    return path
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
+def render_summary(summary: dict[str, Any], *, max_problems: int = 20) -> Group:
+    """A rich renderable: one row per persona and a total, then the failures and errors."""
+    table = Table(title="Persona evaluation", title_justify="left", show_lines=False)
+    for column, justify in (
+        ("persona", "left"),
+        ("turns", "right"),
+        ("passed", "right"),
+        ("failed", "right"),
+        ("errors", "right"),
+        ("skipped", "right"),
+        ("pass rate", "right"),
+        ("TTFT p50", "right"),
+        ("TTFT p95", "right"),
+        ("duration p50", "right"),
+        ("duration p95", "right"),
+    ):
+        table.add_column(column, justify=justify)  # type: ignore[arg-type]
+
+    def row(name: str, group: dict[str, Any], style: str | None = None) -> None:
+        turns = group["turns"]
+        table.add_row(
+            name,
+            str(turns["run"]),
+            str(turns["passed"]),
+            Text(str(turns["failed"]), style="bold red" if turns["failed"] else ""),
+            Text(str(turns["error"]), style="bold yellow" if turns["error"] else ""),
+            str(turns["skipped"]),
+            _rate(group["pass_rate"]),
+            _seconds(group["ttft_s"]["p50"]),
+            _seconds(group["ttft_s"]["p95"]),
+            _seconds(group["duration_s"]["p50"]),
+            _seconds(group["duration_s"]["p95"]),
+            style=style,
+        )
+
+    for persona, group in summary["by_persona"].items():
+        row(persona, group)
+    table.add_section()
+    row("all", summary, style="bold")
+
+    parts: list[Any] = [table]
+    problems = _problem_lines(summary)
+    for line in problems[:max_problems]:
+        parts.append(line)
+    if len(problems) > max_problems:
+        parts.append(Text(f"... and {len(problems) - max_problems} more in transcripts.jsonl"))
+    run = summary.get("run") or {}
+    if run.get("turns_per_s") is not None:
+        parts.append(
+            Text(
+                f"{summary['turns']['run']} turns in {run['wall_s']:.2f} s"
+                f" ({run['turns_per_s']:.2f} turns/s), concurrency {run.get('concurrency')}"
+                + (
+                    f", {run['rate_limits']} rate limits (lowest concurrency {run['lowest_concurrency']})"
+                    if run.get("rate_limits")
+                    else ""
+                ),
+                style="dim",
+            )
+        )
+    for note in run.get("notes", []):
+        parts.append(Text(f"note: {note}", style="yellow"))
+    return Group(*parts)
+
+
+def _problem_lines(summary: dict[str, Any]) -> list[Text]:
+    lines: list[Text] = []
+    for item in summary["failures"]:
+        place = (
+            f"{item['scenario']} [{item['persona']}, repeat {item['repeat']}, turn {item['turn']}]"
+        )
+        for failure in item["failures"]:
+            lines.append(Text.assemble(("FAIL ", "bold red"), place + ": ", failure))
+    for item in summary["errors"]:
+        place = (
+            f"{item['scenario']} [{item['persona']}, repeat {item['repeat']}, turn {item['turn']}]"
+        )
+        lines.append(Text.assemble(("ERROR ", "bold yellow"), place + ": ", str(item["error"])))
+    return lines
+
+
+def print_summary(summary: dict[str, Any], console: Console | None = None) -> None:
+    (console or Console()).print(render_summary(summary))
+
+
+def records_by_conversation(
+    records: Iterable[TurnRecord],
+) -> dict[tuple[str, str, int], list[TurnRecord]]:
+    grouped: dict[tuple[str, str, int], list[TurnRecord]] = {}
+    for record in records:
+        grouped.setdefault(record.key, []).append(record)
+    return grouped

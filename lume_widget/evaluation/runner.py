@@ -1,0 +1,535 @@
+"""The evaluation runner: conversations in parallel, turns in order, each turn judged, timed and written down.
+
+Theory of operation. A scenario file expands into conversations (scenario x persona x
+repeat). Each conversation takes a slot from an :class:`AdaptiveLimiter`, opens a fresh
+consultation (tied to its goal when it has one), asks its turns in order on that one
+consultation, judges each reply and appends the record to ``transcripts.jsonl`` at once.
+When it ends, its consultation is completed (or deleted, or kept on request) before the
+slot is released, so the run never holds more than ``concurrency`` consultations active:
+the backend allows 10 per user, and the ceiling is capped there.
+
+Nothing one conversation does stops another: an exception ends that conversation with an
+``error`` record (errors are their own outcome, not failures). Rate limits (429 or 503
+with Retry-After) shrink the concurrency and pause new work for the wait the server asked
+for; a turn whose message was not delivered is tried again, a turn that may have been
+delivered never is (that would duplicate the message).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from lume_widget.errors import (
+    ConfigurationError,
+    LumeError,
+    RateLimitedError,
+    TooManyConsultationsError,
+)
+from lume_widget.evaluation.expectations import check_conversation, check_turn
+from lume_widget.evaluation.limiter import AdaptiveLimiter
+from lume_widget.evaluation.records import (
+    CONSULTATIONS_FILE,
+    TRANSCRIPTS_FILE,
+    ConsultationLog,
+    TranscriptWriter,
+    TurnRecord,
+    read_records,
+    split_complete,
+)
+from lume_widget.evaluation.scenarios import Conversation, GoalSpec, ScenarioFile
+
+if TYPE_CHECKING:
+    from lume_widget.client import Consultation, LumeClient
+    from lume_widget.core.events import Reply
+
+__all__ = ["MAX_ACTIVE_CONSULTATIONS", "Cleanup", "Progress", "RunOptions", "RunOutcome", "Runner"]
+
+logger = logging.getLogger(__name__)
+
+MAX_ACTIVE_CONSULTATIONS = 10
+"""The real backend's limit of active consultations per user (PROTOCOL B7.17)."""
+
+Cleanup = Literal["complete", "delete", "keep"]
+
+
+@dataclass
+class Progress:
+    """Where a run stands; handed to the progress callback after every change."""
+
+    conversations_total: int
+    turns_total: int
+    conversations_done: int = 0
+    turns_done: int = 0
+    passed: int = 0
+    failed: int = 0
+    errors: int = 0
+    skipped: int = 0
+    concurrency: int = 1
+    active: int = 0
+    rate_limits: int = 0
+    resumed: int = 0
+    last: TurnRecord | None = None
+
+
+@dataclass
+class RunOptions:
+    """How to run: where, how wide, what to keep. ``out_dir`` is required to write records."""
+
+    out_dir: Path
+    concurrency: int = 4
+    repeat: int | None = None
+    personas: Sequence[str] = ()
+    resume: bool = False
+    cleanup: Cleanup = "complete"
+    max_active: int = MAX_ACTIVE_CONSULTATIONS
+    max_attempts: int = 5
+    progress: Callable[[Progress], None] | None = None
+
+
+@dataclass
+class RunOutcome:
+    """What a run produced: every record in DIR (resumed ones included) and run facts for the summary."""
+
+    records: list[TurnRecord]
+    conversations: list[Conversation]
+    started_at: str
+    wall_s: float
+    concurrency: int
+    lowest_concurrency: int
+    rate_limits: int
+    created: list[str] = field(default_factory=list)
+    left_open: list[str] = field(default_factory=list)
+    cleanup: Cleanup = "complete"
+    resumed_conversations: int = 0
+    turns_this_run: int = 0
+    notes: list[str] = field(default_factory=list)
+
+
+class _ConversationError(Exception):
+    def __init__(self, error: BaseException, turn: int) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.turn = turn
+
+
+class Runner:
+    """Runs the conversations of a scenario file against one connected :class:`LumeClient`."""
+
+    def __init__(
+        self,
+        client: LumeClient,
+        scenarios: ScenarioFile,
+        options: RunOptions,
+        *,
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.client = client
+        self.scenarios = scenarios
+        self.options = options
+        self._clock = clock
+        self._sleep = sleep
+        self.notes: list[str] = []
+        ceiling = options.concurrency
+        if options.cleanup != "keep" and ceiling > options.max_active:
+            self.notes.append(
+                f"concurrency {ceiling} is above the backend's limit of {options.max_active} active"
+                f" consultations per user; running {options.max_active} at a time (each"
+                " consultation is completed as soon as its conversation ends)"
+            )
+            ceiling = options.max_active
+        self.limiter = AdaptiveLimiter(ceiling, clock=clock, sleep=sleep)
+        self._writer: TranscriptWriter | None = None
+        self._log: ConsultationLog | None = None
+        self._open_chats: dict[str, Consultation] = {}
+        self._created: list[str] = []
+        self._goal_ids: dict[str, str | BaseException] = {}
+        self._progress: Progress | None = None
+
+    # -- the run ---------------------------------------------------------------------------
+
+    async def run(self) -> RunOutcome:
+        options = self.options
+        out = options.out_dir
+        transcripts = out / TRANSCRIPTS_FILE
+        conversations = self.scenarios.conversations(
+            repeat=options.repeat, personas=options.personas
+        )
+        if options.personas and not conversations:
+            raise ConfigurationError(
+                f"no scenario uses the persona(s) {', '.join(options.personas)};"
+                " check --persona against the scenario file"
+            )
+        kept: list[TurnRecord] = []
+        done: set[tuple[str, str, int]] = set()
+        if options.resume:
+            kept, done = split_complete(read_records(transcripts))
+            await self._close_leftovers(out / CONSULTATIONS_FILE)
+        elif transcripts.exists() and transcripts.stat().st_size > 0:
+            raise ConfigurationError(
+                f"{out} already holds a run ({TRANSCRIPTS_FILE}); pass --resume to continue it"
+                " or choose another --out directory"
+            )
+        todo = [conversation for conversation in conversations if conversation.key not in done]
+        self._check_keep(len(todo))
+        wanted = {conversation.key for conversation in conversations}
+        kept = [record for record in kept if record.key in wanted]
+        self._progress = progress = Progress(
+            conversations_total=len(conversations),
+            turns_total=sum(len(c.scenario.turns) for c in conversations),
+            concurrency=self.limiter.limit,
+        )
+        for record in kept:
+            self._count(record, progress)
+        progress.conversations_done = progress.resumed = len(done & wanted)
+        self._report()
+
+        started_at = datetime.now(timezone.utc).isoformat()
+        start = self._clock()
+        self._writer = TranscriptWriter(transcripts, keep=kept if options.resume else [])
+        self._log = ConsultationLog(out / CONSULTATIONS_FILE)
+        new_records: list[TurnRecord] = []
+        try:
+            await self._prepare_goals(todo)
+            results = await asyncio.gather(
+                *(self._run_guarded(conversation) for conversation in todo)
+            )
+            for records in results:
+                new_records.extend(records)
+        finally:
+            await asyncio.shield(self._close_all())
+            self._writer.close()
+            self._log.close()
+        wall = self._clock() - start
+        left_open = list(self._open_chats)
+        return RunOutcome(
+            records=kept + new_records,
+            conversations=conversations,
+            started_at=started_at,
+            wall_s=wall,
+            concurrency=options.concurrency,
+            lowest_concurrency=self.limiter.lowest,
+            rate_limits=self.limiter.rate_limits,
+            created=list(self._created),
+            left_open=left_open,
+            cleanup=options.cleanup,
+            resumed_conversations=len(done & wanted),
+            turns_this_run=len(new_records),
+            notes=self.notes,
+        )
+
+    def _check_keep(self, count: int) -> None:
+        if self.options.cleanup == "keep" and count > self.options.max_active:
+            raise ConfigurationError(
+                f"--keep leaves every consultation active, but this run has {count} conversations"
+                f" and the backend allows {self.options.max_active} active per user; run fewer"
+                " (--persona, --repeat) or drop --keep"
+            )
+
+    async def _close_leftovers(self, log_path: Path) -> None:
+        """Complete consultations a killed run created and never closed."""
+        for consultation_id in ConsultationLog.still_open(log_path):
+            try:
+                chat = await self.client.open(consultation_id=consultation_id, resume=True)
+                await self._finish(chat)
+            except LumeError as exc:
+                logger.warning(
+                    "could not close consultation %s left by the interrupted run: %s",
+                    consultation_id,
+                    exc,
+                )
+            else:
+                log = ConsultationLog(log_path)
+                log.closed(consultation_id, self._closed_event())
+                log.close()
+
+    async def _prepare_goals(self, conversations: Sequence[Conversation]) -> None:
+        """Create each goal the conversations need once, reusing a matching goal already on the server."""
+        needed = {c.scenario.goal: c.goal for c in conversations if c.scenario.goal and c.goal}
+        if not needed:
+            return
+        try:
+            existing = await self.client.list_goals()
+        except LumeError as exc:
+            logger.warning("could not list goals, creating them all: %s", exc)
+            existing = []
+        for key, spec in needed.items():
+            match = next((goal for goal in existing if _same_goal(goal, spec)), None)
+            if match is not None:
+                self._goal_ids[key] = match.id
+                continue
+            try:
+                goal = await self._retrying(
+                    lambda spec=spec: self.client.create_goal(  # type: ignore[misc]
+                        title=spec.title,
+                        goal_type=spec.goal_type,
+                        description=spec.description,
+                        current_value=spec.current_value,
+                        target_value=spec.target_value,
+                        target_unit=spec.target_unit,
+                    )
+                )
+                self._goal_ids[key] = goal.id
+            except LumeError as exc:
+                self._goal_ids[key] = exc
+
+    # -- one conversation ------------------------------------------------------------------
+
+    async def _run_guarded(self, conversation: Conversation) -> list[TurnRecord]:
+        await self.limiter.acquire()
+        self._set_active()
+        try:
+            return await self._run_conversation(conversation)
+        finally:
+            await self.limiter.release()
+            self._set_active()
+
+    async def _run_conversation(self, conversation: Conversation) -> list[TurnRecord]:
+        scenario = conversation.scenario
+        records: list[TurnRecord] = []
+        chat: Consultation | None = None
+        goal_id: str | None = None
+        try:
+            if scenario.goal is not None:
+                goal = self._goal_ids.get(scenario.goal)
+                if isinstance(goal, BaseException):
+                    raise _ConversationError(goal, 0)
+                goal_id = goal
+            try:
+                chat = await self._open(conversation, goal_id)
+            except Exception as exc:
+                raise _ConversationError(exc, 0) from exc
+            for index, turn in enumerate(scenario.turns):
+                record = self._new_record(conversation, index, goal_id, chat.id)
+                try:
+                    await self.limiter.wait_unpaused()
+                    start = self._clock()
+                    reply = await self._ask(chat, turn.say)
+                    record.wall_s = round(self._clock() - start, 6)
+                except Exception as exc:
+                    raise _ConversationError(exc, index) from exc
+                _fill(record, reply)
+                record.failures = check_turn(
+                    record, conversation.turn_expects[index].model_dump(exclude_none=True)
+                )
+                records.append(record)
+                if index == len(scenario.turns) - 1:
+                    record.last = True
+                    if conversation.conversation_expect is not None:
+                        record.failures += check_conversation(
+                            records,
+                            conversation.conversation_expect.model_dump(exclude_none=True),
+                        )
+                record.passed = not record.failures
+                self._emit(record)
+                await self.limiter.succeeded()
+        except _ConversationError as failure:
+            error = failure.error
+            record = self._new_record(
+                conversation, failure.turn, goal_id, None if chat is None else chat.id
+            )
+            record.error = _describe(error)
+            record.error_type = type(error).__name__
+            partial = getattr(error, "partial_text", None)
+            record.reply = partial or ""
+            record.last = True
+            records.append(record)
+            self._emit(record)
+        finally:
+            if chat is not None:
+                await self._release(chat)
+        return records
+
+    async def _open(self, conversation: Conversation, goal_id: str | None) -> Consultation:
+        scenario = conversation.scenario
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                chat = await self.client.open(
+                    persona=conversation.persona,
+                    goal_id=goal_id,
+                    resume=False,
+                    initial_message=scenario.initial_message,
+                    quick_action=scenario.quick_action,
+                    tier=conversation.tier,
+                )
+            except RateLimitedError as exc:
+                if attempts >= self.options.max_attempts:
+                    raise
+                self._rate_limited(exc.retry_after)
+                await self.limiter.wait_unpaused()
+                continue
+            except TooManyConsultationsError:
+                # Someone else holds active consultations too: run narrower and wait.
+                if attempts >= self.options.max_attempts:
+                    raise
+                self.limiter.shrink_to(max(1, self.limiter.active - 1))
+                self._set_active()
+                await self._sleep(min(2.0**attempts, 30.0))
+                continue
+            break
+        self._open_chats[chat.id] = chat
+        self._created.append(chat.id)
+        if self._log is not None:
+            self._log.created(chat.id, conversation.key)
+        return chat
+
+    async def _ask(self, chat: Consultation, text: str) -> Reply:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await chat.ask(text)
+            except RateLimitedError as exc:
+                # Only a message that certainly did not reach the server is sent again.
+                if exc.unsent_text is None or attempts >= self.options.max_attempts:
+                    raise
+                self._rate_limited(exc.retry_after)
+                await self.limiter.wait_unpaused()
+
+    async def _retrying(self, call: Callable[[], Any]) -> Any:
+        attempts = 0
+        while True:
+            attempts += 1
+            try:
+                return await call()
+            except RateLimitedError as exc:
+                if attempts >= self.options.max_attempts:
+                    raise
+                self._rate_limited(exc.retry_after)
+                await self.limiter.wait_unpaused()
+
+    def _rate_limited(self, retry_after: float | None) -> None:
+        self.limiter.rate_limited(retry_after)
+        self._set_active()
+
+    def observe_rate_limit(self, retry_after: float | None) -> None:
+        """Hook for the transport: a 429/503 the client absorbed still narrows the run."""
+        self._rate_limited(retry_after)
+
+    # -- closing consultations -------------------------------------------------------------
+
+    def _closed_event(self) -> str:
+        return {"complete": "completed", "delete": "deleted", "keep": "kept"}[self.options.cleanup]
+
+    async def _finish(self, chat: Consultation) -> None:
+        if self.options.cleanup == "complete":
+            await chat.complete()
+        elif self.options.cleanup == "delete":
+            await chat.delete()
+
+    async def _release(self, chat: Consultation) -> None:
+        try:
+            await self._finish(chat)
+        except LumeError as exc:
+            logger.warning("could not %s consultation %s: %s", self.options.cleanup, chat.id, exc)
+            with contextlib.suppress(LumeError):
+                await chat.aclose()
+            return
+        try:
+            await chat.aclose()
+        except LumeError as exc:
+            logger.debug("closing consultation %s: %s", chat.id, exc)
+        self._open_chats.pop(chat.id, None)
+        if self._log is not None:
+            self._log.closed(chat.id, self._closed_event())
+
+    async def _close_all(self) -> None:
+        """Last chance, also on cancellation: close whatever is still open."""
+        for chat in list(self._open_chats.values()):
+            await self._release(chat)
+
+    # -- records and progress --------------------------------------------------------------
+
+    def _new_record(
+        self,
+        conversation: Conversation,
+        index: int,
+        goal_id: str | None,
+        consultation_id: str | None,
+    ) -> TurnRecord:
+        scenario = conversation.scenario
+        return TurnRecord(
+            scenario=scenario.name,
+            repeat=conversation.repeat,
+            persona=conversation.persona,
+            turn=index,
+            say=scenario.turns[index].say,
+            goal=scenario.goal,
+            goal_id=goal_id,
+            consultation_id=consultation_id,
+            turns_total=len(scenario.turns),
+            started_at=datetime.now(timezone.utc).isoformat(),
+        )
+
+    def _emit(self, record: TurnRecord) -> None:
+        if self._writer is not None:
+            self._writer.write(record)
+        progress = self._progress
+        if progress is None:
+            return
+        self._count(record, progress)
+        if record.last:
+            progress.conversations_done += 1
+        progress.last = record
+        self._report()
+
+    @staticmethod
+    def _count(record: TurnRecord, progress: Progress) -> None:
+        progress.turns_done += 1
+        if record.outcome == "passed":
+            progress.passed += 1
+        elif record.outcome == "failed":
+            progress.failed += 1
+        else:
+            progress.errors += 1
+            progress.skipped += max(0, record.turns_total - record.turn - 1)
+
+    def _set_active(self) -> None:
+        if self._progress is not None:
+            self._progress.active = self.limiter.active
+            self._progress.concurrency = self.limiter.limit
+            self._progress.rate_limits = self.limiter.rate_limits
+            self._report()
+
+    def _report(self) -> None:
+        if self.options.progress is not None and self._progress is not None:
+            try:
+                self.options.progress(self._progress)
+            except Exception:  # a broken progress display must not end the run
+                logger.exception("the progress callback failed")
+
+
+def _fill(record: TurnRecord, reply: Reply) -> None:
+    record.reply = reply.text
+    record.ttft_s = None if reply.ttft_s is None else round(reply.ttft_s, 6)
+    record.duration_s = round(reply.duration_s, 6)
+    record.chunks = reply.chunks
+    record.tier = str(reply.tier.value if hasattr(reply.tier, "value") else reply.tier)
+    record.reconnects = reply.reconnects
+    record.tier_changes = len(reply.tier_changes)
+    server_ms = reply.metadata.get("processing_time_ms") if reply.metadata else None
+    record.server_ms = float(server_ms) if isinstance(server_ms, int | float) else None
+
+
+def _describe(error: BaseException) -> str:
+    if isinstance(error, LumeError):
+        return str(error)
+    return f"{type(error).__name__}: {error}"
+
+
+def _same_goal(goal: Any, spec: GoalSpec) -> bool:
+    return bool(
+        goal.title == spec.title
+        and (spec.target_value is None or goal.target_value == spec.target_value)
+        and (spec.target_unit is None or goal.target_unit == spec.target_unit)
+    )
