@@ -64,7 +64,8 @@ def test_scenarios_issue_example_expands_with_merged_expectations() -> None:
         ("goal-aware-opening", "wellness_specialist", index) for index in range(3)
     ]
     first = conversations[0]
-    assert first.goal is not None and first.goal.target_value == 165
+    assert first.goal is not None
+    assert first.goal.target_value == 165
     assert first.turn_expects[0].model_dump(exclude_none=True) == {
         "icontains_any": ["15 pounds", "summer", "165"],
         "not_icontains": ["what goal", "which goal"],
