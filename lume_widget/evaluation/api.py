@@ -28,6 +28,7 @@ from lume_widget.evaluation.runner import (
     RunOptions,
 )
 from lume_widget.evaluation.scenarios import ScenarioFile, load_scenarios
+from lume_widget.evaluation.watch import RateLimitWatch
 
 if TYPE_CHECKING:
     from lume_widget.client import LumeClient
@@ -101,14 +102,25 @@ async def evaluate_async(
         progress=display,
     )
     owns_client = client is None
+    watch: RateLimitWatch | None = None
     if client is None:
         from lume_widget.client import LumeClient
 
+        watch = RateLimitWatch(client_options.pop("transport", None))
         client = await LumeClient.connect(
-            url, api_key=api_key, email=email, password=password, token=token, **client_options
+            url,
+            api_key=api_key,
+            email=email,
+            password=password,
+            token=token,
+            transport=watch,
+            **client_options,
         )
     try:
         runner = Runner(client, scenario_file, options)
+        if watch is not None:
+            watch.listener = runner.observe_rate_limit
+            runner.watching = True
         outcome = await runner.run()
         server_url = safe_url(getattr(client, "url", None))
     finally:

@@ -95,6 +95,11 @@ class AdaptiveLimiter:
             )
         self._paused_until = max(self._paused_until, now + wait)
 
+    def pause(self, retry_after: float | None) -> None:
+        """Hold new work for ``retry_after`` seconds without counting a new rate limit."""
+        wait = min(max(retry_after if retry_after is not None else 1.0, 0.0), self._max_pause_s)
+        self._paused_until = max(self._paused_until, self._clock() + wait)
+
     def shrink_to(self, limit: int) -> None:
         """Lower the ceiling for good (the backend refused more active consultations)."""
         self.ceiling = max(1, min(self.ceiling, limit))

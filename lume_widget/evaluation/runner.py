@@ -153,6 +153,8 @@ class Runner:
         self._created: list[str] = []
         self._goal_ids: dict[str, str | BaseException] = {}
         self._progress: Progress | None = None
+        self.watching = False
+        """True once a transport reports every 429 itself (see :mod:`.watch`)."""
 
     # -- the run ---------------------------------------------------------------------------
 
@@ -368,10 +370,14 @@ class Runner:
                 self._rate_limited(exc.retry_after)
                 await self.limiter.wait_unpaused()
                 continue
-            except TooManyConsultationsError:
-                # Someone else holds active consultations too: run narrower and wait.
+            except TooManyConsultationsError as exc:
                 if attempts >= self.options.max_attempts:
                     raise
+                if _is_rate_limit(exc):
+                    self._rate_limited(None, counted=self.watching)
+                    await self.limiter.wait_unpaused()
+                    continue
+                # Someone else holds active consultations too: run narrower and wait.
                 self.limiter.shrink_to(max(1, self.limiter.active - 1))
                 self._set_active()
                 await self._sleep(min(2.0**attempts, 30.0))
@@ -408,13 +414,19 @@ class Runner:
                 self._rate_limited(exc.retry_after)
                 await self.limiter.wait_unpaused()
 
-    def _rate_limited(self, retry_after: float | None) -> None:
-        self.limiter.rate_limited(retry_after)
+    def _rate_limited(self, retry_after: float | None, *, counted: bool | None = None) -> None:
+        """React to a rate limit that surfaced as an exception (or, below, on the wire)."""
+        if counted if counted is not None else self.watching:
+            # The transport already reported this 429; only make sure we wait.
+            self.limiter.pause(retry_after)
+        else:
+            self.limiter.rate_limited(retry_after)
         self._set_active()
 
     def observe_rate_limit(self, retry_after: float | None) -> None:
-        """Hook for the transport: a 429/503 the client absorbed still narrows the run."""
-        self._rate_limited(retry_after)
+        """Listener for :class:`~lume_widget.evaluation.watch.RateLimitWatch`: every 429 on the wire."""
+        self.limiter.rate_limited(retry_after)
+        self._set_active()
 
     # -- closing consultations -------------------------------------------------------------
 
@@ -519,6 +531,16 @@ def _fill(record: TurnRecord, reply: Reply) -> None:
     record.tier_changes = len(reply.tier_changes)
     server_ms = reply.metadata.get("processing_time_ms") if reply.metadata else None
     record.server_ms = float(server_ms) if isinstance(server_ms, int | float) else None
+
+
+def _is_rate_limit(error: TooManyConsultationsError) -> bool:
+    """A 429 on create that is a request-rate limit, not the 10-active-consultations limit.
+
+    The client reports every 429 on create as too many consultations (PROTOCOL A3); the
+    backend's own answer tells them apart.
+    """
+    text = error.message.lower()
+    return error.code == "RATE_LIMITED" or "too many requests" in text or "retry after" in text
 
 
 def _describe(error: BaseException) -> str:
