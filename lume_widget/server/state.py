@@ -1,0 +1,217 @@
+"""The running server's shared state and the reply logic both REST and WebSockets use.
+
+``ServerState`` owns the store, the authenticator, the responder, the active faults and
+the hub of open sockets. Replies produced outside a streaming socket (a REST send, a
+legacy send, a create with an initial message) are generated here in the background,
+stored whole, then pushed as one ``{"type":"message"}`` frame to every open socket of
+the consultation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from lume_widget.server.auth import Authenticator, Principal, bearer_token
+from lume_widget.server.config import ServerConfig
+from lume_widget.server.faults import FaultState
+from lume_widget.server.responders import GoalInfo, ReplyContext, Responder, ResponderError
+from lume_widget.server.store import NewMessage, Row, Store, StoreError
+from lume_widget.server.wire import ApiProblem, message_json, ws_event
+
+logger = logging.getLogger(__name__)
+
+
+class Subscriber(Protocol):
+    """An open socket that wants whole messages of a consultation."""
+
+    async def deliver(self, event: dict[str, Any]) -> None: ...
+
+    async def close_for(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class ReplyOutcome:
+    text: str
+    message: Row
+    chunks: int
+
+
+def estimate_tokens(text: str) -> int:
+    """A rough token count (about four characters per token), for realistic metadata."""
+    return max(1, len(text) // 4)
+
+
+class ServerState:
+    def __init__(
+        self,
+        config: ServerConfig,
+        store: Store,
+        auth: Authenticator,
+        responder: Responder,
+        faults: FaultState,
+    ) -> None:
+        self.config = config
+        self.profile = config.profile
+        self.store = store
+        self.auth = auth
+        self.responder = responder
+        self.faults = faults
+        self._subscribers: dict[str, set[Subscriber]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def __repr__(self) -> str:
+        return f"ServerState({self.config!r})"
+
+    # -- background work ------------------------------------------------------------
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
+        """Run ``coro`` independently of the request or socket that started it."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("background task %s failed", task.get_name(), exc_info=task.exception())
+
+    async def drain(self, timeout: float) -> None:
+        """Let running replies finish (so they are stored), then cancel what is left."""
+        pending = set(self._tasks)
+        if pending:
+            _, still = await asyncio.wait(pending, timeout=timeout)
+            for task in still:
+                task.cancel()
+            if still:
+                await asyncio.wait(still, timeout=1.0)
+
+    @property
+    def busy(self) -> int:
+        return len(self._tasks)
+
+    # -- hub ------------------------------------------------------------------------
+
+    def subscribe(self, consultation_id: str, subscriber: Subscriber) -> None:
+        self._subscribers.setdefault(consultation_id, set()).add(subscriber)
+
+    def unsubscribe(self, consultation_id: str, subscriber: Subscriber) -> None:
+        subs = self._subscribers.get(consultation_id)
+        if subs is not None:
+            subs.discard(subscriber)
+            if not subs:
+                del self._subscribers[consultation_id]
+
+    async def broadcast(self, consultation_id: str, event: dict[str, Any]) -> None:
+        for sub in list(self._subscribers.get(consultation_id, ())):
+            await sub.deliver(event)
+
+    async def close_sockets(self, consultation_id: str, reason: str) -> None:
+        for sub in list(self._subscribers.get(consultation_id, ())):
+            await sub.close_for(1000, reason)
+
+    # -- auth -----------------------------------------------------------------------
+
+    def principal(self, api_key: str | None, authorization: str | None) -> Principal:
+        self.auth.check_api_key(api_key)
+        return self.auth.check_access_token(bearer_token(authorization))
+
+    # -- consultations ----------------------------------------------------------------
+
+    async def owned_consultation(self, consultation_id: str, principal: Principal) -> Row:
+        row = await self.store.consultation(consultation_id)
+        if row is None:
+            raise ApiProblem(404, "consultation not found", code="NOT_FOUND")
+        if row["user_id"] != principal.user_id:
+            raise ApiProblem(
+                403, "you do not have permission to access this consultation", code="FORBIDDEN"
+            )
+        return row
+
+    @staticmethod
+    def goal_of(consultation: Row) -> GoalInfo | None:
+        snapshot = consultation.get("goal_snapshot")
+        if not snapshot:
+            return None
+        return GoalInfo(**json.loads(snapshot))
+
+    async def reply_context(self, consultation: Row) -> ReplyContext:
+        rows, _ = await self.store.messages(consultation["id"])
+        history = tuple((r["role"], r["content"]) for r in rows)
+        user_texts = [content for role, content in history if role == "user"]
+        return ReplyContext(
+            consultation_id=consultation["id"],
+            persona=consultation["persona"],
+            user_text=user_texts[-1] if user_texts else "",
+            history=history,
+            goal=self.goal_of(consultation),
+            turn=len(user_texts),
+        )
+
+    async def add_user_message(self, consultation_id: str, content: str) -> Row:
+        try:
+            message, _ = await self.store.add_message(
+                consultation_id, NewMessage("user", content), require_active=True
+            )
+        except StoreError as exc:
+            if exc.kind == "missing":
+                raise ApiProblem(404, "consultation not found", code="NOT_FOUND") from None
+            raise ApiProblem(
+                403,
+                "consultation is not active: start a new consultation to keep talking",
+                code="CONSULTATION_NOT_ACTIVE",
+            ) from None
+        return message
+
+    async def store_reply(
+        self, consultation_id: str, text: str, started: float, chunks: int
+    ) -> Row | None:
+        """Store a finished assistant reply; None if the consultation was deleted meanwhile."""
+        elapsed_ms = int((time.monotonic() - started) * 1000)
+        try:
+            message, _ = await self.store.add_message(
+                consultation_id,
+                NewMessage("assistant", text, estimate_tokens(text), elapsed_ms),
+                require_active=False,
+            )
+        except StoreError:
+            logger.info("consultation %s vanished before its reply was stored", consultation_id)
+            return None
+        return message
+
+    def reply_in_background(self, consultation: Row) -> None:
+        """Answer the newest user message without a streaming socket (REST, legacy, create)."""
+        self.spawn(self._reply_whole(consultation), name=f"reply:{consultation['id']}")
+
+    async def _reply_whole(self, consultation: Row) -> None:
+        cid = consultation["id"]
+        started = time.monotonic()
+        faults = self.faults.current
+        ctx = await self.reply_context(consultation)
+        parts: list[str] = []
+        try:
+            async for delta in self.responder.stream(ctx):
+                parts.append(delta)
+        except ResponderError as exc:
+            logger.warning("reply for %s failed: %s", cid, exc)
+            await self.broadcast(
+                cid,
+                ws_event(
+                    "error", cid, self.profile, error="Failed to process message", code="AI_ERROR"
+                ),
+            )
+            return
+        if faults.latency_ms:
+            await asyncio.sleep(faults.latency_ms / 1000)
+        message = await self.store_reply(cid, "".join(parts), started, len(parts))
+        if message is not None:
+            await self.broadcast(
+                cid,
+                ws_event("message", cid, self.profile, message=message_json(message, self.profile)),
+            )

@@ -1,0 +1,258 @@
+"""The reference server's full protocol flow over real loopback sockets, in both profiles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from conftest import Api, scaled, ws_events
+
+from lume_widget.server import ReferenceServer
+
+OBSERVED_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{9}Z$")
+SPEC_TS = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+
+
+async def wait_for_reply(api: Api, consultation_id: str, count: int) -> list[dict[str, Any]]:
+    """Poll history until it holds ``count`` messages (the reply is generated in the background)."""
+    async with asyncio.timeout(scaled(10)):
+        while True:
+            messages = await api.messages(consultation_id)
+            if len(messages) >= count:
+                return messages
+            await asyncio.sleep(0.02)
+
+
+async def test_server_health_answers_ready(reference_server: ReferenceServer) -> None:
+    async with httpx.AsyncClient() as http:
+        response = await http.get(reference_server.url + "/healthz")
+    assert response.status_code == 200
+    assert response.json()["data"]["status"] == "ok"
+
+
+async def test_server_create_answers_nested_consultation_with_greeting(api: Api) -> None:
+    data = await api.create("nutritionist")
+    consultation = data["consultation"]
+    assert data["needs_survey"] is False
+    assert consultation["status"] == "active"
+    assert consultation["persona"] == "nutritionist"
+    assert consultation["message_count"] == 1
+    assert consultation["id"] == consultation["id"].lower()
+    assert OBSERVED_TS.match(consultation["started_at"])
+    assert "completed_at" not in consultation  # nulls are omitted in the observed profile
+    greeting = data["greeting_message"]
+    assert greeting["role"] == "assistant"
+    assert "nutritionist" in greeting["content"]
+    history = await api.messages(consultation["id"])
+    assert [m["id"] for m in history] == [greeting["id"]]
+
+
+async def test_server_goal_consultation_names_goal_title_and_target(api: Api) -> None:
+    goal = await api.data(
+        "POST",
+        "/api/v1/goals",
+        expect=201,
+        json={
+            "title": "Reach a healthy weight",
+            "target_value": 165,
+            "target_unit": "lbs",
+            "current_value": 180,
+            "goal_type": "weight",
+        },
+    )
+    data = await api.create(
+        "wellness_specialist", context_type="goal", context_id=goal["id"].upper()
+    )
+    consultation = data["consultation"]
+    assert consultation["context_type"] == "goal"
+    assert consultation["context_id"] == goal["id"]
+    assert consultation["goal_id"] == goal["id"]
+    assert consultation["has_context_for_goal_suggestions"] is True
+    greeting = data["greeting_message"]
+    assert "Reach a healthy weight" in greeting["content"]
+    assert "165 lbs" in greeting["content"]
+    assert consultation["messages"][0]["id"] == greeting["id"]
+
+    async with api.ws(consultation["id"]) as ws:
+        assert json.loads(await ws.recv())["type"] == "connected"
+        await ws.send(
+            json.dumps({"type": "message", "content": "What should I eat for breakfast?"})
+        )
+        events = await ws_events(ws)
+    reply = "".join(e["content"] for e in events if e["type"] == "stream_chunk")
+    assert "Reach a healthy weight" in reply
+    assert "165 lbs" in reply
+
+
+async def test_server_initial_message_is_stored_and_answered(api: Api) -> None:
+    data = await api.create(
+        "fitness_coach", initial_message="  How do I start a workout routine?  "
+    )
+    assert "greeting_message" not in data
+    cid = data["consultation"]["id"]
+    messages = await wait_for_reply(api, cid, 2)
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[0]["content"] == "How do I start a workout routine?"
+    assert len(messages[1]["content"].split()) >= 30
+
+
+async def test_server_websocket_streams_chunks_and_stores_reply(api: Api) -> None:
+    cid = (await api.create("general_wellness"))["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        connected = json.loads(await ws.recv())
+        assert connected["type"] == "connected"
+        assert connected["consultation_id"] == cid
+        assert OBSERVED_TS.match(connected["timestamp"])
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"
+        await ws.send(json.dumps({"type": "message", "content": "I can't sleep well lately"}))
+        events = await ws_events(ws)
+    kinds = [e["type"] for e in events]
+    assert kinds[0] == "message_received"
+    assert kinds[-1] == "stream_complete"
+    assert set(kinds[1:-1]) == {"stream_chunk"}
+    assert all(e["consultation_id"] == cid and "timestamp" in e for e in events)
+    chunks = [e["content"] for e in events if e["type"] == "stream_chunk"]
+    assert all(1 <= len(c.split()) <= 3 for c in chunks)
+    assert events[-1]["metadata"]["tokens_used"] > 0
+    history = await api.messages(cid)
+    assert [m["role"] for m in history] == ["assistant", "user", "assistant"]
+    assert history[-1]["content"] == "".join(chunks)
+    assert "sleep" in history[-1]["content"].lower()
+
+
+async def test_server_rest_send_answers_201_and_pushes_whole_message(api: Api) -> None:
+    cid = (await api.create("nutritionist"))["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        await ws.recv()  # connected
+        sent = await api.data(
+            "POST",
+            f"/api/v1/consultations/{cid.upper()}/messages",
+            expect=201,
+            json={"content": "Ideas for a quick lunch?"},
+        )
+        user_message = sent["user_message"]
+        assert user_message["role"] == "user"
+        assert user_message["content"] == "Ideas for a quick lunch?"
+        frame = json.loads(await asyncio.wait_for(ws.recv(), scaled(10)))
+    assert frame["type"] == "message"
+    assert frame["message"]["role"] == "assistant"
+    history = await api.messages(cid)
+    assert history[-1] == frame["message"]
+    assert history[-2]["id"] == user_message["id"]
+
+
+async def test_server_legacy_channel_delivers_whole_messages(api: Api) -> None:
+    cid = (await api.create("fitness_coach"))["consultation"]["id"]
+    async with api.ws(cid, legacy=True) as ws:
+        assert json.loads(await ws.recv())["type"] == "connected"
+        await ws.send(json.dumps({"type": "message", "content": "Best cardio for beginners?"}))
+        received = json.loads(await ws.recv())
+        assert received["type"] == "message_received"
+        frame = await asyncio.wait_for(ws.recv(), scaled(10))
+    assert "\n" not in frame
+    message = json.loads(frame)
+    assert message["type"] == "message"
+    assert message["message"]["role"] == "assistant"
+    legacy_history = await api.data("GET", f"/api/v1/wellness/ai/chat/conversations/{cid}/messages")
+    assert legacy_history["messages"][-1] == message["message"]
+    sent = await api.data(
+        "POST",
+        f"/api/v1/wellness/ai/chat/conversations/{cid}/messages",
+        expect=201,
+        json={"content": "And for strength?"},
+    )
+    assert sent["user_message"]["content"] == "And for strength?"
+
+
+async def test_server_list_complete_delete_lifecycle(api: Api) -> None:
+    first = (await api.create("nutritionist"))["consultation"]["id"]
+    second = (await api.create("fitness_coach"))["consultation"]["id"]
+    listed = await api.data("GET", "/api/v1/consultations")
+    assert [c["id"] for c in listed["consultations"]] == [second, first]
+    assert listed["total_count"] == 2
+    assert listed["limit"] == 20
+    assert listed["offset"] == 0
+
+    completed = await api.data("POST", f"/api/v1/consultations/{first}/complete")
+    assert completed["status"] == "completed"
+    assert "completed_at" in completed
+    again = await api.request("POST", f"/api/v1/consultations/{first}/complete")
+    assert again.status_code == 400
+
+    active = await api.data("GET", "/api/v1/consultations")
+    assert [c["id"] for c in active["consultations"]] == [second]
+    done = await api.data("GET", "/api/v1/consultations", params={"status": "completed"})
+    assert [c["id"] for c in done["consultations"]] == [first]
+
+    flat = await api.data("GET", f"/api/v1/consultations/{second}")
+    assert flat["id"] == second
+    assert "consultation" not in flat
+
+    deleted = await api.request("DELETE", f"/api/v1/consultations/{second}")
+    assert deleted.status_code == 204
+    assert deleted.content == b""
+    gone = await api.request("GET", f"/api/v1/consultations/{second}")
+    assert gone.status_code == 404
+    assert gone.json() == {"error": {"message": "consultation not found", "code": "NOT_FOUND"}}
+
+
+async def test_server_spec_profile_uses_success_envelope_and_202(
+    reference_server_factory: Callable[..., ReferenceServer], api_factory: Callable[..., Api]
+) -> None:
+    server = reference_server_factory(profile="spec")
+    api = api_factory(server)
+    login = await api.http.post(
+        "/api/v1/auth/login",
+        json={"email": server.email, "password": server.password},
+        headers={"X-API-Key": server.api_key},
+    )
+    assert login.json()["success"] is True
+    await api.login()
+    created = await api.request("POST", "/api/v1/consultations", json={"persona": "nutritionist"})
+    body = created.json()
+    assert created.status_code == 201
+    assert body["success"] is True
+    consultation = body["data"]["consultation"]
+    assert consultation["completed_at"] is None  # nulls are kept in the spec profile
+    assert SPEC_TS.match(consultation["started_at"])
+    cid = consultation["id"]
+    sent = await api.request(
+        "POST", f"/api/v1/consultations/{cid}/messages", json={"content": "Hi"}
+    )
+    assert sent.status_code == 202
+    assert sent.json()["data"]["role"] == "user"
+    bad = await api.request("POST", "/api/v1/consultations", json={"persona": "pirate"})
+    assert bad.status_code == 400
+    assert bad.json() == {"success": False, "error": "Invalid persona"}
+    async with api.ws(cid) as ws:
+        connected = json.loads(await ws.recv())
+        assert SPEC_TS.match(connected["timestamp"])
+        await ws.send(json.dumps({"type": "message", "content": "stress tips?"}))
+        events = await ws_events(ws)
+    assert events[-1]["type"] == "stream_complete"
+
+
+@pytest.mark.parametrize(
+    "persona", ["nutritionist", "fitness_coach", "wellness_specialist", "general_wellness"]
+)
+async def test_server_personas_answer_in_their_own_voice(api: Api, persona: str) -> None:
+    cid = (await api.create(persona))["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "How can I sleep better?"}))
+        events = await ws_events(ws)
+    text = "".join(e["content"] for e in events if e["type"] == "stream_chunk")
+    assert 40 <= len(text.split()) <= 400
+    markers = {
+        "nutritionist": "eat",
+        "fitness_coach": "Recovery",
+        "wellness_specialist": "gentle",
+        "general_wellness": "energy",
+    }
+    assert markers[persona].lower() in text.lower()
