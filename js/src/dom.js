@@ -1,0 +1,109 @@
+/**
+ * Small DOM helpers shared by the view modules: element creation, icons, the clipboard.
+ *
+ * Text always goes in as text nodes; only sanitized markdown (markdown.js) and the fixed
+ * icon markup below are ever assigned as HTML.
+ */
+
+/**
+ * `h("button", {class: "x", onclick: fn, "aria-label": "Stop"}, "Stop")`: an element with
+ * attributes, listeners (keys starting with "on"), and children (strings become text).
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs)) {
+    if (value === undefined || value === null || value === false) continue;
+    if (key.startsWith('on') && typeof value === 'function') {
+      el.addEventListener(key.slice(2), value);
+    } else if (key === 'class') {
+      el.className = value;
+    } else if (key === 'text') {
+      el.textContent = value;
+    } else {
+      el.setAttribute(key, value === true ? '' : String(value));
+    }
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined || child === false) continue;
+    el.append(typeof child === 'string' ? document.createTextNode(child) : child);
+  }
+  return el;
+}
+
+const PATHS = {
+  send: '<path d="M3.4 20.4 21 12 3.4 3.6 3.4 10l12.6 2-12.6 2z"/>',
+  stop: '<rect x="6" y="6" width="12" height="12" rx="2"/>',
+  copy:
+    '<path d="M16 1H4a2 2 0 0 0-2 2v14h2V3h12V1zm3 4H8a2 2 0 0 0-2 2v14a2 2 0 0 0 2 2h11a2 2 0 0 0 2-2V7a2 2 0 0 0-2-2zm0 16H8V7h11v14z"/>',
+  check: '<path d="M9 16.2 4.8 12l-1.4 1.4L9 19 21 7l-1.4-1.4z"/>',
+  retry:
+    '<path d="M17.65 6.35A7.96 7.96 0 0 0 12 4a8 8 0 1 0 7.73 10h-2.08A6 6 0 1 1 12 6c1.66 0 3.14.69 4.22 1.78L13 11h7V4l-2.35 2.35z"/>',
+  plus: '<path d="M19 13h-6v6h-2v-6H5v-2h6V5h2v6h6z"/>',
+  clear:
+    '<path d="M15 16h4v2h-4zm0-8h7v2h-7zm0 4h6v2h-6zM3 18a2 2 0 0 0 2 2h6a2 2 0 0 0 2-2V8H3v10zM14 5h-3l-1-1H6L5 5H2v2h12z"/>',
+  explore:
+    '<path d="M3 17v2h6v-2H3zM3 5v2h10V5H3zm10 16v-2h8v-2h-8v-2h-2v6h2zM7 9v2H3v2h4v2h2V9H7zm14 4v-2H11v2h10zm-6-4h2V7h4V5h-4V3h-2v6z"/>',
+  close:
+    '<path d="M19 6.41 17.59 5 12 10.59 6.41 5 5 6.41 10.59 12 5 17.59 6.41 19 12 13.41 17.59 19 19 17.59 13.41 12z"/>',
+  down: '<path d="M20 12l-1.41-1.41L13 16.17V4h-2v12.17l-5.58-5.59L4 12l8 8 8-8z"/>',
+  edit:
+    '<path d="M3 17.25V21h3.75L17.81 9.94l-3.75-3.75L3 17.25zM20.71 7.04a1 1 0 0 0 0-1.41l-2.34-2.34a1 1 0 0 0-1.41 0l-1.83 1.83 3.75 3.75 1.83-1.83z"/>',
+  alert: '<path d="M1 21h22L12 2 1 21zm12-3h-2v-2h2v2zm0-4h-2v-4h2v4z"/>',
+  bolt: '<path d="M7 2v11h3v9l7-12h-4l4-8z"/>',
+};
+
+/** A decorative 24x24 icon from the fixed set above (aria-hidden; label the button). */
+export function icon(name) {
+  const span = document.createElement('span');
+  span.className = `lume-icon lume-icon--${name}`;
+  span.setAttribute('aria-hidden', 'true');
+  span.innerHTML = `<svg viewBox="0 0 24 24" width="16" height="16" focusable="false">${PATHS[name]}</svg>`;
+  return span;
+}
+
+/** A button with an icon and a label (visible unless `iconOnly`, then it is the tooltip). */
+export function button(label, iconName, onClick, { className = '', iconOnly = false } = {}) {
+  const btn = h(
+    'button',
+    {
+      type: 'button',
+      class: `lume-btn ${iconOnly ? 'lume-btn--icon ' : ''}${className}`.trim(),
+      title: iconOnly ? label : undefined,
+      'aria-label': iconOnly ? label : undefined,
+      onclick: onClick,
+    },
+    iconName ? icon(iconName) : null,
+    iconOnly ? null : h('span', { class: 'lume-btn__label', text: label }),
+  );
+  return btn;
+}
+
+/**
+ * Puts text on the clipboard: navigator.clipboard where the page allows it, otherwise a
+ * hidden textarea and execCommand("copy") (older webviews, insecure origins).
+ * Resolves to true when the text was copied.
+ */
+export async function copyText(text) {
+  if (typeof navigator !== 'undefined' && navigator.clipboard && navigator.clipboard.writeText) {
+    try {
+      await navigator.clipboard.writeText(text);
+      return true;
+    } catch {
+      // Permission refused or not a secure context: try the old way below.
+    }
+  }
+  const area = h('textarea', { readonly: true, 'aria-hidden': 'true' });
+  area.value = text;
+  // Appended to <body>, outside the panel's scoped CSS, so it is hidden inline.
+  Object.assign(area.style, { position: 'fixed', top: '0', left: '-9999px', opacity: '0' });
+  document.body.append(area);
+  area.select();
+  let ok = false;
+  try {
+    ok = document.execCommand('copy');
+  } catch {
+    ok = false;
+  }
+  area.remove();
+  return ok;
+}

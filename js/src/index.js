@@ -1,0 +1,136 @@
+/**
+ * The anywidget entry of lume_widget's chat panel: `{initialize, render}`.
+ *
+ * `render` wires one view: model traits and custom messages go through the pure transcript
+ * reducer (transcript.js), the panel (panel.js) draws the result at most once per animation
+ * frame, and the user's intents go back as trait writes or custom messages, exactly as
+ * docs/widget-protocol.md says. Both functions return their cleanup.
+ */
+
+import './styles.css';
+import { createPanel } from './panel.js';
+import { fromTraits, reduce, visibleItems } from './transcript.js';
+
+/** Traits the panel draws; a change to any of them schedules a frame. */
+export const TRAITS = [
+  'messages', 'pending', 'status', 'status_reason', 'tier', 'tier_reason', 'pinned_tier',
+  'persona', 'personas', 'goal_id', 'goals', 'consultation_id', 'input_enabled',
+  'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults',
+];
+
+/** How long a gap may wait for the snapshot we asked for before we ask again (ms). */
+const RESYNC_AFTER_MS = 2000;
+
+const nextFrame = (callback) =>
+  typeof requestAnimationFrame === 'function' ? requestAnimationFrame(callback) : setTimeout(callback, 16);
+const cancelFrame = (handle) =>
+  typeof cancelAnimationFrame === 'function' ? cancelAnimationFrame(handle) : clearTimeout(handle);
+
+/** One view of the model: the reducer state, the panel, and the model listeners. */
+export class ChatView {
+  constructor(model, el) {
+    this.model = model;
+    this.frame = 0;
+    this.lastSyncAt = 0;
+    this.state = fromTraits(model.get('messages') || [], model.get('pending') || null);
+    this.panel = createPanel(el, {
+      send: (text) => this.send({ type: 'send', text }),
+      stop: () => this.send({ type: 'stop' }),
+      retry: () => this.send({ type: 'retry' }),
+      newConsultation: () => this.send({ type: 'new_consultation' }),
+      simulateDrop: () => this.send({ type: 'simulate_drop' }),
+      setFaults: (faults) => this.send({ type: 'set_faults', faults }),
+      clearView: () => this.dispatch({ type: 'clear_view' }),
+      showAll: () => this.dispatch({ type: 'show_all' }),
+      setPersona: (name) => this.write('persona', name),
+      setGoal: (id) => this.write('goal_id', id),
+      pinTier: (tier) => this.write('pinned_tier', tier),
+    });
+    this.onCustom = (message) => this.receive(message);
+    this.onMessages = () => this.dispatch({ type: 'messages', messages: model.get('messages') || [] });
+    this.onPending = () => this.dispatch({ type: 'pending', pending: model.get('pending') || null });
+    this.onTrait = () => this.schedule();
+    model.on('msg:custom', this.onCustom);
+    model.on('change:messages', this.onMessages);
+    model.on('change:pending', this.onPending);
+    for (const name of TRAITS.slice(2)) model.on(`change:${name}`, this.onTrait);
+    // Custom messages sent before this view listened are lost: ask for the draft so far.
+    this.requestSync();
+    this.schedule();
+  }
+
+  send(content) {
+    this.model.send(content);
+  }
+
+  write(name, value) {
+    this.model.set(name, value);
+    this.model.save_changes();
+  }
+
+  requestSync() {
+    this.lastSyncAt = Date.now();
+    this.model.send({ type: 'sync_request' });
+    this.state = reduce(this.state, { type: 'sync_requested' });
+  }
+
+  receive(message) {
+    if (!message || (message.type !== 'delta' && message.type !== 'snapshot')) return;
+    this.dispatch(message);
+    const draft = this.state.draft;
+    const stuck = this.state.awaitingSnapshot && draft && Object.keys(draft.early).length > 0;
+    if (stuck && Date.now() - this.lastSyncAt > RESYNC_AFTER_MS) this.requestSync();
+  }
+
+  dispatch(action) {
+    this.state = reduce(this.state, action);
+    if (this.state.needsSync) this.requestSync();
+    this.schedule();
+  }
+
+  traits() {
+    const traits = {};
+    for (const name of TRAITS) traits[name] = this.model.get(name);
+    return traits;
+  }
+
+  schedule() {
+    if (this.frame) return;
+    this.frame = nextFrame(() => {
+      this.frame = 0;
+      this.panel.render(this.traits(), visibleItems(this.state));
+    });
+  }
+
+  destroy() {
+    if (this.frame) cancelFrame(this.frame);
+    this.frame = 0;
+    this.model.off('msg:custom', this.onCustom);
+    this.model.off('change:messages', this.onMessages);
+    this.model.off('change:pending', this.onPending);
+    for (const name of TRAITS.slice(2)) this.model.off(`change:${name}`, this.onTrait);
+    this.panel.destroy();
+  }
+}
+
+/**
+ * Model-level setup, once per widget: checks that the Python side speaks the protocol this
+ * bundle was built for, so a stale install says so instead of drawing an empty panel.
+ */
+function initialize({ model }) {
+  const missing = TRAITS.filter((name) => model.get(name) === undefined);
+  if (missing.length) {
+    console.warn(
+      `lume_widget: the Python model lacks the traits ${missing.join(', ')}; the Python package and ` +
+        'its bundled front end do not match. Reinstall lume-widget and restart the kernel.',
+    );
+  }
+  return () => {};
+}
+
+function render({ model, el }) {
+  const view = new ChatView(model, el);
+  return () => view.destroy();
+}
+
+export default { initialize, render };

@@ -1,0 +1,226 @@
+/**
+ * Markdown for assistant replies: marked -> HTML -> DOMPurify, with highlighted code, and an
+ * incremental renderer for a reply that is still streaming.
+ *
+ * Model output is untrusted. Raw HTML in the markdown is shown as text (marked's `html`
+ * tokens are escaped), and whatever marked produces is sanitized by a private DOMPurify
+ * instance: no scripts, inline event handlers, javascript: URLs, styles, forms or embedded
+ * frames; links open in a new tab with rel="noopener noreferrer".
+ *
+ * Streaming (shinychat #164, gradio #7084: re-parsing the whole reply per chunk freezes the
+ * browser): `StreamingMarkdown` scans only the new lines of each update, cuts the text at the
+ * last blank line outside a code fence, parses each finished stretch once and keeps its
+ * HTML, and re-renders only the tail after the cut.
+ */
+
+import DOMPurify from 'dompurify';
+import hljs from 'highlight.js/lib/core';
+import bash from 'highlight.js/lib/languages/bash';
+import javascript from 'highlight.js/lib/languages/javascript';
+import json from 'highlight.js/lib/languages/json';
+import python from 'highlight.js/lib/languages/python';
+import sql from 'highlight.js/lib/languages/sql';
+import { Marked } from 'marked';
+
+hljs.registerLanguage('python', python);
+hljs.registerLanguage('javascript', javascript);
+hljs.registerLanguage('json', json);
+hljs.registerLanguage('bash', bash);
+hljs.registerLanguage('sql', sql);
+hljs.registerAliases(['console', 'shell-session', 'sh', 'shell'], { languageName: 'bash' });
+hljs.registerAliases(['ts', 'typescript', 'node'], { languageName: 'javascript' });
+
+const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Text made safe to put between tags or in an attribute. */
+export function escapeHtml(text) {
+  return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+}
+
+function highlight(code, lang) {
+  const name = (lang || '').trim().split(/\s+/)[0].toLowerCase();
+  if (name && hljs.getLanguage(name)) {
+    try {
+      return { html: hljs.highlight(code, { language: name, ignoreIllegals: true }).value, name };
+    } catch {
+      // A grammar that chokes on odd input must not lose the code: fall through to plain text.
+    }
+  }
+  return { html: escapeHtml(code), name: '' };
+}
+
+const marked = new Marked({
+  gfm: true,
+  breaks: false,
+  async: false,
+  renderer: {
+    // Raw HTML from the model is shown as the text it is, never interpreted.
+    html({ text }) {
+      return escapeHtml(text);
+    },
+    code({ text, lang }) {
+      const { html, name } = highlight(text.replace(/\n$/, ''), lang);
+      const label = name ? ` data-lang="${escapeHtml(name)}"` : '';
+      const cls = name ? ` class="hljs language-${escapeHtml(name)}"` : ' class="hljs"';
+      return `<pre${label}><code${cls}>${html}</code></pre>\n`;
+    },
+    checkbox({ checked }) {
+      return `<span class="lume-task${checked ? ' lume-task--done' : ''}" aria-label="${checked ? 'done' : 'to do'}"></span> `;
+    },
+  },
+});
+
+const SANITIZE = {
+  USE_PROFILES: { html: true },
+  FORBID_TAGS: [
+    'style', 'link', 'meta', 'base', 'form', 'input', 'button', 'textarea', 'select', 'option',
+    'iframe', 'frame', 'frameset', 'object', 'embed', 'applet', 'dialog', 'template', 'video',
+    'audio', 'source', 'track', 'picture', 'portal', 'noscript',
+  ],
+  FORBID_ATTR: ['style', 'id', 'name', 'srcset', 'formaction', 'autofocus', 'tabindex', 'xlink:href'],
+  ADD_ATTR: ['target'],
+  ALLOW_DATA_ATTR: false,
+  ALLOW_ARIA_ATTR: true,
+};
+
+let purifier = null;
+
+function getPurifier() {
+  if (purifier) return purifier;
+  purifier = DOMPurify(typeof window === 'undefined' ? undefined : window);
+  purifier.addHook('uponSanitizeAttribute', (node, data) => {
+    // Only the code-language label may use a data attribute.
+    if (data.attrName === 'data-lang' && node.nodeName === 'PRE') data.forceKeepAttr = true;
+  });
+  purifier.addHook('afterSanitizeAttributes', (node) => {
+    if (node.nodeName === 'A') {
+      if (node.hasAttribute('href')) {
+        node.setAttribute('target', '_blank');
+        node.setAttribute('rel', 'noopener noreferrer');
+      } else {
+        node.removeAttribute('target');
+      }
+    } else if (node.nodeName === 'IMG') {
+      node.setAttribute('loading', 'lazy');
+      node.setAttribute('referrerpolicy', 'no-referrer');
+    } else if (node.hasAttribute && node.hasAttribute('target')) {
+      node.removeAttribute('target');
+    }
+  });
+  return purifier;
+}
+
+/** HTML from anywhere, made inert: the one sanitizer every rendered reply goes through. */
+export function sanitize(html) {
+  return getPurifier().sanitize(html, SANITIZE);
+}
+
+/** Parse counter, for tests that check finished blocks are parsed once. */
+export const stats = { parses: 0, parsedChars: 0 };
+
+/** Markdown source -> sanitized HTML string. */
+export function renderMarkdown(source) {
+  stats.parses += 1;
+  stats.parsedChars += source.length;
+  return sanitize(marked.parse(source));
+}
+
+const FINISHED_CACHE_LIMIT = 200;
+const finishedCache = new Map();
+
+/** A finished message's HTML, parsed once per distinct text (cached, bounded). */
+export function renderFinished(source) {
+  const hit = finishedCache.get(source);
+  if (hit !== undefined) return hit;
+  const html = renderMarkdown(source);
+  finishedCache.set(source, html);
+  if (finishedCache.size > FINISHED_CACHE_LIMIT) {
+    finishedCache.delete(finishedCache.keys().next().value);
+  }
+  return html;
+}
+
+const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})(.*)$/;
+
+/**
+ * Incremental markdown for a growing text. `update(text)` takes the whole draft so far
+ * (append-only; anything else restarts) and returns `{blocks, tail, reset}`: the HTML of
+ * stretches that became final since the last call (to append, never to redo), the HTML of
+ * the unfinished tail (to replace), and whether earlier blocks must be thrown away.
+ */
+export class StreamingMarkdown {
+  constructor(render = renderMarkdown) {
+    this.render = render;
+    this.restart();
+  }
+
+  restart() {
+    this.text = '';
+    this.stableEnd = 0; // text[0:stableEnd] is parsed for good
+    this.scanPos = 0; // start of the first line not scanned yet
+    this.fence = null; // {char, length} while inside a fenced code block
+    this.cut = 0; // end of the last blank line outside a fence
+    this.blockCount = 0;
+  }
+
+  scan() {
+    const { text } = this;
+    let pos = this.scanPos;
+    for (;;) {
+      const nl = text.indexOf('\n', pos);
+      if (nl === -1) break;
+      const line = text.slice(pos, nl);
+      this.scanLine(line, nl + 1);
+      pos = nl + 1;
+    }
+    this.scanPos = pos;
+  }
+
+  scanLine(line, after) {
+    if (this.fence) {
+      const close = FENCE_OPEN.exec(line);
+      if (
+        close &&
+        close[1][0] === this.fence.char &&
+        close[1].length >= this.fence.length &&
+        close[2].trim() === ''
+      ) {
+        this.fence = null;
+      }
+      return;
+    }
+    const open = FENCE_OPEN.exec(line);
+    if (open && !(open[1][0] === '`' && open[2].includes('`'))) {
+      this.fence = { char: open[1][0], length: open[1].length };
+      return;
+    }
+    if (line.trim() === '') this.cut = after;
+  }
+
+  update(text) {
+    let reset = false;
+    if (text.length < this.text.length || !text.startsWith(this.text)) {
+      this.restart();
+      reset = true;
+    }
+    this.text = text;
+    this.scan();
+    const blocks = [];
+    if (this.cut > this.stableEnd) {
+      blocks.push(this.render(text.slice(this.stableEnd, this.cut)));
+      this.stableEnd = this.cut;
+      this.blockCount += 1;
+    }
+    const rest = text.slice(this.stableEnd);
+    const tail = rest.trim() === '' ? '' : this.render(rest);
+    return { blocks, tail, reset };
+  }
+
+  /** Everything after the cut as a final block: the text is complete. */
+  finish() {
+    const rest = this.text.slice(this.stableEnd);
+    this.stableEnd = this.text.length;
+    this.scanPos = this.text.length;
+    return rest.trim() === '' ? '' : this.render(rest);
+  }
+}

@@ -1,0 +1,154 @@
+/**
+ * Transcript rows: a finished message, the pending user message, and the streaming draft.
+ *
+ * User text is always a text node. Assistant text is markdown rendered by markdown.js
+ * (sanitized); a finished reply is parsed once, and when it is the reply that was just
+ * streamed, the draft's already-rendered blocks are adopted instead of parsing 40 KB again.
+ */
+
+import { button, copyText, h, icon } from './dom.js';
+import { formatTime, metricsParts } from './format.js';
+import { renderFinished, StreamingMarkdown } from './markdown.js';
+
+const COPIED_MS = 1500;
+
+function timeEl(iso) {
+  const time = formatTime(iso);
+  if (!time) return null;
+  return h('time', { class: 'lume-time', datetime: time.iso, title: time.full, text: time.short });
+}
+
+/** A copy button that shows "Copied" for a moment; `announce` tells screen readers. */
+function copyButton(getText, announce, label = 'Copy message') {
+  const btn = button(label, 'copy', async () => {
+    const ok = await copyText(getText());
+    btn.classList.toggle('lume-btn--done', ok);
+    btn.replaceChild(icon(ok ? 'check' : 'copy'), btn.firstChild);
+    announce(ok ? 'Copied to the clipboard.' : 'Could not copy: select the text and copy it by hand.');
+    setTimeout(() => {
+      if (!btn.isConnected) return;
+      btn.classList.remove('lume-btn--done');
+      btn.replaceChild(icon('copy'), btn.firstChild);
+    }, COPIED_MS);
+  }, { iconOnly: true, className: 'lume-copy' });
+  return btn;
+}
+
+/** Adds a copy button to every code block of a rendered reply. */
+function addCodeCopyButtons(container, announce) {
+  for (const pre of container.querySelectorAll('pre')) {
+    if (pre.querySelector(':scope > .lume-copy')) continue;
+    const code = pre.querySelector('code');
+    pre.append(copyButton(() => (code || pre).textContent, announce, 'Copy code'));
+  }
+}
+
+function avatar(role) {
+  return h('div', { class: `lume-avatar lume-avatar--${role}`, 'aria-hidden': 'true', text: role === 'user' ? 'You' : 'L' });
+}
+
+function row(role, key, ...children) {
+  return h('div', { class: `lume-row lume-row--${role}`, 'data-key': key, role: 'article' }, ...children);
+}
+
+const STATUS_TAGS = { stopped: 'Stopped', error: 'Interrupted' };
+
+/**
+ * The row of a finished message. `adopted` is a draft's rendered content to reuse.
+ * Returns the element; its content never changes afterwards.
+ */
+export function messageRow(message, announce, adopted = null) {
+  const role = message.role === 'user' ? 'user' : 'assistant';
+  const content = String(message.content ?? '');
+  const bubble = h('div', { class: 'lume-bubble' });
+  if (role === 'user') {
+    bubble.append(h('div', { class: 'lume-text', text: content }));
+  } else {
+    const md = adopted || h('div', { class: 'lume-md' });
+    if (!adopted) md.innerHTML = renderFinished(content);
+    md.classList.remove('lume-md--streaming');
+    addCodeCopyButtons(md, announce);
+    bubble.append(md);
+  }
+  const tag = STATUS_TAGS[message.status];
+  const meta = h(
+    'div',
+    { class: 'lume-meta' },
+    h('span', { class: 'lume-who', text: role === 'user' ? 'You' : 'Lume' }),
+    timeEl(message.created_at),
+    tag ? h('span', { class: `lume-tag lume-tag--${message.status}`, text: tag }) : null,
+    copyButton(() => content, announce),
+  );
+  const parts = role === 'assistant' ? metricsParts(message.metrics) : [];
+  const metrics = parts.length
+    ? h('div', { class: 'lume-metrics', title: 'Time to first token, duration, chunks, tier' },
+      ...parts.map((part) => h('span', { class: 'lume-metric', text: part })))
+    : null;
+  const column = h('div', { class: 'lume-col' }, bubble, meta, metrics);
+  const el = row(role, `m:${message.id}`, role === 'assistant' ? avatar(role) : null, column);
+  el.dataset.messageId = String(message.id);
+  if (message.status) el.dataset.status = String(message.status);
+  return el;
+}
+
+/** The user's message while its turn is in flight and not yet stored. */
+export function pendingUserRow(item) {
+  const bubble = h('div', { class: 'lume-bubble' }, h('div', { class: 'lume-text', text: String(item.text ?? '') }));
+  const meta = h('div', { class: 'lume-meta' }, h('span', { class: 'lume-who', text: 'You' }), timeEl(item.created_at),
+    h('span', { class: 'lume-tag lume-tag--sending', text: 'Sending' }));
+  return row('user', item.key, h('div', { class: 'lume-col' }, bubble, meta));
+}
+
+/** The reply being streamed: a typing indicator, then markdown rendered incrementally. */
+export class DraftRow {
+  constructor(item) {
+    this.key = item.key;
+    this.text = '';
+    this.markdown = new StreamingMarkdown();
+    this.stable = h('div', { class: 'lume-md__stable' });
+    this.tail = h('div', { class: 'lume-md__tail' });
+    this.content = h('div', { class: 'lume-md lume-md--streaming' }, this.stable, this.tail);
+    this.typing = h('div', { class: 'lume-typing', role: 'status', 'aria-label': 'Lume is typing' },
+      h('span'), h('span'), h('span'));
+    this.label = h('span', { class: 'lume-tag lume-tag--streaming', text: 'Streaming' });
+    const bubble = h('div', { class: 'lume-bubble' }, this.typing, this.content);
+    const meta = h('div', { class: 'lume-meta' }, h('span', { class: 'lume-who', text: 'Lume' }), this.label);
+    this.el = row('assistant', item.key, avatar('assistant'), h('div', { class: 'lume-col' }, bubble, meta));
+    this.el.classList.add('lume-row--draft');
+    this.lastTail = null;
+    this.typingShown = null;
+    this.update(item);
+  }
+
+  /** Brings the row up to `item`: only new blocks are appended, only the tail is redone. */
+  update(item) {
+    const typing = Boolean(item.typing);
+    if (typing !== this.typingShown) {
+      this.typing.hidden = !typing;
+      this.content.hidden = typing;
+      this.typingShown = typing;
+    }
+    this.label.textContent = item.streaming ? 'Streaming' : 'Interrupted';
+    this.label.className = `lume-tag lume-tag--${item.streaming ? 'streaming' : 'error'}`;
+    this.content.classList.toggle('lume-md--streaming', Boolean(item.streaming));
+    if (item.text === this.text) return;
+    this.text = item.text;
+    const { blocks, tail, reset } = this.markdown.update(item.text);
+    if (reset) this.stable.textContent = '';
+    for (const html of blocks) this.stable.insertAdjacentHTML('beforeend', html);
+    if (tail !== this.lastTail) {
+      this.tail.innerHTML = tail;
+      this.lastTail = tail;
+    }
+  }
+
+  /** Hands over the rendered content for the finished message with the same text. */
+  adopt() {
+    const rest = this.markdown.finish();
+    if (rest) this.stable.insertAdjacentHTML('beforeend', rest);
+    this.tail.textContent = '';
+    this.lastTail = '';
+    this.content.hidden = false;
+    return this.content;
+  }
+}

@@ -1,0 +1,324 @@
+/**
+ * The chat panel's DOM: header with badges and pickers, the transcript, the composer and the
+ * explore drawer. Thin on purpose: it draws what `render(traits, visible)` is given, keeps
+ * only UI state (scroll position, drawer open, dismissed error) and reports user intents
+ * through the `actions` callbacks; the controller owns the model and the reducer.
+ */
+
+import { button, h, icon } from './dom.js';
+import { createExplore } from './explore.js';
+import {
+  badgeAnnouncement, goalLabel, humanize, statusLabel, TIER_HELP, tierLabel,
+} from './format.js';
+import { DraftRow, messageRow, pendingUserRow } from './messages.js';
+import { AutoScroll } from './scroll.js';
+
+/** The backend's limit on a message, after trimming (PROTOCOL A1). */
+export const MAX_MESSAGE_CHARS = 5000;
+const MAX_INPUT_HEIGHT_PX = 200;
+let panelCount = 0;
+
+function badge(kind) {
+  return h('span', { class: `lume-badge lume-badge--${kind}`, tabindex: '0', role: 'img' },
+    h('span', { class: 'lume-dot', 'aria-hidden': 'true' }), h('span', { class: 'lume-badge__label' }));
+}
+
+function setBadge(el, kind, value, label, reason) {
+  el.className = `lume-badge lume-badge--${kind} lume-badge--${value || 'unknown'}`;
+  el.dataset.value = value || '';
+  el.lastChild.textContent = label;
+  const help = kind === 'tier' && TIER_HELP[value] ? `${TIER_HELP[value]} ` : '';
+  el.title = reason ? `${help}${reason}` : help.trim() || label;
+  el.setAttribute('aria-label', badgeAnnouncement(kind, label, reason));
+}
+
+function fillSelect(select, options, value) {
+  const json = JSON.stringify(options);
+  if (select.dataset.options !== json) {
+    select.replaceChildren(...options.map(([v, label]) => h('option', { value: v, text: label })));
+    select.dataset.options = json;
+  }
+  if (!options.some(([v]) => v === value) && value) {
+    select.append(h('option', { value, text: humanize(value) }));
+    select.dataset.options = '';
+  }
+  if (select.value !== value) select.value = value;
+}
+
+/**
+ * Builds the panel inside `root`. `actions`: send(text), stop(), retry(), newConsultation(),
+ * clearView(), showAll(), setPersona(name), setGoal(id), pinTier(tier), simulateDrop(),
+ * setFaults(faults). Returns {render(traits, visible), destroy()}.
+ */
+export function createPanel(root, actions) {
+  panelCount += 1;
+  const hintId = `lume-hint-${panelCount}`;
+  const live = h('div', { class: 'lume-sr-only', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
+  let announceTimer = 0;
+  const announce = (text) => {
+    // Cleared first so the same sentence twice is announced twice.
+    live.textContent = '';
+    clearTimeout(announceTimer);
+    announceTimer = setTimeout(() => { live.textContent = text; }, 30);
+  };
+
+  const statusBadge = badge('status');
+  const tierBadge = badge('tier');
+  const subtitle = h('div', { class: 'lume-subtitle' });
+  const header = h('header', { class: 'lume-header' },
+    h('div', { class: 'lume-brand' },
+      h('span', { class: 'lume-logo', 'aria-hidden': 'true' }),
+      h('div', {}, h('div', { class: 'lume-title', text: 'Lume' }), subtitle)),
+    h('div', { class: 'lume-badges' }, statusBadge, tierBadge));
+
+  const persona = h('select', { class: 'lume-select', 'aria-label': 'Persona',
+    onchange: () => actions.setPersona(persona.value) });
+  const goal = h('select', { class: 'lume-select', 'aria-label': 'Goal',
+    onchange: () => actions.setGoal(goal.value) });
+  const newButton = button('New consultation', 'plus', () => actions.newConsultation(), { iconOnly: true });
+  const clearButton = button('Clear view', 'clear', () => actions.clearView(), { iconOnly: true });
+  const exploreButton = button('Explore tiers and faults', 'explore', () => setDrawer(drawerEl.hidden), { iconOnly: true });
+  exploreButton.setAttribute('aria-expanded', 'false');
+  const toolbar = h('div', { class: 'lume-toolbar' },
+    h('label', { class: 'lume-picker' }, h('span', { text: 'Persona' }), persona),
+    h('label', { class: 'lume-picker' }, h('span', { text: 'Goal' }), goal),
+    h('span', { class: 'lume-spacer' }),
+    newButton, clearButton, exploreButton);
+
+  const list = h('div', { class: 'lume-list' });
+  const hiddenBar = h('div', { class: 'lume-hidden-bar', hidden: true },
+    h('span', { class: 'lume-hidden-bar__text' }),
+    button('Show all', null, () => actions.showAll(), { className: 'lume-btn--link' }));
+  const empty = h('div', { class: 'lume-empty' },
+    h('span', { class: 'lume-logo lume-logo--big', 'aria-hidden': 'true' }),
+    h('p', { class: 'lume-empty__title' }),
+    h('p', { class: 'lume-empty__hint', text: 'Ask a question below. Replies stream in as they are written.' }));
+  const transcript = h('div', {
+    class: 'lume-transcript', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': 'Conversation',
+  }, hiddenBar, empty, list);
+  const jump = h('button', { type: 'button', class: 'lume-jump', hidden: true }, icon('down'), h('span', { text: 'Jump to latest' }));
+  const explore = createExplore({
+    pinTier: (tier) => actions.pinTier(tier),
+    simulateDrop: () => actions.simulateDrop(),
+    setFaults: (faults) => actions.setFaults(faults),
+    close: () => setDrawer(false),
+  });
+  const drawerEl = explore.el;
+  const body = h('div', { class: 'lume-body' }, transcript, jump, drawerEl);
+
+  const errorText = h('p', { class: 'lume-error__text' });
+  const retryButton = button('Retry', 'retry', () => actions.retry(), { className: 'lume-btn--primary lume-retry' });
+  const editButton = button('Edit message', 'edit', () => {
+    input.value = lastTraits.unsent_text || '';
+    resizeInput();
+    input.focus();
+  }, { className: 'lume-btn--ghost' });
+  const errorBanner = h('div', { class: 'lume-error', role: 'alert', hidden: true },
+    icon('alert'), errorText, h('div', { class: 'lume-error__actions' }, retryButton, editButton,
+      button('Dismiss', 'close', () => { dismissedError = lastTraits.error; errorBanner.hidden = true; },
+        { iconOnly: true, className: 'lume-dismiss' })));
+
+  const input = h('textarea', { class: 'lume-input', rows: '1', 'aria-label': 'Message', placeholder: 'Message Lume',
+    'aria-describedby': hintId });
+  const sendButton = button('Send', 'send', () => trySend(), { iconOnly: true, className: 'lume-send' });
+  const stopButton = button('Stop', 'stop', () => actions.stop(), { className: 'lume-stop' });
+  stopButton.title = 'Stop the reply (Escape)';
+  const hint = h('div', { class: 'lume-hint', id: hintId });
+  const composer = h('footer', { class: 'lume-composer' }, errorBanner,
+    h('div', { class: 'lume-inputbox' }, input, stopButton, sendButton), hint);
+
+  const panel = h('div', { class: 'lume-chat', 'data-lm-suppress-shortcuts': 'true' }, header, toolbar, body, composer, live);
+  root.append(panel);
+  const scroll = new AutoScroll(transcript, jump);
+
+  let lastTraits = {};
+  let dismissedError = '';
+  let localHint = '';
+  let firstRender = true;
+  const rows = new Map(); // key -> {el, draft?}
+
+  function setDrawer(open) {
+    drawerEl.hidden = !open;
+    exploreButton.setAttribute('aria-expanded', String(open));
+    exploreButton.classList.toggle('lume-btn--active', open);
+    if (open) {
+      explore.update(lastTraits);
+      explore.focus();
+    } else if (panel.contains(document.activeElement) || document.activeElement === document.body) {
+      exploreButton.focus();
+    }
+  }
+
+  function resizeInput() {
+    input.style.height = 'auto';
+    input.style.height = `${Math.min(input.scrollHeight, MAX_INPUT_HEIGHT_PX)}px`;
+  }
+
+  function trySend() {
+    const text = input.value.trim();
+    if (!text || lastTraits.pending || lastTraits.input_enabled === false) return;
+    if (text.length > MAX_MESSAGE_CHARS) {
+      localHint = `This message has ${text.length.toLocaleString()} characters; the limit is ${MAX_MESSAGE_CHARS.toLocaleString()}. Shorten it to send.`;
+      renderComposer(lastTraits);
+      return;
+    }
+    localHint = '';
+    actions.send(text);
+    input.value = '';
+    resizeInput();
+    scroll.toBottom();
+    renderComposer(lastTraits);
+  }
+
+  input.addEventListener('input', () => {
+    resizeInput();
+    if (localHint && input.value.trim().length <= MAX_MESSAGE_CHARS) {
+      localHint = '';
+      renderComposer(lastTraits);
+    }
+  });
+  input.addEventListener('keydown', (event) => {
+    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
+      event.preventDefault();
+      trySend();
+    }
+  });
+  const onKeydown = (event) => {
+    if (event.key !== 'Escape') return;
+    if (lastTraits.pending) {
+      event.preventDefault();
+      event.stopPropagation();
+      actions.stop();
+    } else if (!drawerEl.hidden) {
+      event.preventDefault();
+      event.stopPropagation();
+      setDrawer(false);
+    }
+  };
+  panel.addEventListener('keydown', onKeydown);
+
+  function renderHeader(t, prev) {
+    if (t.status !== prev.status || t.status_reason !== prev.status_reason) {
+      setBadge(statusBadge, 'status', t.status, statusLabel(t.status), t.status_reason);
+      if (!firstRender && t.status !== prev.status) announce(badgeAnnouncement('status', statusLabel(t.status), t.status_reason));
+    }
+    if (t.tier !== prev.tier || t.tier_reason !== prev.tier_reason || t.pinned_tier !== prev.pinned_tier) {
+      const label = tierLabel(t.tier) + (t.pinned_tier ? ' (pinned)' : '');
+      setBadge(tierBadge, 'tier', t.tier, label, t.tier_reason);
+      if (!firstRender && t.tier !== prev.tier) announce(badgeAnnouncement('tier', tierLabel(t.tier), t.tier_reason));
+    }
+    const personas = (Array.isArray(t.personas) && t.personas.length ? t.personas : [t.persona]).filter(Boolean);
+    fillSelect(persona, personas.map((p) => [p, humanize(p)]), t.persona || '');
+    const goals = Array.isArray(t.goals) ? t.goals : [];
+    fillSelect(goal, [['', 'No goal'], ...goals.map((g) => [String(g.id), goalLabel(g)])], t.goal_id || '');
+    const busy = Boolean(t.pending);
+    persona.disabled = busy;
+    goal.disabled = busy;
+    newButton.disabled = busy;
+    const goalTitle = goals.find((g) => String(g.id) === t.goal_id);
+    subtitle.textContent = [humanize(t.persona), goalTitle ? goalTitle.title : ''].filter(Boolean).join(' \u00b7 ');
+    panel.dataset.status = t.status || '';
+    panel.dataset.tier = t.tier || '';
+  }
+
+  function renderComposer(t) {
+    const pending = Boolean(t.pending);
+    const enabled = t.input_enabled !== false;
+    if (input.disabled === enabled) {
+      if (!enabled && document.activeElement === input) (pending ? stopButton : transcript).focus({ preventScroll: true });
+      input.disabled = !enabled;
+    }
+    stopButton.hidden = !pending;
+    sendButton.hidden = pending;
+    sendButton.disabled = !enabled;
+    let text = 'Enter to send, Shift+Enter for a new line';
+    let kind = 'idle';
+    if (localHint) [text, kind] = [localHint, 'warn'];
+    else if (!enabled) [text, kind] = [t.input_disabled_reason || 'You cannot send right now.', 'blocked'];
+    else if (pending) [text, kind] = ['A reply is on its way. Escape or Stop ends it.', 'busy'];
+    if (hint.textContent !== text) hint.textContent = text;
+    hint.className = `lume-hint lume-hint--${kind}`;
+    input.placeholder = enabled ? `Message ${humanize(t.persona) || 'Lume'}` : 'Input is paused';
+    const error = t.error || '';
+    if (error !== dismissedError) dismissedError = '';
+    errorBanner.hidden = !error || error === dismissedError;
+    errorText.textContent = error;
+    retryButton.hidden = !t.unsent_text || pending;
+    editButton.hidden = !t.unsent_text;
+  }
+
+  function rowFor(item, retired) {
+    if (item.kind === 'draft') {
+      const draft = new DraftRow(item);
+      return { el: draft.el, draft };
+    }
+    if (item.kind === 'pending_user') return { el: pendingUserRow(item) };
+    const message = item.message;
+    let adopted = null;
+    if (message.role === 'assistant') {
+      const content = String(message.content ?? '');
+      const draft = retired.find((d) => content.startsWith(d.text) && d.text !== '');
+      if (draft) {
+        draft.update({ text: content, typing: false, streaming: false });
+        adopted = draft.adopt();
+        retired.splice(retired.indexOf(draft), 1);
+      }
+      if (!firstRender) {
+        announce(message.status === 'stopped' ? 'Reply stopped.' : message.status === 'error' ? 'Reply interrupted.' : 'Reply finished.');
+      }
+    }
+    return { el: messageRow(message, announce, adopted) };
+  }
+
+  function renderTranscript(visible) {
+    const { items, hidden } = visible;
+    const keys = new Set(items.map((item) => item.key));
+    const retired = [];
+    for (const [key, entry] of rows) {
+      if (keys.has(key)) continue;
+      if (entry.draft) retired.push(entry.draft);
+      entry.el.remove();
+      rows.delete(key);
+    }
+    let previous = null;
+    for (const item of items) {
+      let entry = rows.get(item.key);
+      if (!entry) {
+        entry = rowFor(item, retired);
+        rows.set(item.key, entry);
+      } else if (entry.draft) {
+        entry.draft.update(item);
+      }
+      const expected = previous ? previous.nextSibling : list.firstChild;
+      if (expected !== entry.el) list.insertBefore(entry.el, expected);
+      previous = entry.el;
+    }
+    hiddenBar.hidden = hidden === 0;
+    hiddenBar.firstChild.textContent = `${hidden} earlier message${hidden === 1 ? '' : 's'} hidden from view.`;
+    empty.hidden = items.length > 0 || hidden > 0;
+  }
+
+  function render(traits, visible) {
+    const prev = lastTraits;
+    lastTraits = traits;
+    renderHeader(traits, prev);
+    renderComposer(traits);
+    empty.querySelector('.lume-empty__title').textContent = `Chat with ${humanize(traits.persona) || 'Lume'}`;
+    clearButton.disabled = visible.items.length === 0;
+    renderTranscript(visible);
+    if (!drawerEl.hidden) explore.update(traits);
+    if (traits.error && traits.error !== prev.error && !firstRender) announce(`Error: ${traits.error}`);
+    scroll.afterRender();
+    firstRender = false;
+  }
+
+  function destroy() {
+    clearTimeout(announceTimer);
+    scroll.destroy();
+    panel.removeEventListener('keydown', onKeydown);
+    panel.remove();
+    rows.clear();
+  }
+
+  return { render, destroy, announce, element: panel };
+}
