@@ -1,23 +1,126 @@
-"""Consultation: one chat, delivered over the best working tier, reported as events."""
+"""Consultation: one chat, delivered over the best working tier, reported as events.
+
+The driver half of the sans-I/O session (:mod:`lume_widget.core.session`): a pump task
+ticks the session at its deadlines, and every action it asks for (connect, send, read
+history after a delay, close) runs as a small task that reports its result back. The
+session decides everything; this module only performs I/O and fans events out.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier
-from lume_widget.core.models import Message
+from lume_widget.client.live import (
+    SocketFailure,
+    SocketLink,
+    open_socket,
+    socket_headers,
+    socket_url,
+)
+from lume_widget.core.actions import (
+    Action,
+    CloseLegacy,
+    CloseLive,
+    ConnectLegacy,
+    ConnectLive,
+    FetchHistory,
+    SendLive,
+    SendPing,
+    SendRest,
+)
+from lume_widget.core.events import (
+    ConnectionStatus,
+    Event,
+    Reply,
+    ReplyCompleted,
+    Tier,
+    TurnFailed,
+)
+from lume_widget.core.models import ConsultationInfo, Message
+from lume_widget.core.session import IllegalTransition, Session
+from lume_widget.core.wire import messages_from_json, send_answer, validate_message
+from lume_widget.errors import ConsultationNotActiveError, LumeError
 
-__all__ = ["Consultation"]
+if TYPE_CHECKING:
+    from lume_widget.client.lume_client import LumeClient
+
+__all__ = ["Consultation", "parse_tier"]
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_END = object()
+
+
+def parse_tier(tier: Tier | str | None) -> Tier | None:
+    """A Tier from a Tier, its name, or None/"" (automatic)."""
+    if tier is None or tier == "":
+        return None
+    if isinstance(tier, Tier):
+        return tier
+    try:
+        return Tier(str(tier).lower())
+    except ValueError:
+        raise LumeError(f"Unknown tier {tier!r}; use live, rest or legacy (or None).") from None
+
+
+def _consultations_path(consultation_id: str) -> str:
+    return f"/api/v1/consultations/{consultation_id.lower()}"
+
+
+def _legacy_path(consultation_id: str) -> str:
+    return f"/api/v1/wellness/ai/chat/conversations/{consultation_id.lower()}"
 
 
 class Consultation:
-    """One consultation. Create with :meth:`connect` or :meth:`LumeClient.open`."""
+    """One consultation. Create with :meth:`connect` or :meth:`LumeClient.open`.
 
-    id: str
-    persona: str
-    goal_id: str | None
+    ``tier`` and ``status`` are the tier in use and the connection status; ``transcript``
+    is the server's history as last read (ids, roles, order and content as stored).
+    """
+
+    def __init__(
+        self,
+        client: LumeClient,
+        info: ConsultationInfo,
+        history: list[Message],
+        *,
+        tier: Tier | None = None,
+        owns_client: bool = False,
+    ) -> None:
+        self._client = client
+        self.info = info
+        self.id = info.id
+        self.persona = info.persona
+        self.goal_id = info.effective_goal_id
+        self._owns_client = owns_client
+        self._session = Session(
+            info.id, client.settings, pinned=tier, history=history, random=client.random
+        )
+        self._clock = client.clock
+        self._sleep = client.sleep
+        self._subscribers: list[asyncio.Queue[Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._live: tuple[int, SocketLink] | None = None
+        self._legacy: tuple[int, SocketLink] | None = None
+        self._wake = asyncio.Event()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._closed = False
+
+    def __repr__(self) -> str:
+        return (
+            f"Consultation(id={self.id!r}, persona={self.persona!r}, tier={self.tier.value!r}, "
+            f"status={self.status.value!r})"
+        )
+
+    # ------------------------------------------------------------ construction
 
     @classmethod
     @asynccontextmanager
@@ -29,47 +132,435 @@ class Consultation:
         goal_id: str | None = None,
         consultation_id: str | None = None,
         tier: Tier | str | None = None,
+        resume: bool = True,
+        initial_message: str | None = None,
+        quick_action: str | None = None,
         **client_options: Any,
     ) -> AsyncIterator[Consultation]:
         """Open a consultation that owns its own :class:`LumeClient`; closes both on exit."""
-        raise NotImplementedError
-        yield  # pragma: no cover
+        from lume_widget.client.lume_client import LumeClient
+
+        client = await LumeClient.connect(url, **client_options)
+        try:
+            chat = await client.open(
+                persona,
+                goal_id,
+                consultation_id,
+                resume=resume,
+                initial_message=initial_message,
+                quick_action=quick_action,
+                tier=tier,
+            )
+        except BaseException:
+            await client.aclose()
+            raise
+        chat._owns_client = True
+        try:
+            yield chat
+        finally:
+            await chat.aclose()
+
+    def _start(self) -> None:
+        self._apply(self._session.start)
+        self._pump_task = asyncio.ensure_future(self._pump())
+
+    # ------------------------------------------------------------------ state
 
     @property
     def tier(self) -> Tier:
-        raise NotImplementedError
+        return self._session.tier
+
+    @property
+    def pinned_tier(self) -> Tier | None:
+        return self._session.pinned
 
     @property
     def status(self) -> ConnectionStatus:
-        raise NotImplementedError
+        return self._session.status
 
     @property
     def transcript(self) -> list[Message]:
-        raise NotImplementedError
+        return list(self._session.transcript.messages)
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames (or parts of frames) that were binary, invalid JSON or of unknown type."""
+        return self._session.frames_skipped
+
+    @property
+    def busy(self) -> bool:
+        """Whether a reply is in flight."""
+        return self._session.turn_in_flight
+
+    # ------------------------------------------------------------------ turns
 
     async def ask(self, text: str) -> Reply:
-        raise NotImplementedError
+        """Send ``text`` and return the complete reply; raises the turn's error if it fails."""
+        async with contextlib.aclosing(self.stream(text)) as events:
+            async for event in events:
+                if isinstance(event, ReplyCompleted):
+                    return event.reply
+                if isinstance(event, TurnFailed):
+                    raise event.error
+        raise LumeError("The turn ended without a reply.")  # pragma: no cover
 
-    def stream(self, text: str) -> AsyncIterator[Event]:
-        raise NotImplementedError
+    async def stream(self, text: str) -> AsyncGenerator[Event, None]:
+        """Send ``text`` and yield every event until the reply completes or the turn fails.
 
-    def events(self) -> AsyncIterator[Event]:
-        raise NotImplementedError
+        The last event is :class:`ReplyCompleted` or :class:`TurnFailed` (not raised).
+        Leaving the loop early (break, cancellation) stops the reply.
+        """
+        self._check_sendable(text)
+        queue = self._subscribe()
+        turn_id = ""
+        finished = False
+        try:
+            try:
+                turn_id = self._apply(
+                    lambda now: self._session.begin_turn(text, now, datetime.now(timezone.utc))
+                )
+            except IllegalTransition as exc:
+                raise LumeError(
+                    "A reply is still in flight; wait for it or stop it (chat.stop()) before "
+                    "sending again.",
+                    unsent_text=text,
+                ) from exc
+            while True:
+                event = await queue.get()
+                if event is _END:
+                    finished = True
+                    return
+                if (isinstance(event, ReplyCompleted) and event.reply.turn_id == turn_id) or (
+                    isinstance(event, TurnFailed) and event.turn_id == turn_id
+                ):
+                    finished = True
+                    yield event
+                    return
+                yield event
+        finally:
+            self._unsubscribe(queue)
+            if (
+                turn_id
+                and not finished
+                and not self._closed
+                and self._session.current_turn_id == turn_id
+            ):
+                self._apply(self._session.cancel_turn)
+
+    async def stop(self) -> None:
+        """Stop the reply in flight (its turn fails with TurnCancelledError); no-op when idle."""
+        if self._session.turn_in_flight:
+            self._apply(self._session.cancel_turn)
+
+    async def events(self) -> AsyncGenerator[Event, None]:
+        """Every event of this consultation from now on, turns or not, until it is closed."""
+        queue = self._subscribe()
+        try:
+            while True:
+                event = await queue.get()
+                if event is _END:
+                    return
+                yield event
+        finally:
+            self._unsubscribe(queue)
 
     def pin_tier(self, tier: Tier | str | None) -> None:
-        raise NotImplementedError
+        """Force a tier (live, rest, legacy) to test it, or None to let the client choose."""
+        parsed = parse_tier(tier)
+        self._apply(lambda now: self._session.pin(parsed, now))
 
     async def simulate_live_drop(self) -> None:
-        raise NotImplementedError
+        """Drop the live socket abruptly, to watch recovery and fallback happen."""
+        try:
+            self._apply(self._session.simulate_live_drop)
+        except IllegalTransition as exc:
+            raise LumeError(
+                "The live socket is not open, so there is nothing to drop; wait until the status "
+                "is connected on the live tier."
+            ) from exc
+
+    async def wait_connected(self, timeout: float = 10.0) -> ConnectionStatus:
+        """Wait (at most ``timeout`` s) until the status is connected or degraded; return it."""
+        settled = (ConnectionStatus.CONNECTED, ConnectionStatus.DEGRADED)
+        queue = self._subscribe()
+
+        async def settle() -> None:
+            while self.status not in settled and not self._closed:
+                if await queue.get() is _END:
+                    return
+
+        try:
+            await asyncio.wait_for(settle(), timeout)
+        except (asyncio.TimeoutError, TimeoutError):
+            pass
+        finally:
+            self._unsubscribe(queue)
+        return self.status
+
+    # --------------------------------------------------------------- REST ops
 
     async def history(self) -> list[Message]:
-        raise NotImplementedError
+        """Read the server's history (it also becomes the transcript)."""
+        path = _legacy_path(self.id) if self.tier is Tier.LEGACY else _consultations_path(self.id)
+        outcome = await self._client.rest.request("GET", f"{path}/messages")
+        messages = messages_from_json(outcome.data)
+        self._apply(lambda now: self._session.history_received(0, messages, now))
+        return messages
 
-    async def complete(self) -> None:
-        raise NotImplementedError
+    async def refresh_info(self) -> ConsultationInfo:
+        """Re-read the consultation (``message_count`` is stale right after sending, B7.26)."""
+        self.info = await self._client.get_consultation(self.id)
+        return self.info
+
+    async def complete(self) -> ConsultationInfo:
+        """Mark the consultation completed; it takes no more messages."""
+        outcome = await self._client.rest.request(
+            "POST", f"{_consultations_path(self.id)}/complete"
+        )
+        from lume_widget.core.wire import consultation_from_json
+
+        info = consultation_from_json(outcome.data)
+        self.info = info or ConsultationInfo(self.id, self.persona, "completed")
+        return self.info
 
     async def delete(self) -> None:
-        raise NotImplementedError
+        """Delete the consultation for good (an already-deleted one counts as deleted) and close."""
+        await self._client.rest.request("DELETE", _consultations_path(self.id), allow=(404,))
+        await self.aclose()
 
     async def aclose(self) -> None:
-        raise NotImplementedError
+        """Close the sockets and stop; the consultation stays on the server."""
+        if self._closed:
+            return
+        links = [pair[1] for pair in (self._live, self._legacy) if pair is not None]
+        self._live = self._legacy = None
+        self._apply(self._session.close)
+        self._closed = True
+        for queue in list(self._subscribers):
+            queue.put_nowait(_END)
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+        for task in list(self._tasks):
+            task.cancel()
+        for link in links:
+            await link.stop()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._pump_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._pump_task
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> Consultation:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    # ---------------------------------------------------------------- driver
+
+    def _check_sendable(self, text: str) -> None:
+        validate_message(text)
+        if self._closed:
+            raise LumeError(
+                "This consultation was closed; open it again with LumeClient.open().",
+                unsent_text=text,
+            )
+        if self.info.status not in ("active", "pending"):
+            raise ConsultationNotActiveError(
+                f"This consultation is {self.info.status} and takes no more messages; open a "
+                "new one (LumeClient.open(..., resume=False)).",
+                unsent_text=text,
+            )
+
+    def _subscribe(self) -> asyncio.Queue[Any]:
+        queue: asyncio.Queue[Any] = asyncio.Queue()
+        self._subscribers.append(queue)
+        return queue
+
+    def _unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
+        with contextlib.suppress(ValueError):
+            self._subscribers.remove(queue)
+
+    def _apply(self, step: Callable[[float], T]) -> T:
+        """Feed one input to the session at the current time, then perform and publish."""
+        result = step(self._clock())
+        self._flush()
+        return result
+
+    def _flush(self) -> None:
+        for action in self._session.actions_to_perform():
+            self._perform(action)
+        events = self._session.events_received()
+        for event in events:
+            if isinstance(event, ConnectionStatus):  # pragma: no cover - defensive
+                continue
+            for queue in list(self._subscribers):
+                queue.put_nowait(event)
+        self._wake.set()
+
+    async def _pump(self) -> None:
+        while True:
+            deadline = self._session.next_deadline()
+            timeout = None if deadline is None else max(0.0, deadline - self._clock())
+            self._wake.clear()
+            with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            try:
+                self._apply(self._session.tick)
+            except Exception:  # pragma: no cover - a bug; keep the consultation alive
+                logger.exception("session tick failed")
+
+    def _spawn(self, coro: Any) -> None:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("client task failed", exc_info=task.exception())
+
+    def _perform(self, action: Action) -> None:
+        if isinstance(action, ConnectLive):
+            self._spawn(self._connect_live(action))
+        elif isinstance(action, CloseLive):
+            if self._live is not None:
+                link = self._live[1]
+                self._live = None
+                self._spawn(link.close(abrupt=action.abrupt))
+        elif isinstance(action, SendLive):
+            self._send_on_live(action.generation, {"type": "message", "content": action.text})
+        elif isinstance(action, SendPing):
+            self._send_on_live(action.generation, {"type": "ping"})
+        elif isinstance(action, SendRest):
+            self._spawn(self._send_rest(action))
+        elif isinstance(action, FetchHistory):
+            self._spawn(self._fetch_history(action))
+        elif isinstance(action, ConnectLegacy):
+            self._spawn(self._connect_legacy(action))
+        elif isinstance(action, CloseLegacy) and self._legacy is not None:
+            link = self._legacy[1]
+            self._legacy = None
+            self._spawn(link.close())
+
+    def _send_on_live(self, generation: int, payload: dict[str, Any]) -> None:
+        if self._live is None or self._live[0] != generation:
+            self._apply(lambda now: self._session.live_closed(generation, "not connected", now))
+            return
+        self._spawn(self._live[1].send(json.dumps(payload)))
+
+    async def _open(self, path: str, timeout: float) -> Any:
+        """Open a socket on ``path``; a 401 refreshes the token once and retries once."""
+        auth = self._client.auth
+        ws_auth = self._client.settings.ws_auth
+        for attempt in (1, 2):
+            token = await auth.access_token()
+            url = socket_url(self._client.url, path, token, ws_auth)
+            try:
+                return await open_socket(
+                    url,
+                    socket_headers(auth.headers(), ws_auth),
+                    timeout=timeout,
+                    settings=self._client.settings,
+                    connector=self._client.ws_connector,
+                )
+            except SocketFailure as failure:
+                if failure.status == 401 and attempt == 1:
+                    await auth.refresh(token)
+                    continue
+                raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connect_live(self, action: ConnectLive) -> None:
+        if action.delay_s > 0:
+            await self._sleep(action.delay_s)
+        gen = action.generation
+        try:
+            connection = await self._open(f"{_consultations_path(self.id)}/ws", action.timeout_s)
+        except SocketFailure as failure:
+            status, reason = failure.status, failure.reason
+            self._apply(lambda now: self._session.live_connect_failed(gen, status, reason, now))
+            return
+        except LumeError as exc:  # the token could not be renewed
+            message = exc.message
+            self._apply(lambda now: self._session.live_connect_failed(gen, 401, message, now))
+            return
+        if gen != self._session.live_generation or self._closed:
+            await SocketLink(connection, lambda f: None, lambda r: None, "live").close()
+            return
+        link = SocketLink(
+            connection,
+            lambda frame: self._apply(lambda now: self._session.message_received(gen, frame, now)),
+            lambda reason: self._apply(lambda now: self._session.live_closed(gen, reason, now)),
+            "live",
+        )
+        self._live = (gen, link)
+        self._apply(lambda now: self._session.live_opened(gen, now))
+        link.start()
+
+    async def _connect_legacy(self, action: ConnectLegacy) -> None:
+        if action.delay_s > 0:
+            await self._sleep(action.delay_s)
+        gen = action.generation
+        path = f"/api/v1/wellness/ai/chat/ws/{self.id.lower()}"
+        try:
+            connection = await self._open(path, self._client.settings.connect_timeout_s)
+        except (SocketFailure, LumeError) as failure:
+            reason = failure.reason if isinstance(failure, SocketFailure) else failure.message
+            self._apply(lambda now: self._session.legacy_failed(gen, reason, now))
+            return
+        if gen != self._session.legacy_generation or self._closed:
+            await SocketLink(connection, lambda f: None, lambda r: None, "legacy").close()
+            return
+        link = SocketLink(
+            connection,
+            lambda frame: self._apply(
+                lambda now: self._session.legacy_message_received(gen, frame, now)
+            ),
+            lambda reason: self._apply(lambda now: self._session.legacy_failed(gen, reason, now)),
+            "legacy",
+        )
+        self._legacy = (gen, link)
+        self._apply(lambda now: self._session.legacy_opened(gen, now))
+        link.start()
+
+    async def _send_rest(self, action: SendRest) -> None:
+        if action.delay_s > 0:
+            await self._sleep(action.delay_s)
+        base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
+        outcome = await self._client.rest.call(
+            "POST", f"{base}/messages", json={"content": action.text}
+        )
+        rid = action.request_id
+        if outcome.ok:
+            user, assistant = send_answer(outcome.data)
+            self._apply(lambda now: self._session.send_succeeded(rid, user, assistant, now))
+            return
+        info = outcome.error
+        reason = info.message if info else "no answer"
+        code = info.code if info else None
+        self._apply(
+            lambda now: self._session.send_failed(
+                rid, outcome.status, outcome.retry_after, reason, now, code=code
+            )
+        )
+
+    async def _fetch_history(self, action: FetchHistory) -> None:
+        if action.delay_s > 0:
+            await self._sleep(action.delay_s)
+        base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
+        outcome = await self._client.rest.call("GET", f"{base}/messages")
+        rid = action.request_id
+        if outcome.ok:
+            messages = messages_from_json(outcome.data)
+            self._apply(lambda now: self._session.history_received(rid, messages, now))
+            return
+        info = outcome.error
+        reason = info.message if info else "no answer"
+        code = info.code if info else None
+        self._apply(
+            lambda now: self._session.history_failed(
+                rid, outcome.status, outcome.retry_after, reason, now, code=code
+            )
+        )

@@ -1,22 +1,96 @@
-"""LumeClient: an authenticated connection to one backend, and the door to consultations."""
+"""LumeClient: an authenticated connection to one backend, and the door to consultations.
+
+Credentials come from arguments, then ``LUME_URL``, ``LUME_API_KEY``, ``LUME_EMAIL``,
+``LUME_PASSWORD``, ``LUME_TOKEN``; with no URL at all the embedded reference server is
+started (lazily, once per process) and its demo credentials are used. Every I/O seam
+is injectable: the httpx transport, the WebSocket connector, the clock, sleep and the
+random source of backoff jitter.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import os
+import random
+import time
+from collections.abc import Awaitable, Callable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
+from urllib.parse import urlsplit
 
+import httpx
+
+from lume_widget.client.auth import LumeAuth
+from lume_widget.client.consultation import Consultation, parse_tier
+from lume_widget.client.live import WsConnector
+from lume_widget.client.rest import RestApi
 from lume_widget.core.events import Tier
 from lume_widget.core.models import ConsultationInfo, Goal, QuickAction
 from lume_widget.core.settings import Settings
-
-if TYPE_CHECKING:
-    from lume_widget.client.consultation import Consultation
+from lume_widget.core.wire import (
+    consultation_from_create,
+    consultation_from_json,
+    goal_from_json,
+    messages_from_json,
+    normalize_id,
+    quick_actions_from_json,
+    redact_url,
+    validate_message,
+    validate_persona,
+)
+from lume_widget.defaults import (
+    DEFAULT_PERSONA,
+    ENV_ADMIN_TOKEN,
+    ENV_API_KEY,
+    ENV_EMAIL,
+    ENV_PASSWORD,
+    ENV_TOKEN,
+    ENV_URL,
+)
+from lume_widget.errors import ConfigurationError, LumeError, NotFoundError
 
 __all__ = ["LumeClient"]
+
+logger = logging.getLogger(__name__)
+
+_CONSULTATIONS = "/api/v1/consultations"
 
 
 class LumeClient:
     """An authenticated connection to a Lume backend (or the embedded reference server)."""
+
+    def __init__(
+        self,
+        url: str,
+        auth: LumeAuth,
+        *,
+        settings: Settings,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ws_connector: WsConnector | None = None,
+        admin_token: str | None = None,
+        embedded: bool = False,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random_source: Callable[[], float] = random.random,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self.settings = settings
+        self.auth = auth
+        self.ws_connector = ws_connector
+        self.clock = clock
+        self.sleep = sleep
+        self.random = random_source
+        self.embedded = embedded
+        self._admin_token = admin_token
+        self._reference: bool | None = True if embedded else None
+        self.rest = RestApi(
+            self.url, auth, settings, transport=transport, sleep=sleep, random_source=random_source
+        )
+        self._consultations: list[Consultation] = []
+
+    def __repr__(self) -> str:
+        return f"LumeClient(url={redact_url(self.url)!r}, embedded={self.embedded})"
 
     @classmethod
     async def connect(
@@ -30,17 +104,80 @@ class LumeClient:
         refresh_token: str | None = None,
         admin_token: str | None = None,
         settings: Settings | None = None,
-        transport: Any = None,
-        ws_connector: Any = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        ws_connector: WsConnector | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        random_source: Callable[[], float] = random.random,
     ) -> LumeClient:
         """Log in and return a client. ``url=None`` (and no ``LUME_URL``) starts the embedded server."""
-        raise NotImplementedError
+        url = url or os.environ.get(ENV_URL) or None
+        embedded = url is None
+        if url is None:
+            from lume_widget.embedded import embedded_server
 
-    url: str
-    settings: Settings
+            server = await asyncio.to_thread(embedded_server)
+            url = server.url
+            api_key = api_key or server.api_key
+            if not token:
+                email = email or server.email
+                password = password or server.password
+            admin_token = admin_token or server.admin_token
+        _check_url(url)
+        api_key = api_key or os.environ.get(ENV_API_KEY)
+        if not api_key:
+            raise ConfigurationError(
+                "No API key: pass api_key= or set LUME_API_KEY (the backend requires X-API-Key "
+                "on every request)."
+            )
+        token = token or os.environ.get(ENV_TOKEN) or None
+        email = email or os.environ.get(ENV_EMAIL) or None
+        password = password or os.environ.get(ENV_PASSWORD) or None
+        if not token and not (email and password):
+            raise ConfigurationError(
+                "No credentials: pass token= (or set LUME_TOKEN), or email= and password= (or "
+                "set LUME_EMAIL and LUME_PASSWORD)."
+            )
+        admin_token = admin_token or os.environ.get(ENV_ADMIN_TOKEN) or None
+        settings = settings or Settings()
+        auth = LumeAuth(
+            api_key,
+            access_token=token,
+            refresh_token=refresh_token,
+            email=email,
+            password=password,
+            refresh_margin_s=settings.refresh_margin_s,
+        )
+        client = cls(
+            url,
+            auth,
+            settings=settings,
+            transport=transport,
+            ws_connector=ws_connector,
+            admin_token=admin_token,
+            embedded=embedded,
+            clock=clock,
+            sleep=sleep,
+            random_source=random_source,
+        )
+        try:
+            if not token:
+                await auth.login()
+            await client._detect_reference()
+        except BaseException:
+            await client.rest.aclose()
+            raise
+        logger.info("connected to %s", redact_url(client.url))
+        return client
+
+    # ------------------------------------------------------------------ goals
 
     async def list_goals(self) -> list[Goal]:
-        raise NotImplementedError
+        """The user's goals on this server (their ids are what goal chats need)."""
+        outcome = await self.rest.request("GET", "/api/v1/goals")
+        data = outcome.data
+        items = data.get("goals") if isinstance(data, dict) else data
+        return [g for g in (goal_from_json(i) for i in items or []) if g is not None]
 
     async def create_goal(
         self,
@@ -52,21 +189,67 @@ class LumeClient:
         target_unit: str | None = None,
         description: str | None = None,
     ) -> Goal:
-        raise NotImplementedError
+        """Create a goal on the server and return it (with the server's id)."""
+        body = {
+            "title": title,
+            "goal_type": goal_type,
+            "current_value": current_value,
+            "target_value": target_value,
+            "target_unit": target_unit,
+            "description": description,
+        }
+        outcome = await self.rest.request(
+            "POST", "/api/v1/goals", json={k: v for k, v in body.items() if v is not None}
+        )
+        goal = goal_from_json(outcome.data)
+        if goal is None:
+            raise LumeError("The backend's answer to creating a goal had no goal id.")
+        return goal
+
+    # ---------------------------------------------------------- consultations
 
     async def list_consultations(
         self, status: str | None = None, persona: str | None = None
     ) -> list[ConsultationInfo]:
-        raise NotImplementedError
+        """Consultations of the user, newest first (the backend lists only active ones by default)."""
+        if persona is not None:
+            validate_persona(persona)
+        outcome = await self.rest.request(
+            "GET", _CONSULTATIONS, params={"status": status, "persona": persona, "limit": 100}
+        )
+        data = outcome.data
+        items = data.get("consultations") if isinstance(data, dict) else data
+        found = [c for c in (consultation_from_json(i) for i in items or []) if c is not None]
+        return sorted(found, key=_started_key, reverse=True)
+
+    async def get_consultation(self, consultation_id: str) -> ConsultationInfo:
+        """One consultation (the flat shape of ``GET /consultations/{id}``)."""
+        cid = normalize_id(consultation_id, "Consultation")
+        outcome = await self.rest.request("GET", f"{_CONSULTATIONS}/{cid}")
+        data = outcome.data
+        info = consultation_from_json(
+            data.get("consultation") if isinstance(data, dict) and "consultation" in data else data
+        )
+        if info is None:
+            raise NotFoundError(f"Consultation {cid} was not found on this server.", status=404)
+        return info
 
     async def quick_actions(
         self, persona: str | None = None, context_type: str | None = None
     ) -> list[QuickAction]:
-        raise NotImplementedError
+        """Suggested conversation starters, optionally filtered."""
+        if persona is not None:
+            validate_persona(persona)
+        outcome = await self.rest.request(
+            "GET",
+            f"{_CONSULTATIONS}/quick-actions",
+            params={"persona": persona, "context_type": context_type},
+        )
+        return quick_actions_from_json(outcome.data)
 
     async def open(
         self,
-        persona: str = "general_wellness",
+        persona: str = DEFAULT_PERSONA,
         goal_id: str | None = None,
         consultation_id: str | None = None,
         *,
@@ -75,23 +258,130 @@ class LumeClient:
         quick_action: str | None = None,
         tier: Tier | str | None = None,
     ) -> Consultation:
-        raise NotImplementedError
+        """Open a consultation: an existing one by id, else (``resume``) the newest active one of
+        this persona and goal, else a new one. ``tier`` pins live, rest or legacy."""
+        pinned = parse_tier(tier)
+        if consultation_id is not None:
+            info = await self.get_consultation(consultation_id)
+            greeting: list[Any] = []
+        else:
+            persona = validate_persona(persona)
+            goal = normalize_id(goal_id, "Goal") if goal_id is not None else None
+            if initial_message is not None:
+                initial_message = validate_message(initial_message)
+            existing = None
+            if resume:
+                candidates = await self.list_consultations(status="active", persona=persona)
+                existing = next(
+                    (c for c in candidates if c.effective_goal_id == goal and c.persona == persona),
+                    None,
+                )
+            if existing is not None:
+                info, greeting = existing, []
+            else:
+                info, greeting = await self._create(persona, goal, initial_message, quick_action)
+        history = await self._history(info.id, pinned)
+        if not history and greeting:
+            history = greeting
+        chat = Consultation(self, info, history, tier=pinned)
+        chat._start()
+        self._consultations.append(chat)
+        return chat
+
+    async def _create(
+        self,
+        persona: str,
+        goal: str | None,
+        initial_message: str | None,
+        quick_action: str | None,
+    ) -> tuple[ConsultationInfo, list[Any]]:
+        body: dict[str, Any] = {"persona": persona}
+        if goal is not None:
+            body["context_type"] = "goal"
+            body["context_id"] = goal
+        if initial_message is not None:
+            body["initial_message"] = initial_message
+        if quick_action is not None:
+            body["quick_action"] = quick_action
+        outcome = await self.rest.request(
+            "POST", _CONSULTATIONS, json=body, creating=True, allow=(409,)
+        )
+        if outcome.status == 409:
+            details = outcome.error.details if outcome.error and outcome.error.details else {}
+            existing = details.get("existing_consultation_id")
+            if not isinstance(existing, str):
+                raise LumeError(
+                    "The backend says a consultation for this persona already exists but did not "
+                    "say which; list them with list_consultations() and open it by id."
+                )
+            logger.info("create answered 409; adopting the existing consultation")
+            return await self.get_consultation(existing), []
+        info, greeting = consultation_from_create(outcome.data)
+        if info is None:
+            raise LumeError("The backend's answer to creating a consultation had no id.")
+        return info, greeting
+
+    async def _history(self, consultation_id: str, tier: Tier | None) -> list[Any]:
+        if tier is Tier.LEGACY:
+            path = f"/api/v1/wellness/ai/chat/conversations/{consultation_id}/messages"
+        else:
+            path = f"{_CONSULTATIONS}/{consultation_id}/messages"
+        outcome = await self.rest.request("GET", path)
+        return messages_from_json(outcome.data)
+
+    # ---------------------------------------------------- reference server
 
     @property
     def is_reference_server(self) -> bool:
-        raise NotImplementedError
+        """Whether the backend is this project's reference server (its faults can be switched)."""
+        return bool(self._reference)
+
+    @property
+    def server_kind(self) -> str:
+        """``reference`` or ``remote``."""
+        return "reference" if self._reference else "remote"
+
+    async def _detect_reference(self) -> None:
+        if self._reference is not None:
+            return
+        outcome = await self.rest.call("GET", "/admin/faults", headers=self._admin_headers(False))
+        self._reference = outcome.status in (200, 401, 403) and isinstance(outcome.payload, dict)
+
+    def _admin_headers(self, required: bool = True) -> dict[str, str]:
+        if not self._admin_token:
+            if required:
+                raise ConfigurationError(
+                    "Reading or setting faults needs the reference server's admin token: pass "
+                    "admin_token= or set LUME_ADMIN_TOKEN."
+                )
+            return {}
+        return {"X-Admin-Token": self._admin_token}
 
     async def get_faults(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The reference server's active faults."""
+        outcome = await self.rest.request("GET", "/admin/faults", headers=self._admin_headers())
+        return dict(outcome.data or {})
 
     async def set_faults(self, **faults: Any) -> dict[str, Any]:
-        raise NotImplementedError
+        """Merge ``faults`` into the reference server's active faults; returns them all."""
+        outcome = await self.rest.request(
+            "PUT", "/admin/faults", json=faults, headers=self._admin_headers()
+        )
+        return dict(outcome.data or {})
 
     async def clear_faults(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """Switch every fault off."""
+        outcome = await self.rest.request("DELETE", "/admin/faults", headers=self._admin_headers())
+        return dict(outcome.data or {})
+
+    # ----------------------------------------------------------------- close
 
     async def aclose(self) -> None:
-        raise NotImplementedError
+        """Close every consultation opened here and the HTTP client."""
+        for chat in list(self._consultations):
+            await chat.aclose()
+        self._consultations.clear()
+        await self.rest.aclose()
 
     async def __aenter__(self) -> LumeClient:
         return self
@@ -103,3 +393,17 @@ class LumeClient:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def _check_url(url: str) -> None:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ConfigurationError(
+            f"{redact_url(url)!r} is not an http(s) URL; pass the backend's base URL, e.g. "
+            "https://fit-iq-backend.fly.dev or http://127.0.0.1:8080."
+        )
+
+
+def _started_key(info: ConsultationInfo) -> float:
+    stamp = info.started_at or info.created_at
+    return stamp.timestamp() if stamp is not None else 0.0

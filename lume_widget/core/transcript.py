@@ -1,0 +1,91 @@
+"""The transcript: the server's history as the client shows it, and how a turn is found in it.
+
+The server is the source of truth. After every stream and every recovery the client
+re-reads the history and replaces its copy (PROTOCOL A1, B5.2 item 6), so a streamed
+draft adopts the server's id and content and nothing is shown twice. A turn's reply is
+the first assistant message *after the server's copy of this user message*, found by
+position, never by "the last message is the assistant's" (B7.39).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from lume_widget.core.models import Message
+
+__all__ = ["Transcript", "TurnMatch", "find_turn"]
+
+
+@dataclass(frozen=True, slots=True)
+class TurnMatch:
+    """Where a turn stands in a history: the server's user message and, once stored, the reply."""
+
+    user_message: Message | None
+    reply: Message | None
+
+
+def find_turn(
+    history: Sequence[Message],
+    text: str,
+    baseline: int,
+    user_message_id: str | None = None,
+) -> TurnMatch:
+    """Find the turn's user message (by id if known, else by content at or after ``baseline``).
+
+    The reply is the first assistant message after it. ``baseline`` is how many messages
+    the client knew when the turn began, so an identical earlier message is never taken
+    for this one.
+    """
+    index = -1
+    if user_message_id is not None:
+        index = next((i for i, m in enumerate(history) if m.id == user_message_id), -1)
+    if index < 0:
+        wanted = text.strip()
+        start = max(0, min(baseline, len(history)))
+        index = next(
+            (
+                i
+                for i in range(start, len(history))
+                if history[i].role == "user" and history[i].content.strip() == wanted
+            ),
+            -1,
+        )
+    if index < 0:
+        return TurnMatch(None, None)
+    reply = next((m for m in history[index + 1 :] if m.role == "assistant"), None)
+    return TurnMatch(history[index], reply)
+
+
+class Transcript:
+    """The messages the client shows, kept equal to the server's history (deduplicated by id)."""
+
+    def __init__(self, messages: Iterable[Message] = ()) -> None:
+        self._messages: list[Message] = []
+        self.replace(messages)
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return tuple(self._messages)
+
+    def __len__(self) -> int:
+        return len(self._messages)
+
+    def replace(self, messages: Iterable[Message]) -> bool:
+        """Adopt the server's history; returns whether anything changed. Duplicate ids keep the first."""
+        seen: set[str] = set()
+        unique: list[Message] = []
+        for message in messages:
+            if message.id not in seen:
+                seen.add(message.id)
+                unique.append(message)
+        changed = unique != self._messages
+        self._messages = unique
+        return changed
+
+    def add(self, message: Message) -> bool:
+        """Append a message the server reported outside a history read, unless its id is known."""
+        if any(m.id == message.id for m in self._messages):
+            return False
+        self._messages.append(message)
+        return True
