@@ -217,6 +217,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="print one JSON line {url, api_key, email, password, admin_token} when listening",
     )
+    out.add_argument(
+        "--exit-on-stdin-eof",
+        action="store_true",
+        help="stop when standard input closes (for launchers: the server dies with its parent)",
+    )
 
 
 def faults_from_args(args: argparse.Namespace) -> Faults:
@@ -351,14 +356,26 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     signal.signal(signal.SIGTERM, on_signal)
+    if args.exit_on_stdin_eof:
+        threading.Thread(target=_watch_stdin, args=(stop,), name="stdin-watch", daemon=True).start()
     try:
         while not stop.is_set() and server.running:
-            stop.wait(0.5)
+            stop.wait(0.1)
     except KeyboardInterrupt:
         pass
     finally:
         server.stop()
     return 0
+
+
+def _watch_stdin(stop: threading.Event) -> None:
+    """Set ``stop`` when standard input reaches EOF (the launching process went away)."""
+    try:
+        while sys.stdin.buffer.read(4096):
+            pass
+    except (OSError, ValueError):
+        pass
+    stop.set()
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -62,7 +62,7 @@ class FaultState:
             value = getattr(self, attr) + rate
             fire = value >= 1.0 - 1e-9
             setattr(self, attr, value - 1.0 if fire else value)
-        return fire
+        return bool(fire)
 
     def should_fail(self) -> bool:
         return self._tick("_error_acc", self._faults.http_error_rate)
