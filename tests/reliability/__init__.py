@@ -1,0 +1,1 @@
+"""The reliability and security suite: fault matrix, load, fuzzing, server security, secrets."""
