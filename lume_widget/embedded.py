@@ -151,7 +151,8 @@ def _start_locked(timeout: float) -> EmbeddedServer:
         "--ready-json",
         "--exit-on-stdin-eof",
     ]
-    _launcher.stderr = tempfile.TemporaryFile()
+    # Outlives this function: kept open for the child and read for error reports.
+    _launcher.stderr = tempfile.TemporaryFile()  # noqa: SIM115
     started = time.monotonic()
     try:
         process = subprocess.Popen(
