@@ -28,6 +28,7 @@ import webbrowser
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from lume_widget import defaults
 from lume_widget.errors import ConfigurationError, LumeError
@@ -127,26 +128,27 @@ class DemoBackend:
         values = [self.api_key, self.password, self.admin_token]
         return [v for v in values if v]
 
+    @classmethod
+    def of(cls, server: Any) -> DemoBackend:
+        """From anything with ``url``, ``api_key``, ``email``, ``password``, ``admin_token``."""
+        return cls(
+            url=str(server.url),
+            api_key=str(server.api_key),
+            email=str(server.email),
+            password=str(server.password),
+            admin_token=str(server.admin_token),
+        )
+
 
 @contextlib.contextmanager
 def demo_backend() -> Iterator[DemoBackend]:
     """The embedded reference server for the demo, stopped on exit."""
-    from lume_widget.embedded import embedded_server
+    from lume_widget.embedded import embedded_server, stop_embedded_server
 
-    server = embedded_server()
-    backend = DemoBackend(
-        url=str(server.url),
-        api_key=str(server.api_key),
-        email=str(server.email),
-        password=str(server.password),
-        admin_token=str(server.admin_token),
-    )
     try:
-        yield backend
+        yield DemoBackend.of(embedded_server())
     finally:
-        stop = getattr(server, "stop", None)
-        if callable(stop):
-            stop()
+        stop_embedded_server()
 
 
 # -- JupyterLab -------------------------------------------------------------------------
@@ -154,7 +156,7 @@ def demo_backend() -> Iterator[DemoBackend]:
 
 def lab_command(root: Path, port: int) -> list[str]:
     """The JupyterLab command line (the token travels in the environment, not in argv)."""
-    return [
+    command = [
         sys.executable,
         "-m",
         "jupyterlab",
@@ -165,6 +167,9 @@ def lab_command(root: Path, port: int) -> list[str]:
         f"--LabApp.default_url=/lab/tree/{FIRST_NOTEBOOK}",
         "--ServerApp.open_browser=False",
     ]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--ServerApp.allow_root=True")  # containers often run as root
+    return command
 
 
 def wait_for_lab(process: subprocess.Popen[bytes], token: str, timeout: float) -> str:

@@ -252,9 +252,9 @@ class ActionsMixin:
         client, self._client = self._client, None
         if client is not None and self._owns_client:
             try:
-                await client.aclose()
-            except LumeError as exc:
-                logger.info("closing the client failed: %s", exc)
+                await asyncio.wait_for(client.aclose(), 5.0)
+            except (LumeError, TimeoutError) as exc:
+                logger.warning("closing the client did not finish cleanly: %r", exc)
 
     async def aclose(self) -> None:
         """Close the consultation and (if the widget made it) the client, then the panel."""
@@ -269,7 +269,7 @@ class ActionsMixin:
                 runner.submit(self._shutdown())
             elif runner.loop.is_running():
                 with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(self._shutdown(), runner.loop).result(10)
+                    asyncio.run_coroutine_threadsafe(self._shutdown(), runner.loop).result(15)
         self._close_comm()
 
     def _close_comm(self) -> None:

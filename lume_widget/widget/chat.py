@@ -73,6 +73,8 @@ STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 BUNDLE_JS = STATIC_DIR / "widget.js"
 BUNDLE_CSS = STATIC_DIR / "widget.css"
 TIERS = ("live", "rest", "legacy")
+CLOSE_TIMEOUT_S = 5.0
+"""How long closing a consultation may take before the widget stops waiting."""
 
 _MISSING_BUNDLE = (
     "The chat panel's front end is not built ({path} is missing). Run scripts/setup.sh "
@@ -343,9 +345,9 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             self._watch_task = None
         if old is not None:
             try:
-                await old.aclose()
-            except LumeError as exc:
-                logger.info("closing the previous consultation failed: %s", exc)
+                await asyncio.wait_for(old.aclose(), CLOSE_TIMEOUT_S)
+            except (LumeError, TimeoutError) as exc:
+                logger.warning("closing consultation %s did not finish cleanly: %r", old.id, exc)
 
     async def _watch(self, consultation: Consultation) -> None:
         """Mirror the consultation's status and tier changes into traits."""

@@ -1,0 +1,85 @@
+"""The demo notebooks run top to bottom (nbclient, widget state stored) and leak no secret.
+
+Each notebook is executed against one reference server shared by the module (as
+``lume-widget demo --execute`` does with the embedded one), then the saved file is searched for every secret
+the kernels were given (API key, password, admin token, an access token) and for any
+JWT or ``token=`` URL at all, since the access and refresh tokens the kernel's client
+obtains itself are not known to the test.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lume_widget.demo import NOTEBOOKS_DIR, DemoBackend, execute_notebook
+from lume_widget.server import ReferenceServer, ServerConfig
+
+pytestmark = pytest.mark.notebook
+
+NOTEBOOKS = ["quickstart.ipynb", "personas_and_goals.ipynb", "fallback_tiers.ipynb"]
+WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
+JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.")
+TOKEN_URL = re.compile(r"[?&](access_)?token=[^&\s\"']+")
+
+
+@pytest.fixture(scope="module")
+def backend() -> Iterator[DemoBackend]:
+    """A fresh in-memory reference server with paced chunks, as the demo would use."""
+    server = ReferenceServer(ServerConfig(chunk_delay_ms=2)).start()
+    yield DemoBackend.of(server)
+    server.stop()
+
+
+def chat_states(notebook: dict[str, Any]) -> list[dict[str, Any]]:
+    """The stored states of every ChatWidget model in a saved notebook."""
+    stored = notebook["metadata"]["widgets"][WIDGET_STATE]["state"]
+    return [
+        entry["state"]
+        for entry in stored.values()
+        if "messages" in entry["state"] and "consultation_id" in entry["state"]
+    ]
+
+
+@pytest.mark.parametrize("name", NOTEBOOKS)
+def test_notebook_runs_and_saved_file_has_no_secrets(
+    name: str, backend: DemoBackend, tmp_path: Path
+) -> None:
+    saved = execute_notebook(
+        NOTEBOOKS_DIR / name, tmp_path, backend.environment(), cell_timeout=120
+    )
+    text = saved.read_text(encoding="utf-8")
+    for index, secret in enumerate(backend.secrets()):
+        assert secret not in text, f"secret #{index + 1} is in the saved {name}"
+    assert not JWT.search(text), f"a JWT is in the saved {name}"
+    assert not TOKEN_URL.search(text), f"a URL carrying a token is in the saved {name}"
+
+    notebook = json.loads(text)
+    states = chat_states(notebook)
+    assert states, "the chat widgets' state must be stored in the notebook"
+    for state in states:
+        assert state["consultation_id"], "every panel opened a consultation"
+        assert not state["error"], f"a panel shows an error: {state['error']}"
+        assert state["pending"] is None, "no reply is left half streamed"
+        for key in ("api_key", "token", "password", "admin_token", "url"):
+            assert key not in state
+    assert any(
+        m["role"] == "assistant" and m["status"] == "complete"
+        for state in states
+        for m in state["messages"]
+    ), "the saved transcript holds the replies"
+
+
+def test_notebooks_are_saved_with_outputs_cleared() -> None:
+    for name in NOTEBOOKS:
+        notebook = json.loads((NOTEBOOKS_DIR / name).read_text(encoding="utf-8"))
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                assert cell["outputs"] == [], f"{name} is committed with outputs"
+                assert cell["execution_count"] is None
+        assert WIDGET_STATE not in json.dumps(notebook.get("metadata", {}))
