@@ -1,22 +1,31 @@
-"""Property-based fuzzing of the client's frame parser and envelope decoder (lume_widget.core.wire).
+"""Fuzzing: the client's frame parser and envelope decoder under hypothesis, the server under schemathesis.
 
 Whatever the backend sends, decoding must never raise: frames that cannot be used are counted
 and skipped, objects that cannot be used decode to None, timestamps that cannot be read decode
 to None (PROTOCOL A1, B7.40). The only exceptions allowed are the documented ones of the input
 validators (InvalidMessageError, InvalidPersonaError, InvalidIdError) and ``ws_origin``'s
 ValueError for a URL that is not http(s).
+
+The reference server, fed every operation of its own ``/openapi.json`` by schemathesis (valid
+and invalid data, random and real ids, with valid credentials so requests get past auth),
+must never answer 5xx.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import string
+from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+import httpx
 import pytest
+import schemathesis
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from schemathesis import GenerationMode
 
 from lume_widget.core import wire
 from lume_widget.core.models import ConsultationInfo, Goal, Message, QuickAction
@@ -27,6 +36,9 @@ from lume_widget.errors import (
     InvalidMessageError,
     InvalidPersonaError,
 )
+from lume_widget.server import ReferenceServer
+
+logger = logging.getLogger(__name__)
 
 FUZZ = settings(
     max_examples=100,
@@ -372,3 +384,76 @@ def test_ws_origin_raises_only_value_error(url: str) -> None:
         return
     assert origin.startswith(("ws://", "wss://"))
     assert "?" not in origin
+
+
+# -- the reference server under schemathesis ---------------------------------------------------
+
+
+def _server_cases(
+    schema: Any, mode: GenerationMode, real_ids: dict[str, str]
+) -> list[tuple[str, st.SearchStrategy[Any]]]:
+    """One strategy per documented operation; those with ids also get the server's real ids."""
+    strategies = []
+    for result in schema.get_all_operations():
+        operation = result.ok()
+        strategy = operation.as_strategy(generation_mode=mode)
+        names = {p.name for p in operation.path_parameters}
+        if names:
+            fixed = {name: real_ids[name] for name in names if name in real_ids}
+            strategy = st.one_of(
+                strategy, operation.as_strategy(generation_mode=mode, path_parameters=fixed)
+            )
+        strategies.append((operation.label, strategy))
+    # Deletes last, so the other operations meet real consultations and goals first.
+    return sorted(strategies, key=lambda item: item[0].startswith("DELETE"))
+
+
+def _fuzz_operation(
+    base_url: str,
+    headers: dict[str, str],
+    label: str,
+    strategy: st.SearchStrategy[Any],
+    statuses: Counter[tuple[str, int]],
+    server_errors: list[str],
+) -> None:
+    @settings(
+        max_examples=25, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+    )
+    @given(case=strategy)
+    def call(case: Any) -> None:
+        response = case.call(base_url=base_url, headers=headers)
+        statuses[(label, response.status_code)] += 1
+        if response.status_code >= 500:
+            server_errors.append(f"{case.as_curl_command()} -> {response.status_code}")
+
+    call()
+
+
+@pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
+def test_reference_server_answers_no_5xx_to_schemathesis(
+    reference_server: ReferenceServer, mode: GenerationMode
+) -> None:
+    server = reference_server
+    with httpx.Client(base_url=server.url, timeout=10) as http:
+        login = http.post(
+            "/api/v1/auth/login",
+            json={"email": server.email, "password": server.password},
+            headers={"X-API-Key": server.api_key},
+        )
+        token = login.json()["data"]["access_token"]
+        headers = {"X-API-Key": server.api_key, "Authorization": f"Bearer {token}"}
+        goal = http.post("/api/v1/goals", json={"title": "Run 5k"}, headers=headers).json()["data"]
+        created = http.post(
+            "/api/v1/consultations", json={"persona": "nutritionist"}, headers=headers
+        ).json()["data"]["consultation"]
+    real_ids = {"consultation_id": created["id"], "goal_id": goal["id"]}
+    schema = schemathesis.openapi.from_url(server.url + "/openapi.json")
+    statuses: Counter[tuple[str, int]] = Counter()
+    server_errors: list[str] = []
+    for label, strategy in _server_cases(schema, mode, real_ids):
+        _fuzz_operation(server.url, headers, label, strategy, statuses, server_errors)
+    summary = sorted(statuses.items())
+    logger.info("schemathesis %s: %d calls, statuses %s", mode, statuses.total(), summary)
+    assert server_errors == []
+    assert statuses.total() >= 200
+    assert any(code < 300 for (_, code) in statuses), "nothing got past validation"
