@@ -30,6 +30,7 @@ log "installing npm packages (js/)"
 (cd js && if [ -f package-lock.json ]; then npm ci --no-audit --no-fund --loglevel=error; else npm install --no-audit --no-fund --loglevel=error; fi)
 
 log "installing lume-widget and its dev extras into .venv"
-.venv/bin/python -m pip install -q -e ".[dev]"
+# pip warns about find-links folders of some machines' global config that do not exist; that noise hides real errors.
+.venv/bin/python -m pip install -q -e ".[dev]" 2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
 
 log "ready: activate with 'source .venv/bin/activate'"
