@@ -16,7 +16,11 @@ The reference server itself comes from the root conftest (``reference_server``,
 from __future__ import annotations
 
 import contextlib
+import json
+import logging
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -51,3 +55,38 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     for item in items:
         if "slow" in item.keywords and "reliability" in str(item.path):
             item.add_marker(skip)
+
+
+# -- figures: measured numbers, shown at the end of the run and saved under artifacts/ -----------
+
+_FIGURES: dict[str, dict[str, object]] = {}
+ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+
+
+class Figures:
+    """Where a test records what it measured (shown in the summary, saved as JSON)."""
+
+    def record(self, name: str, **values: object) -> None:
+        _FIGURES[name] = values
+        logging.getLogger("reliability.figures").info("%s: %s", name, values)
+
+
+@pytest.fixture
+def figures() -> Figures:
+    return Figures()
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _FIGURES:
+        return
+    terminalreporter.section("reliability figures")
+    for name, values in _FIGURES.items():
+        shown = ", ".join(f"{k}={_show(v)}" for k, v in values.items())
+        terminalreporter.write_line(f"{name}: {shown}")
+    with contextlib.suppress(OSError):
+        ARTIFACTS.mkdir(exist_ok=True)
+        (ARTIFACTS / "reliability-figures.json").write_text(json.dumps(_FIGURES, indent=2) + "\n")
+
+
+def _show(value: object) -> str:
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
