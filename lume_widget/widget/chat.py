@@ -58,7 +58,7 @@ from lume_widget.widget.model import (
     now_iso,
     user_message,
 )
-from lume_widget.widget.runner import LoopRunner
+from lume_widget.widget.runner import LoopRunner, latest_request_parent
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -238,7 +238,8 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
     def _send(self, msg: dict[str, Any], buffers: Any = None) -> None:
         for log in getattr(self, "_comm_logs", ()):
             log.record(msg, buffers)
-        super()._send(msg, buffers)
+        with latest_request_parent(self.comm):
+            super()._send(msg, buffers)
 
     # -- connecting -----------------------------------------------------------------
 

@@ -19,14 +19,15 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import logging
 import threading
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
 from lume_widget.errors import ConfigurationError
 
-__all__ = ["LoopRunner"]
+__all__ = ["LoopRunner", "latest_request_parent"]
 
 logger = logging.getLogger(__name__)
 
@@ -153,3 +154,30 @@ class LoopRunner:
         nest_asyncio.apply(self.loop)
         self._nested = True
         logger.debug("nest_asyncio applied so blocking calls can run inside the running loop")
+
+
+@contextlib.contextmanager
+def latest_request_parent(comm: Any) -> Iterator[None]:
+    """Send comm messages as replies to the kernel's latest request, not the one that started the task.
+
+    ipykernel takes a message's parent from a context variable that a task copies when it
+    is created, so a reply streamed by a task started in cell 1 would be labelled as
+    output of cell 1 for ever. Tools that follow a cell's messages (nbclient storing widget
+    state, say) drop messages labelled with a cell that has finished; labelling them with
+    the request being handled now keeps them. Outside a kernel this does nothing.
+    """
+    kernel = getattr(comm, "kernel", None)
+    variable = getattr(kernel, "_shell_parent", None)
+    context = getattr(kernel, "_shell_context", None)
+    try:
+        latest = context[variable] if context is not None and variable is not None else None
+    except (KeyError, LookupError, TypeError):
+        latest = None
+    if latest is None or variable is None:
+        yield
+        return
+    token = variable.set(latest)
+    try:
+        yield
+    finally:
+        variable.reset(token)
