@@ -18,7 +18,6 @@ delivered never is (that would duplicate the message).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -56,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ACTIVE_CONSULTATIONS = 10
 """The real backend's limit of active consultations per user (PROTOCOL B7.17)."""
+
+CLOSE_TIMEOUT_S = 5.0
+"""How long closing a consultation's sockets may take before the run moves on."""
 
 Cleanup = Literal["complete", "delete", "keep"]
 
@@ -153,6 +155,7 @@ class Runner:
         self._created: list[str] = []
         self._goal_ids: dict[str, str | BaseException] = {}
         self._progress: Progress | None = None
+        self._stuck: set[asyncio.Future[None]] = set()
         self.watching = False
         """True once a transport reports every 429 itself (see :mod:`.watch`)."""
 
@@ -444,16 +447,29 @@ class Runner:
             await self._finish(chat)
         except LumeError as exc:
             logger.warning("could not %s consultation %s: %s", self.options.cleanup, chat.id, exc)
-            with contextlib.suppress(LumeError):
-                await chat.aclose()
+            await self._close_link(chat)
             return
-        try:
-            await chat.aclose()
-        except LumeError as exc:
-            logger.debug("closing consultation %s: %s", chat.id, exc)
+        await self._close_link(chat)
         self._open_chats.pop(chat.id, None)
         if self._log is not None:
             self._log.closed(chat.id, self._closed_event())
+
+    async def _close_link(self, chat: Consultation) -> None:
+        """Close the consultation's sockets, but never let a slow close hold the run."""
+        task = asyncio.ensure_future(chat.aclose())
+        done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
+        if not done:
+            logger.warning(
+                "closing the links of consultation %s took over %.0f s; moving on",
+                chat.id,
+                CLOSE_TIMEOUT_S,
+            )
+            self._stuck.add(task)
+            task.add_done_callback(self._stuck.discard)
+            return
+        error = task.exception()
+        if error is not None:
+            logger.debug("closing consultation %s: %s", chat.id, error)
 
     async def _close_all(self) -> None:
         """Last chance, also on cancellation: close whatever is still open."""
