@@ -1,0 +1,107 @@
+"""The reference server keeps everything in SQLite: a restart on the same file loses nothing."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Callable
+from pathlib import Path
+
+from conftest import Api, ws_events
+
+from lume_widget.server import ReferenceServer
+
+
+async def test_server_restart_on_same_file_keeps_everything(
+    tmp_path: Path,
+    reference_server_factory: Callable[..., ReferenceServer],
+    api_factory: Callable[[ReferenceServer], Api],
+) -> None:
+    db = tmp_path / "nested" / "lume.sqlite3"
+    first = reference_server_factory(db=str(db))
+    api = api_factory(first)
+    await api.login()
+    goal = await api.data(
+        "POST",
+        "/api/v1/goals",
+        expect=201,
+        json={"title": "Sleep 8 hours", "target_value": 8, "target_unit": "hours"},
+    )
+    goal_chat = (
+        await api.create("wellness_specialist", context_type="goal", context_id=goal["id"])
+    )["consultation"]["id"]
+    plain = (await api.create("fitness_coach"))["consultation"]["id"]
+    async with api.ws(goal_chat) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "I wake up at night"}))
+        await ws_events(ws)
+    await api.data("POST", f"/api/v1/consultations/{plain}/complete")
+    before_active = await api.data("GET", "/api/v1/consultations")
+    before_done = await api.data("GET", "/api/v1/consultations", params={"status": "completed"})
+    before_messages = await api.messages(goal_chat)
+    old_access, old_refresh = api.access_token, api.refresh_token
+    first.stop()
+
+    second = reference_server_factory(db=str(db))
+    again = api_factory(second)
+    again.access_token = old_access  # the signing secret lives in the database too
+    assert await again.data("GET", "/api/v1/consultations") == before_active
+    assert (
+        await again.data("GET", "/api/v1/consultations", params={"status": "completed"})
+        == before_done
+    )
+    assert await again.messages(goal_chat) == before_messages
+    assert [m["role"] for m in before_messages] == ["assistant", "user", "assistant"]
+    assert (await again.data("GET", "/api/v1/goals"))["goals"][0]["title"] == "Sleep 8 hours"
+    refreshed = await again.http.post(
+        "/api/v1/auth/refresh",
+        json={"refresh_token": old_refresh},
+        headers={"X-API-Key": second.api_key},
+    )
+    assert refreshed.status_code == 200
+    await again.login()
+
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+async def test_server_restart_with_new_password_updates_demo_user(
+    tmp_path: Path,
+    reference_server_factory: Callable[..., ReferenceServer],
+    api_factory: Callable[[ReferenceServer], Api],
+) -> None:
+    db = str(tmp_path / "lume.sqlite3")
+    reference_server_factory(db=db).stop()
+    server = reference_server_factory(db=db, password="a-brand-new-password")
+    api = api_factory(server)
+    await api.login(password="a-brand-new-password")
+    old = await api.http.post(
+        "/api/v1/auth/login",
+        json={"email": server.email, "password": "lume-demo-password"},
+        headers={"X-API-Key": server.api_key},
+    )
+    assert old.status_code == 401
+
+
+async def test_server_stop_finishes_and_stores_replies_in_flight(
+    tmp_path: Path,
+    reference_server_factory: Callable[..., ReferenceServer],
+    api_factory: Callable[[ReferenceServer], Api],
+) -> None:
+    db = str(tmp_path / "lume.sqlite3")
+    server = reference_server_factory(db=db, chunk_delay_ms=5)
+    api = api_factory(server)
+    await api.login()
+    cid = (await api.create())["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "/long 100"}))
+        first = json.loads(await ws.recv())
+        assert first["type"] == "message_received"
+        await ws.recv()  # the first chunk: the reply is under way
+    server.stop()
+    restarted = api_factory(reference_server_factory(db=db))
+    await restarted.login()
+    messages = await restarted.messages(cid)
+    assert messages[-1]["role"] == "assistant"
+    assert len(messages[-1]["content"].split()) >= 100
