@@ -139,14 +139,18 @@ class EvaluationResult:
     def plot(self) -> Figure:
         """TTFT and duration per persona, each turn a dot over a box, failures in red."""
         try:
-            from matplotlib.figure import Figure
+            # pyplot, not a bare Figure: importing it is what registers the notebook's
+            # inline image formatter. The figure is closed at once so it shows only as
+            # this method's result, never a second time at the end of the cell.
+            from matplotlib import pyplot
         except ImportError as exc:
             raise ConfigurationError(
                 "plot() needs matplotlib; install it with: pip install 'lume-widget[analysis]'"
             ) from exc
         judged = [record for record in self.records if record.error is None]
         personas = sorted({record.persona for record in judged}) or ["(none)"]
-        figure = Figure(figsize=(10, 3.8), layout="constrained")
+        figure = pyplot.figure(figsize=(10, 3.8), layout="constrained")
+        pyplot.close(figure)
         axes = figure.subplots(1, 2)
         for axis, metric, label in (
             (axes[0], "ttft_s", "time to first token (s)"),
