@@ -142,6 +142,7 @@ export function createExplore(actions) {
   };
   const form = h('form', {
     class: 'lume-faults__form',
+    novalidate: true, // our own messages say what to fix, the same in every host
     onsubmit: (event) => {
       event.preventDefault();
       try {

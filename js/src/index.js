@@ -8,6 +8,7 @@
  */
 
 import './styles.css';
+import { warmUp } from './markdown.js';
 import { createPanel } from './panel.js';
 import { fromTraits, reduce, visibleItems } from './transcript.js';
 
@@ -57,6 +58,7 @@ export class ChatView {
     // Custom messages sent before this view listened are lost: ask for the draft so far.
     this.requestSync();
     this.schedule();
+    warmUp();
   }
 
   send(content) {

@@ -140,6 +140,36 @@ export function renderFinished(source) {
   return html;
 }
 
+const WARM_UP_SNIPPETS = [
+  '# t\n\nA *b* **c** `d` [e](https://example.org)\n\n- f\n1. g\n\n> h\n\n| i | j |\n|---|---|\n| 1 | 2 |\n',
+  '```python\ndef f(x: int) -> str:\n    return f"{x}"  # c\n```\n',
+  '```javascript\nconst f = async (x) => { return `${x}`; };\n```\n',
+  '```json\n{"a": [1, true, null]}\n```\n',
+  '```bash\nfor f in *.txt; do echo "$f"; done\n```\n',
+  '```sql\nSELECT a, COUNT(*) FROM t WHERE b = 1 GROUP BY a;\n```\n',
+];
+let warmed = false;
+
+/**
+ * Compiles the grammars and warms the parser and sanitizer in idle time, one small piece
+ * per idle callback, so the first streamed reply does not pay for it in long frames.
+ */
+export function warmUp() {
+  if (warmed) return;
+  warmed = true;
+  const idle = typeof requestIdleCallback === 'function'
+    ? (fn) => requestIdleCallback(fn, { timeout: 2000 })
+    : (fn) => setTimeout(fn, 50);
+  const queue = [...WARM_UP_SNIPPETS];
+  const step = () => {
+    const snippet = queue.shift();
+    if (snippet === undefined) return;
+    sanitize(marked.parse(snippet));
+    idle(step);
+  };
+  idle(step);
+}
+
 const FENCE_OPEN = /^ {0,3}(`{3,}|~{3,})(.*)$/;
 
 /**

@@ -3,7 +3,7 @@
  *
  * User text is always a text node. Assistant text is markdown rendered by markdown.js
  * (sanitized); a finished reply is parsed once, and when it is the reply that was just
- * streamed, the draft's already-rendered blocks are adopted instead of parsing 40 KB again.
+ * streamed, the draft's row becomes the finished row instead of parsing 40 KB again.
  */
 
 import { button, copyText, h, icon } from './dom.js';
@@ -11,6 +11,8 @@ import { formatTime, metricsParts } from './format.js';
 import { renderFinished, StreamingMarkdown } from './markdown.js';
 
 const COPIED_MS = 1500;
+/** HTML characters per group of streamed blocks (see DraftRow.appendBlock). */
+const GROUP_CHARS = 6000;
 
 function timeEl(iso) {
   const time = formatTime(iso);
@@ -53,23 +55,7 @@ function row(role, key, ...children) {
 
 const STATUS_TAGS = { stopped: 'Stopped', error: 'Interrupted' };
 
-/**
- * The row of a finished message. `adopted` is a draft's rendered content to reuse.
- * Returns the element; its content never changes afterwards.
- */
-export function messageRow(message, announce, adopted = null) {
-  const role = message.role === 'user' ? 'user' : 'assistant';
-  const content = String(message.content ?? '');
-  const bubble = h('div', { class: 'lume-bubble' });
-  if (role === 'user') {
-    bubble.append(h('div', { class: 'lume-text', text: content }));
-  } else {
-    const md = adopted || h('div', { class: 'lume-md' });
-    if (!adopted) md.innerHTML = renderFinished(content);
-    md.classList.remove('lume-md--streaming');
-    addCodeCopyButtons(md, announce);
-    bubble.append(md);
-  }
+function finishedMeta(message, role, content, announce) {
   const tag = STATUS_TAGS[message.status];
   const meta = h(
     'div',
@@ -84,11 +70,46 @@ export function messageRow(message, announce, adopted = null) {
     ? h('div', { class: 'lume-metrics', title: 'Time to first token, duration, chunks, tier' },
       ...parts.map((part) => h('span', { class: 'lume-metric', text: part })))
     : null;
-  const column = h('div', { class: 'lume-col' }, bubble, meta, metrics);
-  const el = row(role, `m:${message.id}`, role === 'assistant' ? avatar(role) : null, column);
+  return { meta, metrics };
+}
+
+function markFinished(el, message) {
+  el.dataset.key = `m:${message.id}`;
   el.dataset.messageId = String(message.id);
   if (message.status) el.dataset.status = String(message.status);
   return el;
+}
+
+/**
+ * The row of a finished message; its content never changes afterwards. With `draft` (the
+ * row that streamed this reply), that row becomes the finished one in place: its rendered
+ * blocks are kept, so a long reply is neither parsed nor laid out again.
+ */
+export function messageRow(message, announce, draft = null) {
+  const role = message.role === 'user' ? 'user' : 'assistant';
+  const content = String(message.content ?? '');
+  const { meta, metrics } = finishedMeta(message, role, content, announce);
+  if (draft && role === 'assistant') {
+    const md = draft.adopt();
+    md.classList.remove('lume-md--streaming');
+    addCodeCopyButtons(md, announce);
+    draft.typing.remove();
+    draft.meta.replaceWith(meta);
+    if (metrics) draft.column.append(metrics);
+    draft.el.classList.remove('lume-row--draft');
+    return markFinished(draft.el, message);
+  }
+  const bubble = h('div', { class: 'lume-bubble' });
+  if (role === 'user') {
+    bubble.append(h('div', { class: 'lume-text', text: content }));
+  } else {
+    const md = h('div', { class: 'lume-md' });
+    md.innerHTML = renderFinished(content);
+    addCodeCopyButtons(md, announce);
+    bubble.append(md);
+  }
+  const column = h('div', { class: 'lume-col' }, bubble, meta, metrics);
+  return markFinished(row(role, `m:${message.id}`, role === 'assistant' ? avatar(role) : null, column), message);
 }
 
 /** The user's message while its turn is in flight and not yet stored. */
@@ -112,11 +133,14 @@ export class DraftRow {
       h('span'), h('span'), h('span'));
     this.label = h('span', { class: 'lume-tag lume-tag--streaming', text: 'Streaming' });
     const bubble = h('div', { class: 'lume-bubble' }, this.typing, this.content);
-    const meta = h('div', { class: 'lume-meta' }, h('span', { class: 'lume-who', text: 'Lume' }), this.label);
-    this.el = row('assistant', item.key, avatar('assistant'), h('div', { class: 'lume-col' }, bubble, meta));
+    this.meta = h('div', { class: 'lume-meta' }, h('span', { class: 'lume-who', text: 'Lume' }), this.label);
+    this.column = h('div', { class: 'lume-col' }, bubble, this.meta);
+    this.el = row('assistant', item.key, avatar('assistant'), this.column);
     this.el.classList.add('lume-row--draft');
     this.lastTail = null;
     this.typingShown = null;
+    this.group = null;
+    this.groupChars = 0;
     this.update(item);
   }
 
@@ -134,18 +158,36 @@ export class DraftRow {
     if (item.text === this.text) return;
     this.text = item.text;
     const { blocks, tail, reset } = this.markdown.update(item.text);
-    if (reset) this.stable.textContent = '';
-    for (const html of blocks) this.stable.insertAdjacentHTML('beforeend', html);
+    if (reset) {
+      this.stable.textContent = '';
+      this.group = null;
+    }
+    for (const html of blocks) this.appendBlock(html);
     if (tail !== this.lastTail) {
       this.tail.innerHTML = tail;
       this.lastTail = tail;
     }
   }
 
+  /**
+   * Appends finished HTML to the current group of blocks. Groups are contained and skipped
+   * by layout and paint while off screen (content-visibility), so a frame of a long reply
+   * costs what is visible, not everything streamed so far.
+   */
+  appendBlock(html) {
+    if (!this.group || this.groupChars >= GROUP_CHARS) {
+      this.group = h('div', { class: 'lume-md__group' });
+      this.groupChars = 0;
+      this.stable.append(this.group);
+    }
+    this.group.insertAdjacentHTML('beforeend', html);
+    this.groupChars += html.length;
+  }
+
   /** Hands over the rendered content for the finished message with the same text. */
   adopt() {
     const rest = this.markdown.finish();
-    if (rest) this.stable.insertAdjacentHTML('beforeend', rest);
+    if (rest) this.appendBlock(rest);
     this.tail.textContent = '';
     this.lastTail = '';
     this.content.hidden = false;

@@ -254,20 +254,19 @@ export function createPanel(root, actions) {
     }
     if (item.kind === 'pending_user') return { el: pendingUserRow(item) };
     const message = item.message;
-    let adopted = null;
+    let draft = null;
     if (message.role === 'assistant') {
       const content = String(message.content ?? '');
-      const draft = retired.find((d) => content.startsWith(d.text) && d.text !== '');
+      draft = retired.find((d) => d.text !== '' && content.startsWith(d.text)) || null;
       if (draft) {
         draft.update({ text: content, typing: false, streaming: false });
-        adopted = draft.adopt();
         retired.splice(retired.indexOf(draft), 1);
       }
       if (!firstRender) {
         announce(message.status === 'stopped' ? 'Reply stopped.' : message.status === 'error' ? 'Reply interrupted.' : 'Reply finished.');
       }
     }
-    return { el: messageRow(message, announce, adopted) };
+    return { el: messageRow(message, announce, draft) };
   }
 
   function renderTranscript(visible) {
@@ -276,8 +275,9 @@ export function createPanel(root, actions) {
     const retired = [];
     for (const [key, entry] of rows) {
       if (keys.has(key)) continue;
+      // A draft leaving may become its finished message's row: detach it only if not.
       if (entry.draft) retired.push(entry.draft);
-      entry.el.remove();
+      else entry.el.remove();
       rows.delete(key);
     }
     let previous = null;
@@ -293,6 +293,7 @@ export function createPanel(root, actions) {
       if (expected !== entry.el) list.insertBefore(entry.el, expected);
       previous = entry.el;
     }
+    for (const draft of retired) draft.el.remove();
     hiddenBar.hidden = hidden === 0;
     hiddenBar.firstChild.textContent = `${hidden} earlier message${hidden === 1 ? '' : 's'} hidden from view.`;
     empty.hidden = items.length > 0 || hidden > 0;
