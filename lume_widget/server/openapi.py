@@ -17,6 +17,8 @@ STATUSES = ["pending", "pending_approval", "active", "completed", "abandoned", "
 
 _UUID = {"type": "string", "format": "uuid"}
 _TS = {"type": "string", "format": "date-time"}
+MAX_OFFSET = 10**9
+_BOUNDED_NUMBER = {"type": ["number", "null"], "minimum": -1e12, "maximum": 1e12}
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -167,7 +169,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
             },
         }
     )
-    content = {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS}
+    content = {"type": "string", "minLength": 1, "maxLength": MAX_MESSAGE_CHARS, "pattern": r"\S"}
     send_ok = (
         _ok("202", _ref("Message"), profile, "accepted; the reply follows over the WebSocket")
         if profile == "spec"
@@ -185,7 +187,11 @@ def openapi_document(profile: str) -> dict[str, Any]:
     cid = [_id_param("consultation_id")]
     paths: dict[str, Any] = {
         "/healthz": {
-            "get": {"summary": "readiness", "responses": {"200": {"description": "ready"}}}
+            "get": {
+                "summary": "readiness",
+                "security": [],
+                "responses": {"200": {"description": "ready"}},
+            }
         },
         "/api/v1/auth/register": {
             "post": {
@@ -234,7 +240,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
                     {
                         "type": "object",
                         "required": ["refresh_token"],
-                        "properties": {"refresh_token": {"type": "string"}},
+                        "properties": {"refresh_token": {"type": "string", "minLength": 1}},
                     }
                 ),
                 "responses": {
@@ -251,7 +257,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
                     {
                         "type": "object",
                         "required": ["refresh_token"],
-                        "properties": {"refresh_token": {"type": "string"}},
+                        "properties": {"refresh_token": {"type": "string", "minLength": 1}},
                     }
                 ),
                 "responses": {"204": {"description": "revoked"}, **_errors(400, 401, 413)},
@@ -268,8 +274,8 @@ def openapi_document(profile: str) -> dict[str, Any]:
                             "title": {"type": "string", "minLength": 1, "maxLength": 200},
                             "description": nullable_str,
                             "goal_type": nullable_str,
-                            "current_value": {"type": ["number", "null"]},
-                            "target_value": {"type": ["number", "null"]},
+                            "current_value": _BOUNDED_NUMBER,
+                            "target_value": _BOUNDED_NUMBER,
                             "target_unit": nullable_str,
                             "target_date": nullable_str,
                         },
@@ -345,6 +351,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
                                 "type": ["string", "null"],
                                 "minLength": 1,
                                 "maxLength": MAX_MESSAGE_CHARS,
+                                "pattern": r"\S",
                             },
                             "context_type": {
                                 "type": ["string", "null"],
@@ -381,7 +388,10 @@ def openapi_document(profile: str) -> dict[str, Any]:
                     _query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
                     ),
-                    _query("offset", {"type": "integer", "minimum": 0, "default": 0}),
+                    _query(
+                        "offset",
+                        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+                    ),
                 ],
                 "responses": {
                     **_ok(
@@ -422,7 +432,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
                 "summary": "history, oldest first",
                 "parameters": [
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                    _query("offset", {"type": "integer", "minimum": 0}),
+                    _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
                 ],
                 "responses": {
                     **_ok(
