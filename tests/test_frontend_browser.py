@@ -15,110 +15,41 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from browser.panel_page import (
+    ARTIFACTS,
+    BROWSER_DIR,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    JS_DIR,
+    SCREENSHOTS,
+    STATIC,
+    XSS_PAYLOADS,
+    PageHandler,
+    Panel,
+    assistant_message,
+    bundle_is_stale,
+    long_markdown,
+    pending_turn,
+    user_message,
+)
+from playwright.sync_api import Browser, expect, sync_playwright
 
 pytestmark = pytest.mark.browser
 
 logger = logging.getLogger(__name__)
 
-ROOT = Path(__file__).resolve().parent.parent
-STATIC = ROOT / "lume_widget" / "static"
-BROWSER_DIR = Path(__file__).resolve().parent / "browser"
-JS_DIR = ROOT / "js"
-ARTIFACTS = ROOT / "artifacts"
-SCREENSHOTS = ARTIFACTS / "screenshots"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-XSS_PAYLOADS: list[str] = json.loads((BROWSER_DIR / "xss_payloads.json").read_text())
-
-PERSONAS = ["nutritionist", "fitness_coach", "wellness_specialist", "general_wellness"]
-GOALS = [
-    {"id": "g-sleep", "title": "Sleep 8 hours", "target": "8 h a night"},
-    {"id": "g-run", "title": "Run a 5k", "target": "5 km"},
-]
-BASE_TRAITS: dict[str, Any] = {
-    "messages": [],
-    "pending": None,
-    "status": "connected",
-    "status_reason": "Live socket open",
-    "tier": "live",
-    "tier_reason": "Replies stream over the WebSocket",
-    "pinned_tier": "",
-    "persona": "wellness_specialist",
-    "personas": PERSONAS,
-    "goal_id": "",
-    "goals": GOALS,
-    "consultation_id": "c-7f3a",
-    "input_enabled": True,
-    "input_disabled_reason": "",
-    "error": "",
-    "unsent_text": "",
-    "server_kind": "reference",
-    "faults": {},
-}
-
-
-def user_message(mid: str, content: str, at: str = "2026-03-02T09:15:00Z") -> dict[str, Any]:
-    return {
-        "id": mid,
-        "role": "user",
-        "content": content,
-        "created_at": at,
-        "status": "complete",
-        "metrics": None,
-    }
-
-
-def assistant_message(
-    mid: str, content: str, at: str = "2026-03-02T09:15:04Z", status: str = "complete"
-) -> dict[str, Any]:
-    return {
-        "id": mid,
-        "role": "assistant",
-        "content": content,
-        "created_at": at,
-        "status": status,
-        "metrics": {
-            "ttft_s": 0.42,
-            "duration_s": 3.1,
-            "chunks": 128,
-            "tier": "live",
-            "reconnects": 0,
-        },
-    }
-
-
-def pending_turn(turn_id: str, text: str) -> dict[str, Any]:
-    return {"turn_id": turn_id, "user_text": text, "started_at": "2026-03-02T09:16:00Z"}
-
 
 # ---------------------------------------------------------------- fixtures
-
-
-def _bundle_is_stale() -> bool:
-    bundle = STATIC / "widget.js"
-    if not bundle.exists() or not (STATIC / "widget.css").exists():
-        return True
-    built = bundle.stat().st_mtime
-    return any(p.stat().st_mtime > built for p in (JS_DIR / "src").rglob("*") if p.is_file())
 
 
 @pytest.fixture(scope="module")
 def bundle() -> Path:
     """The built front end; rebuilt first when js/src is newer than it."""
-    if _bundle_is_stale():
+    if bundle_is_stale():
         npm = shutil.which("npm")
         if npm is None or not (JS_DIR / "node_modules").exists():
             pytest.fail(
@@ -129,28 +60,9 @@ def bundle() -> Path:
     return STATIC / "widget.js"
 
 
-class _Handler(SimpleHTTPRequestHandler):
-    """Serves / and /browser/* from tests/browser, /static/* from lume_widget/static."""
-
-    def translate_path(self, path: str) -> str:
-        clean = path.split("?", 1)[0].split("#", 1)[0]
-        if clean.startswith("/static/"):
-            return str(STATIC / clean.removeprefix("/static/"))
-        if clean.startswith("/browser/"):
-            return str(BROWSER_DIR / clean.removeprefix("/browser/"))
-        return str(BROWSER_DIR / "index.html")
-
-    def end_headers(self) -> None:
-        self.send_header("Cache-Control", "no-store")
-        super().end_headers()
-
-    def log_message(self, format: str, *args: Any) -> None:
-        logger.debug("test page server: " + format, *args)
-
-
 @pytest.fixture(scope="module")
 def page_url(bundle: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_Handler, directory=str(BROWSER_DIR)))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(PageHandler, directory=str(BROWSER_DIR)))
     thread = threading.Thread(target=server.serve_forever, name="panel-page-server", daemon=True)
     thread.start()
     try:
@@ -171,58 +83,6 @@ def browser() -> Iterator[Browser]:
             yield chromium
         finally:
             chromium.close()
-
-
-class Panel:
-    """One mounted panel on the test page, and the Python side's levers."""
-
-    def __init__(self, page: Page) -> None:
-        self.page = page
-        self.root = page.locator(".lume-chat")
-        self.dialogs: list[str] = []
-        self.errors: list[str] = []
-        page.on("dialog", self._on_dialog)
-        page.on("pageerror", lambda exc: self.errors.append(str(exc)))
-
-    def _on_dialog(self, dialog: Any) -> None:
-        self.dialogs.append(dialog.message)
-        dialog.dismiss()
-
-    def mount(self, **traits: Any) -> Panel:
-        self.page.evaluate("traits => window.lume.mount(traits)", {**BASE_TRAITS, **traits})
-        expect(self.root).to_be_visible()
-        return self
-
-    def py_set(self, **changes: Any) -> None:
-        self.page.evaluate("changes => window.lume.model.pySet(changes)", changes)
-
-    def custom(self, message: dict[str, Any]) -> None:
-        self.page.evaluate("m => window.lume.model.pyCustom(m)", message)
-
-    def delta(self, turn_id: str, seq: int, text: str) -> None:
-        self.custom({"type": "delta", "turn_id": turn_id, "seq": seq, "text": text})
-
-    def sent(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.page.evaluate("() => window.lume.model.sent")
-        return result
-
-    def sent_types(self) -> list[str]:
-        return [m["type"] for m in self.sent()]
-
-    def saved(self) -> list[dict[str, Any]]:
-        result: list[dict[str, Any]] = self.page.evaluate("() => window.lume.model.saved")
-        return result
-
-    def trait(self, name: str) -> Any:
-        return self.page.evaluate("n => window.lume.model.traits[n]", name)
-
-    def frames(self, n: int = 2) -> None:
-        for _ in range(n):
-            self.page.evaluate("() => window.lume.frames()")
-
-    def shot(self, name: str) -> None:
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.root.screenshot(path=str(SCREENSHOTS / f"{name}.png"), animations="disabled")
 
 
 @pytest.fixture
@@ -614,35 +474,6 @@ def test_panel_explore_drawer_pins_tier_drops_live_and_sets_faults(panel: Panel)
 # ---------------------------------------------------------------- security
 
 
-def _assert_inert(panel: Panel) -> None:
-    panel.page.wait_for_timeout(300)  # let failing images and autofocus handlers fire
-    assert panel.page.evaluate("() => window.__xss") is None
-    assert panel.dialogs == []
-    findings = panel.page.evaluate(
-        """() => {
-            const bad = [];
-            for (const el of document.querySelectorAll('.lume-chat *')) {
-                for (const a of el.attributes) {
-                    const v = a.value.replace(/[\\s\\u0000-\\u001f]/g, '').toLowerCase();
-                    if (a.name.startsWith('on')) bad.push(`${el.tagName} ${a.name}`);
-                    if (['href', 'src', 'action', 'formaction', 'xlink:href', 'data'].includes(a.name)
-                        && (v.startsWith('javascript:') || v.startsWith('data:text/html'))) bad.push(`${el.tagName} ${a.name}=${a.value}`);
-                }
-            }
-            const forbidden = '.lume-transcript :is(script, iframe, object, embed, form, style, svg, math, base, meta, link, template, video, audio, marquee)';
-            for (const el of document.querySelectorAll(forbidden)) {
-                if (!el.closest('.lume-icon')) bad.push(`<${el.tagName}>`);  // our own icons are SVG
-            }
-            for (const a of document.querySelectorAll('.lume-md a[href]')) {
-                if (a.rel !== 'noopener noreferrer' || a.target !== '_blank') bad.push(`link without rel: ${a.href}`);
-            }
-            return bad;
-        }"""
-    )
-    assert findings == []
-    assert panel.errors == []
-
-
 def test_panel_xss_corpus_in_messages_is_inert(panel: Panel) -> None:
     assert len(XSS_PAYLOADS) >= 30
     messages = []
@@ -652,7 +483,7 @@ def test_panel_xss_corpus_in_messages_is_inert(panel: Panel) -> None:
     expect(panel.root.locator(".lume-row")).to_have_count(2 * len(XSS_PAYLOADS))
     user_texts = panel.root.locator(".lume-row--user .lume-text").all_text_contents()
     assert user_texts == XSS_PAYLOADS  # shown exactly as typed
-    _assert_inert(panel)
+    panel.assert_inert()
 
 
 def test_panel_xss_corpus_streamed_is_inert(panel: Panel) -> None:
@@ -666,12 +497,12 @@ def test_panel_xss_corpus_streamed_is_inert(panel: Panel) -> None:
         chunks,
     )
     expect(panel.root.locator(".lume-row--draft")).to_contain_text("marquee")
-    _assert_inert(panel)
+    panel.assert_inert()
     panel.py_set(
         messages=[user_message("u1", XSS_PAYLOADS[1]), assistant_message("a1", text)], pending=None
     )
     expect(panel.root.locator(".lume-row--draft")).to_have_count(0)
-    _assert_inert(panel)
+    panel.assert_inert()
 
 
 # ---------------------------------------------------------------- streaming performance
@@ -680,35 +511,6 @@ STREAM_CHARS = 40_000
 STREAM_CHUNK_CHARS = 50
 STREAM_RATE = 200  # deltas per second, one chunk each: no coalescing, the worst case
 LONG_TASK_BOUND = 5  # generous: the figure is reported; the budget is about no freezing
-
-
-def long_markdown(size: int) -> str:
-    """A reply like a long, structured answer: headings, prose, lists, tables, code."""
-    sections: list[str] = []
-    i = 0
-    while sum(len(s) for s in sections) < size:
-        i += 1
-        sections.append(
-            f"## Part {i}: keeping a steady routine\n\n"
-            "A consistent schedule helps your body clock. Aim for the **same bedtime** and wake time, "
-            "even at weekends, and keep the hour before bed *calm*: dim lights, no screens, and a cool "
-            f"room. See [the guide](https://example.org/sleep/{i}) for details.\n\n"
-            "- Go to bed at 22:30\n- Wake at 06:30\n- Limit caffeine after 14:00\n  - tea counts too\n\n"
-            "| Day | Bedtime | Wake | Quality |\n|---|---|---|---|\n"
-            + "".join(
-                f"| Day {d} | 22:{30 + d} | 06:{30 + d} | {'good' if d % 2 else 'fair'} |\n"
-                for d in range(1, 6)
-            )
-            + "\n```python\ndef sleep_debt(hours: list[float], target: float = 8.0) -> float:\n"
-            '    """Hours short of the target over the week."""\n'
-            "    return sum(max(0.0, target - h) for h in hours)\n\n"
-            "print(sleep_debt([7.5, 6.0, 8.2, 7.0]))\n```\n\n"
-            "```sql\nSELECT day, AVG(hours) AS avg_hours FROM sleep_log\nWHERE user_id = 42 GROUP BY day ORDER BY day;\n```\n\n"
-            '```json\n{"bedtime": "22:30", "wake": "06:30", "reminders": [true, false]}\n```\n\n'
-            "```bash\nlume-widget eval --personas wellness_specialist --turns 3\n```\n\n"
-            "> Small, regular changes beat big, rare ones.\n\n"
-        )
-    return "".join(sections)[:size]
 
 
 def test_panel_streams_a_long_markdown_reply_without_long_tasks(panel: Panel) -> None:

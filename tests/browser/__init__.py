@@ -1,0 +1,1 @@
+"""The chat panel's browser test page and its Python helpers."""
