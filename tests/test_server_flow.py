@@ -256,3 +256,24 @@ async def test_server_personas_answer_in_their_own_voice(api: Api, persona: str)
         "general_wellness": "energy",
     }
     assert markers[persona].lower() in text.lower()
+
+
+async def test_server_messages_sent_back_to_back_are_answered_in_order(api: Api) -> None:
+    from lume_widget.server.persona_texts import VOICES
+
+    cid = (await api.create("nutritionist"))["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        await ws.recv()
+        first = json.dumps({"type": "message", "content": "I sleep badly"})
+        second = json.dumps({"type": "message", "content": "What about breakfast?"})
+        await ws.send(first + "\n" + second)  # two objects in one frame, as some clients pack them
+        turn_one = await ws_events(ws)
+        turn_two = await ws_events(ws)
+    assert turn_one[0]["type"] == "message_received"
+    assert turn_two[0]["type"] == "message_received"
+    reply_one = "".join(e["content"] for e in turn_one if e["type"] == "stream_chunk")
+    reply_two = "".join(e["content"] for e in turn_two if e["type"] == "stream_chunk")
+    assert VOICES["nutritionist"].lens["sleep"] in reply_one
+    assert VOICES["nutritionist"].lens["breakfast"] in reply_two
+    roles = [m["role"] for m in await api.messages(cid)]
+    assert roles == ["assistant", "user", "user", "assistant", "assistant"]

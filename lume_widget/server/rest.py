@@ -414,7 +414,7 @@ async def create_consultation(request: Request) -> Response:
             },
         ) from None
     if needs_reply:
-        state.reply_in_background(row)
+        state.reply_in_background(row, messages[0]["id"])
     consultation = consultation_json(row, state.profile)
     greeting_message = (
         message_json(messages[0], state.profile)
@@ -523,7 +523,7 @@ async def send_message(request: Request) -> Response:
     body = await read_json(request)
     content = validate_content(body.get("content"))
     message = await state.add_user_message(row["id"], content)
-    state.reply_in_background(row)
+    state.reply_in_background(row, message["id"])
     payload = message_json(message, state.profile)
     if state.profile == "spec":
         return success(payload, state.profile, 202)

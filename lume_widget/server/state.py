@@ -141,9 +141,15 @@ class ServerState:
             return None
         return GoalInfo(**json.loads(snapshot))
 
-    async def reply_context(self, consultation: Row) -> ReplyContext:
+    async def reply_context(self, consultation: Row, user_message_id: str) -> ReplyContext:
+        """What the responder needs to answer one user message: history up to and including it.
+
+        Cutting history at that message keeps replies right when several messages were
+        sent before the first was answered: each reply answers its own message.
+        """
         rows, _ = await self.store.messages(consultation["id"])
-        history = tuple((r["role"], r["content"]) for r in rows)
+        cut = next((i for i, r in enumerate(rows) if r["id"] == user_message_id), len(rows) - 1)
+        history = tuple((r["role"], r["content"]) for r in rows[: cut + 1])
         user_texts = [content for role, content in history if role == "user"]
         return ReplyContext(
             consultation_id=consultation["id"],
@@ -185,15 +191,17 @@ class ServerState:
             return None
         return message
 
-    def reply_in_background(self, consultation: Row) -> None:
-        """Answer the newest user message without a streaming socket (REST, legacy, create)."""
-        self.spawn(self._reply_whole(consultation), name=f"reply:{consultation['id']}")
+    def reply_in_background(self, consultation: Row, user_message_id: str) -> None:
+        """Answer one user message without a streaming socket (REST, legacy, create)."""
+        self.spawn(
+            self._reply_whole(consultation, user_message_id), name=f"reply:{consultation['id']}"
+        )
 
-    async def _reply_whole(self, consultation: Row) -> None:
+    async def _reply_whole(self, consultation: Row, user_message_id: str) -> None:
         cid = consultation["id"]
         started = time.monotonic()
         faults = self.faults.current
-        ctx = await self.reply_context(consultation)
+        ctx = await self.reply_context(consultation, user_message_id)
         parts: list[str] = []
         try:
             async for delta in self.responder.stream(ctx):

@@ -46,7 +46,8 @@ class SocketSession:
         self.pack = 1
         self._buffer: list[str] = []
         self._lock = asyncio.Lock()
-        self.turns: asyncio.Queue[Row | None] = asyncio.Queue()
+        # (consultation, id of the user message to answer); None ends the worker.
+        self.turns: asyncio.Queue[tuple[Row, str] | None] = asyncio.Queue()
 
     def event(self, kind: str, **fields: Any) -> dict[str, Any]:
         return ws_event(kind, self.consultation_id, self.state.profile, **fields)
@@ -261,7 +262,7 @@ async def _accept_user_message(session: SocketSession, item: dict[str, Any], leg
     state = session.state
     try:
         content = validate_content(item.get("content"))
-        await state.add_user_message(session.consultation_id, content)
+        message = await state.add_user_message(session.consultation_id, content)
     except ApiProblem as problem:
         if problem.code == "CONSULTATION_NOT_ACTIVE":
             error, code = "Consultation is not active", "CONSULTATION_NOT_ACTIVE"
@@ -274,20 +275,20 @@ async def _accept_user_message(session: SocketSession, item: dict[str, Any], leg
         return
     if legacy:
         await session.deliver(session.event("message_received"))
-        state.reply_in_background(consultation)
+        state.reply_in_background(consultation, message["id"])
     else:
-        session.turns.put_nowait(consultation)
+        session.turns.put_nowait((consultation, message["id"]))
 
 
 async def _turn_worker(session: SocketSession) -> None:
     while True:
-        consultation = await session.turns.get()
-        if consultation is None:
+        turn = await session.turns.get()
+        if turn is None:
             return
-        await _stream_turn(session, consultation)
+        await _stream_turn(session, *turn)
 
 
-async def _stream_turn(session: SocketSession, consultation: Row) -> None:
+async def _stream_turn(session: SocketSession, consultation: Row, user_message_id: str) -> None:
     """One reply over the socket; stored whole whatever happens to the socket meanwhile."""
     state = session.state
     faults: Faults = state.faults.current
@@ -298,7 +299,7 @@ async def _stream_turn(session: SocketSession, consultation: Row) -> None:
         faults.chunk_delay_ms if faults.chunk_delay_ms is not None else state.config.chunk_delay_ms
     )
     await session.send_event(session.event("message_received"))
-    ctx = await state.reply_context(consultation)
+    ctx = await state.reply_context(consultation, user_message_id)
     parts: list[str] = []
     sent = 0
     delivering = session.open
