@@ -338,8 +338,7 @@ class Consultation:
         self._closed = True
         for queue in list(self._subscribers):
             queue.put_nowait(_END)
-        if self._pump_task is not None:
-            self._pump_task.cancel()
+        self._wake.set()
         for task in list(self._tasks):
             task.cancel()
         for link in links:
@@ -400,12 +399,14 @@ class Consultation:
         self._wake.set()
 
     async def _pump(self) -> None:
-        while True:
+        while not self._closed:
             deadline = self._session.next_deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+            if self._closed:
+                return
             try:
                 self._apply(self._session.tick)
             except Exception:  # pragma: no cover - a bug; keep the consultation alive
