@@ -1,0 +1,199 @@
+"""End to end in JupyterLab: Debian's chromium (Playwright) drives the chat panel in a real notebook.
+
+JupyterLab is started by the test on a free loopback port with a temp root and a known
+token; its kernels reach a reference server started here through the ``LUME_*``
+environment. Each test opens its own notebook (its own kernel), runs the widget cell and
+uses the panel like a person would: type, press Enter, watch the reply stream, watch the
+tier badge change when the live socket is dropped, stop a reply, reload mid-stream.
+Screenshots of the key states go to ``artifacts/screenshots/jupyterlab-*.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import scaled
+
+from lume_widget import defaults
+from lume_widget.server import ReferenceServer, ServerConfig
+
+pytestmark = pytest.mark.browser
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the machine
+    pytest.skip(
+        "Debian's chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True
+    )
+
+from e2e.lab import Lab, start_lab, write_notebook  # noqa: E402
+from e2e.page import launch, open_notebook, run_cell, run_code, screenshot  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+WIDGET_CELL = """from lume_widget import ChatWidget
+chat = ChatWidget(persona="wellness_specialist")
+chat"""
+UI_TIMEOUT_MS = scaled(30) * 1000
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[ReferenceServer]:
+    running = ReferenceServer(ServerConfig(chunk_delay_ms=10)).start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def lab(server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
+    env = dict(os.environ)
+    env.update(
+        {
+            defaults.ENV_URL: server.url,
+            defaults.ENV_API_KEY: server.api_key,
+            defaults.ENV_EMAIL: server.email,
+            defaults.ENV_PASSWORD: server.password,
+            defaults.ENV_ADMIN_TOKEN: server.admin_token,
+        }
+    )
+    running = start_lab(tmp_path_factory.mktemp("jupyterlab"), env)
+    yield running
+    running.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with playwright_api.sync_playwright() as playwright:
+        running = launch(playwright)
+        yield running
+        running.close()
+
+
+@pytest.fixture
+def page(
+    browser: Browser, lab: Lab, server: ReferenceServer, request: pytest.FixtureRequest
+) -> Iterator[Page]:
+    """A notebook of its own, opened, with the chat panel rendered and connected."""
+    server.clear_faults()
+    name = f"{request.node.name}.ipynb"
+    write_notebook(lab.root / name, [WIDGET_CELL, ""])
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    open_notebook(page, lab.notebook_url(name))
+    run_cell(page, 0)
+    expect(page.locator(".lume-chat")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    yield page
+    context.close()
+    for session in lab.api("GET", "api/sessions"):
+        if session["path"].endswith(name):
+            lab.api("DELETE", f"api/sessions/{session['id']}")
+
+
+def save_notebook(page: Page) -> None:
+    """Save with the toolbar button and wait until the tab is no longer marked dirty."""
+    page.locator(".jp-NotebookPanel-toolbar [data-command='docmanager:save']").first.click()
+    expect(page.locator(".jp-mod-current.jp-mod-dirty")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+
+
+def reply_text(page: Page) -> str:
+    """The text of the last assistant message shown."""
+    return page.locator(".lume-row--assistant .lume-md").last.inner_text()
+
+
+def last_stdout(page: Page) -> str:
+    """What the last cell printed."""
+    return (
+        page.locator("[data-mime-type='application/vnd.jupyter.stdout']").last.inner_text().strip()
+    )
+
+
+def send(page: Page, text: str) -> None:
+    box = page.locator(".lume-input")
+    box.click()
+    box.fill(text)
+    box.press("Enter")
+
+
+def draft_length(page: Page) -> int:
+    draft = page.locator(".lume-row--draft .lume-md")
+    return len(draft.inner_text()) if draft.count() else 0
+
+
+def wait_for_streaming(page: Page, at_least: int) -> int:
+    """Wait until the streaming draft shows at least ``at_least`` characters; returns its length."""
+    page.wait_for_function(
+        """(n) => { const d = document.querySelector('.lume-row--draft .lume-md');
+                    return d && d.innerText.length >= n; }""",
+        arg=at_least,
+        timeout=UI_TIMEOUT_MS,
+    )
+    return draft_length(page)
+
+
+def test_jupyterlab_chat_streams_reply_and_tier_badge_follows_drop(page: Page) -> None:
+    screenshot(page, "connected")
+    expect(page.locator(".lume-badge--tier")).to_have_class(
+        re.compile(r"lume-badge--live"), timeout=UI_TIMEOUT_MS
+    )
+    send(page, "/long 200")
+    first = wait_for_streaming(page, 40)
+    screenshot(page, "streaming")
+    page.wait_for_function(
+        "(n) => { const d = document.querySelector('.lume-row--draft .lume-md'); return d && d.innerText.length > n; }",
+        arg=first,
+        timeout=UI_TIMEOUT_MS,
+    )
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    assert len(reply_text(page)) > first
+    screenshot(page, "reply-complete")
+
+    run_code(page, "chat.set_faults(refuse_ws_upgrade=403)\nchat.simulate_drop()")
+    send(page, "Are you still there?")
+    expect(page.locator(".lume-badge--tier")).to_have_class(
+        re.compile(r"lume-badge--rest"), timeout=UI_TIMEOUT_MS
+    )
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    screenshot(page, "tier-rest-after-drop")
+
+
+def test_jupyterlab_stop_keeps_partial_reply(page: Page) -> None:
+    run_code(page, "chat.set_faults(chunk_delay_ms=40)")
+    send(page, "/long 400")
+    wait_for_streaming(page, 30)
+    stop = page.locator(".lume-stop")
+    expect(stop).to_be_visible()
+    stop.click()
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    shown = reply_text(page)
+    assert len(shown) > 30
+    screenshot(page, "stopped")
+    run_code(page, "print(chat.messages[-1]['status'], len(chat.messages[-1]['content']))")
+    status, length = last_stdout(page).split()
+    assert status == "stopped"
+    assert int(length) >= len(shown) * 0.9
+
+
+def test_jupyterlab_reload_mid_stream_catches_up(page: Page) -> None:
+    run_code(page, "chat.set_faults(chunk_delay_ms=25)")
+    send(page, "/long 800")
+    before = wait_for_streaming(page, 40)
+    save_notebook(page)  # a reload shows the saved outputs (JupyterLab autosaves too)
+    page.reload()
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-chat")).to_be_visible(timeout=UI_TIMEOUT_MS)
+    screenshot(page, "reloaded")
+    # the reloaded view starts from the snapshot: the draft is already long, not empty
+    resumed = wait_for_streaming(page, before)
+    screenshot(page, "reloaded-mid-stream")
+    assert resumed >= before
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    run_code(page, "print('reply', len(chat.messages[-1]['content']))")
+    expected = int(last_stdout(page).split()[-1])
+    shown = reply_text(page)
+    assert len(shown) >= expected * 0.9, "the reloaded view shows the whole reply"
+    assert page.locator(".lume-row--user", has_text="/long 800").count() == 1
+    screenshot(page, "reloaded-caught-up")
