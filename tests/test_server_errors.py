@@ -341,3 +341,20 @@ async def test_server_completing_closes_open_sockets(api: Api) -> None:
         with pytest.raises(websockets.ConnectionClosedOK):
             await ws.recv()
     assert ws.close_code == 1000
+
+
+async def test_server_deeply_nested_json_is_400_not_500(api: Api) -> None:
+    response = await api.request(
+        "POST",
+        "/api/v1/consultations",
+        content=b"[" * 50_000,
+        headers={"Content-Type": "application/json"},
+    )
+    assert response.status_code == 400
+    cid = (await api.create())["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        await ws.recv()
+        await ws.send("[" * 50_000)
+        assert json.loads(await ws.recv())["code"] == "INVALID_MESSAGE"
+        await ws.send(json.dumps({"type": "ping"}))
+        assert json.loads(await ws.recv())["type"] == "pong"

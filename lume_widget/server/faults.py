@@ -153,7 +153,7 @@ class AdminApi:
         raw = await request.body()
         try:
             changes = json.loads(raw or b"{}")
-        except ValueError:
+        except (ValueError, RecursionError):
             return _admin_error(400, "the body must be a JSON object of fault settings")
         if not isinstance(changes, dict):
             return _admin_error(400, "the body must be a JSON object of fault settings")

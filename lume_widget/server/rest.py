@@ -61,7 +61,7 @@ async def read_json(request: Request) -> dict[str, Any]:
         )
     try:
         value = json.loads(bytes(body))
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
         raise ApiProblem(400, "request body is not valid JSON", code="VALIDATION_ERROR") from None
     if not isinstance(value, dict):
         raise ApiProblem(400, "request body must be a JSON object", code="VALIDATION_ERROR")

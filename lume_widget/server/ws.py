@@ -150,7 +150,7 @@ def _parse_frames(text: str) -> list[Any]:
             continue
         try:
             items.append(json.loads(line))
-        except ValueError:
+        except (ValueError, RecursionError):
             items.append(None)
     return items
 
