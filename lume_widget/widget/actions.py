@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -264,13 +265,24 @@ class ActionsMixin:
     def close(self) -> None:
         """Close the panel and its connection (scheduled when called on the running loop)."""
         runner = getattr(self, "_runner", None)
-        if runner is not None and not runner.loop.is_closed():
+        if runner is not None and self._holds_resources() and not runner.loop.is_closed():
             if runner.on_loop_thread() and runner.loop.is_running():
                 runner.submit(self._shutdown())
-            elif runner.loop.is_running():
+            elif runner.loop.is_running() and not sys.is_finalizing():
+                # At interpreter exit the loop thread is frozen: never wait for it then.
+                future = asyncio.run_coroutine_threadsafe(self._shutdown(), runner.loop)
                 with contextlib.suppress(Exception):
-                    asyncio.run_coroutine_threadsafe(self._shutdown(), runner.loop).result(15)
+                    future.result(15)
         self._close_comm()
+
+    def _holds_resources(self) -> bool:
+        """True while a client, consultation or task is left to close."""
+        tasks = (self._turn_task, self._switch_task, getattr(self, "_connect_task", None))
+        return (
+            self._client is not None
+            or self._consultation is not None
+            or any(task is not None and not task.done() for task in tasks)
+        )
 
     def _close_comm(self) -> None:
         super().close()  # type: ignore[misc]
