@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+import websockets
 from conftest import Api, scaled, ws_events
 
 from lume_widget.server import ReferenceServer
@@ -277,3 +278,60 @@ async def test_server_messages_sent_back_to_back_are_answered_in_order(api: Api)
     assert VOICES["nutritionist"].lens["breakfast"] in reply_two
     roles = [m["role"] for m in await api.messages(cid)]
     assert roles == ["assistant", "user", "user", "assistant", "assistant"]
+
+
+async def test_server_logs_never_carry_secrets(
+    api: Api, reference_server: ReferenceServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    cid = (await api.create("nutritionist"))["consultation"]["id"]
+    url = f"{reference_server.ws_url}/api/v1/consultations/{cid}/ws?token={api.access_token}"
+    async with websockets.connect(
+        url, additional_headers={"X-API-Key": reference_server.api_key}
+    ) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "hello"}))
+        await ws_events(ws)
+    reference_server.set_faults(latency_ms=1)
+    await api.request(
+        "GET", "/api/v1/consultations", headers={"Authorization": "Bearer expired.or.bad"}
+    )
+    server_lines = [
+        r.getMessage() for r in caplog.records if r.name.startswith(("lume_widget", "uvicorn"))
+    ]
+    assert server_lines  # the server did log something at debug level
+    text = "\n".join(server_lines) + repr(reference_server) + repr(reference_server.config)
+    for secret in (
+        api.access_token,
+        api.refresh_token,
+        reference_server.api_key,
+        reference_server.password,
+        reference_server.admin_token,
+    ):
+        assert secret not in text
+
+
+async def test_server_goal_suggestion_flag_turns_on_with_enough_context(api: Api) -> None:
+    cid = (await api.create("general_wellness"))["consultation"]["id"]
+    for expected, text in ((False, "Hi"), (True, "I want to move more")):
+        await api.data(
+            "POST", f"/api/v1/consultations/{cid}/messages", expect=201, json={"content": text}
+        )
+        consultation = await api.data("GET", f"/api/v1/consultations/{cid}")
+        assert consultation["has_context_for_goal_suggestions"] is expected
+
+
+async def test_server_spec_profile_conflict_keeps_structured_error(
+    reference_server_factory: Callable[..., ReferenceServer], api_factory: Callable[..., Api]
+) -> None:
+    api = api_factory(reference_server_factory(profile="spec", conflict_on_duplicate=True))
+    await api.login()
+    first = (await api.create("fitness_coach"))["consultation"]["id"]
+    response = await api.request("POST", "/api/v1/consultations", json={"persona": "fitness_coach"})
+    assert response.status_code == 409
+    body = response.json()
+    assert body["success"] is False
+    assert body["error"]["code"] == "CONSULTATION_EXISTS"
+    assert body["error"]["details"]["existing_consultation_id"] == first

@@ -119,6 +119,8 @@ class ReferenceServer:
         app = build_app(self.config, self._faults)
         uv_config = uvicorn.Config(
             app,
+            # Not "info": uvicorn then logs every upgrade with its query string, and a
+            # WebSocket URL may carry ?token=<access token>.
             log_level="warning",
             lifespan="on",
             ws="websockets-sansio",

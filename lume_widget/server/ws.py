@@ -187,20 +187,19 @@ async def consultation_socket(websocket: WebSocket) -> None:
     session = SocketSession(state, websocket, cid)
     state.subscribe(cid, session)
     faults = state.faults.current
-    worker: asyncio.Task[Any] | None = None
     try:
         await session.send_event(session.event("connected"))
         if faults.ws_close_after_connect:
             await session.terminate(faults.ws_close_mode)
             return
-        worker = state.spawn(_turn_worker(session), name=f"turns:{cid}")
+        # The worker is the server's, not the socket's: it finishes (and stores) the turns
+        # already accepted after the client has gone.
+        state.spawn(_turn_worker(session), name=f"turns:{cid}")
         await _receive_loop(session, legacy=False)
     finally:
         session.open = False
         state.unsubscribe(cid, session)
         session.turns.put_nowait(None)
-        if worker is None:
-            logger.debug("socket for %s closed before any turn", cid)
 
 
 async def legacy_socket(websocket: WebSocket) -> None:
