@@ -335,6 +335,25 @@ def test_panel_autoscroll_follows_at_bottom_and_offers_jump_to_latest(panel: Pan
     panel.page.wait_for_function(at_bottom)
 
 
+def test_panel_long_history_draws_newest_first_then_the_rest_in_order(panel: Panel) -> None:
+    body = long_markdown(1500)
+    history = []
+    for i in range(100):
+        history += [user_message(f"u{i}", f"question {i}"), assistant_message(f"a{i}", body)]
+    panel.mount(messages=history)
+    rows = panel.root.locator(".lume-row")
+    expect(rows).to_have_count(200)
+    keys = panel.page.evaluate(
+        "() => [...document.querySelectorAll('.lume-row')].map(r => r.dataset.messageId)"
+    )
+    assert keys == [m["id"] for m in history]
+    panel.page.wait_for_function(
+        "() => { const s = document.querySelector('.lume-transcript');"
+        " return s.scrollHeight - s.scrollTop - s.clientHeight < 2 }"
+    )
+    expect(panel.root.locator(".lume-jump")).to_be_hidden()
+
+
 # ---------------------------------------------------------------- pickers and actions
 
 

@@ -48,13 +48,29 @@ function toDate(iso) {
   return Number.isNaN(date.getTime()) ? null : date;
 }
 
+const formatters = new Map();
+
+/** Intl formatters are costly to build: one per locale and style, reused. */
+function formatter(locale, style) {
+  const key = `${locale || ''}|${style}`;
+  let f = formatters.get(key);
+  if (!f) {
+    const options = style === 'short'
+      ? { hour: '2-digit', minute: '2-digit' }
+      : { dateStyle: 'medium', timeStyle: 'medium' };
+    f = new Intl.DateTimeFormat(locale, options);
+    formatters.set(key, f);
+  }
+  return f;
+}
+
 /** `{short, full, iso}` for a message time; null when the value is not a date. */
 export function formatTime(iso, locale = undefined) {
   const date = toDate(iso);
   if (!date) return null;
   return {
-    short: date.toLocaleTimeString(locale, { hour: '2-digit', minute: '2-digit' }),
-    full: date.toLocaleString(locale, { dateStyle: 'medium', timeStyle: 'medium' }),
+    short: formatter(locale, 'short').format(date),
+    full: formatter(locale, 'full').format(date),
     iso: date.toISOString(),
   };
 }

@@ -81,9 +81,10 @@ function markFinished(el, message) {
 }
 
 /**
- * The row of a finished message; its content never changes afterwards. With `draft` (the
- * row that streamed this reply), that row becomes the finished one in place: its rendered
- * blocks are kept, so a long reply is neither parsed nor laid out again.
+ * The row of a finished message; its content never changes afterwards.
+ *
+ * With `draft` (the row that streamed this reply), that row becomes the finished one in
+ * place: its rendered blocks are kept, so a long reply is neither parsed nor laid out again.
  */
 export function messageRow(message, announce, draft = null) {
   const role = message.role === 'user' ? 'user' : 'assistant';

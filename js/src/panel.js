@@ -16,6 +16,10 @@ import { AutoScroll } from './scroll.js';
 /** The backend's limit on a message, after trimming (PROTOCOL A1). */
 export const MAX_MESSAGE_CHARS = 5000;
 const MAX_INPUT_HEIGHT_PX = 200;
+/** Rows drawn at once when a long history arrives (a reload); older ones follow per frame. */
+const FIRST_ROWS = 16;
+/** Time per frame spent drawing older rows of a long history (ms). */
+const BACKFILL_BUDGET_MS = 8;
 let panelCount = 0;
 
 function badge(kind) {
@@ -136,6 +140,9 @@ export function createPanel(root, actions) {
   let localHint = '';
   let firstRender = true;
   const rows = new Map(); // key -> {el, draft?}
+  let floorKey = null; // oldest drawn row of a long history still being drawn
+  let backfillFrame = 0;
+  let lastItems = [];
 
   function setDrawer(open) {
     drawerEl.hidden = !open;
@@ -247,7 +254,14 @@ export function createPanel(root, actions) {
     editButton.hidden = !t.unsent_text;
   }
 
-  function rowFor(item, retired) {
+  function rowFor(item, retired, quiet = false) {
+    const entry = buildRow(item, retired, quiet);
+    // Rows that arrive while the panel is open rise in; a loaded history just appears.
+    if (!firstRender && !quiet) entry.el.classList.add('lume-row--new');
+    return entry;
+  }
+
+  function buildRow(item, retired, quiet) {
     if (item.kind === 'draft') {
       const draft = new DraftRow(item);
       return { el: draft.el, draft };
@@ -262,15 +276,60 @@ export function createPanel(root, actions) {
         draft.update({ text: content, typing: false, streaming: false });
         retired.splice(retired.indexOf(draft), 1);
       }
-      if (!firstRender) {
+      if (!firstRender && !quiet) {
         announce(message.status === 'stopped' ? 'Reply stopped.' : message.status === 'error' ? 'Reply interrupted.' : 'Reply finished.');
       }
     }
     return { el: messageRow(message, announce, draft) };
   }
 
+  /** Where drawing starts: a long new history starts near its end, older rows come later. */
+  function firstShown(items) {
+    if (floorKey !== null) {
+      const at = items.findIndex((item) => item.key === floorKey);
+      if (at >= 0) return at;
+      floorKey = null;
+    }
+    const fresh = items.filter((item) => !rows.has(item.key)).length;
+    if (fresh <= FIRST_ROWS * 2) return 0;
+    const start = items.length - FIRST_ROWS;
+    floorKey = items[start].key;
+    return start;
+  }
+
+  /**
+   * Draws older rows of a long history above the drawn ones, a time slice per frame,
+   * keeping the reader's place when they are not at the bottom.
+   */
+  function backfill() {
+    backfillFrame = 0;
+    const items = lastItems;
+    let at = items.findIndex((item) => item.key === floorKey);
+    if (at <= 0 || !rows.has(floorKey)) {
+      floorKey = null;
+      return;
+    }
+    const anchor = rows.get(floorKey).el;
+    const before = transcript.scrollHeight;
+    const started = performance.now();
+    const fragment = document.createDocumentFragment();
+    while (at > 0 && performance.now() - started < BACKFILL_BUDGET_MS) {
+      at -= 1;
+      const entry = rowFor(items[at], [], true);
+      rows.set(items[at].key, entry);
+      fragment.prepend(entry.el);
+    }
+    list.insertBefore(fragment, anchor);
+    floorKey = at > 0 ? items[at].key : null;
+    if (!scroll.following) transcript.scrollTop += transcript.scrollHeight - before;
+    scroll.afterRender();
+    if (floorKey !== null) backfillFrame = requestAnimationFrame(backfill);
+  }
+
   function renderTranscript(visible) {
-    const { items, hidden } = visible;
+    const { hidden } = visible;
+    const items = visible.items.slice(firstShown(visible.items));
+    lastItems = visible.items;
     const keys = new Set(items.map((item) => item.key));
     const retired = [];
     for (const [key, entry] of rows) {
@@ -294,9 +353,10 @@ export function createPanel(root, actions) {
       previous = entry.el;
     }
     for (const draft of retired) draft.el.remove();
+    if (floorKey !== null && !backfillFrame) backfillFrame = requestAnimationFrame(backfill);
     hiddenBar.hidden = hidden === 0;
     hiddenBar.firstChild.textContent = `${hidden} earlier message${hidden === 1 ? '' : 's'} hidden from view.`;
-    empty.hidden = items.length > 0 || hidden > 0;
+    empty.hidden = visible.items.length > 0 || hidden > 0;
   }
 
   function render(traits, visible) {
@@ -315,6 +375,7 @@ export function createPanel(root, actions) {
 
   function destroy() {
     clearTimeout(announceTimer);
+    if (backfillFrame) cancelAnimationFrame(backfillFrame);
     scroll.destroy();
     panel.removeEventListener('keydown', onKeydown);
     panel.remove();
