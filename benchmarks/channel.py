@@ -1,0 +1,120 @@
+"""Widget channel cost: comm messages per second and bytes per reply character, ours vs panel's ChatFeed.
+
+Both widgets stream the same chunks (the reference server's ``/long N`` reply). Ours
+is a ChatWidget fed by the client over loopback; its comm sends are recorded while the
+reply streams. The peer is panel's ``ChatFeed`` rendered headless into a Bokeh
+document whose comm records the same way (see :mod:`benchmarks.peers`). The Jupyter
+server drops output above 1000 messages/s, so a widget should stay far below that:
+the target leaves room for 30 widgets streaming at once.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from benchmarks.common import Row, Skip, Target, row
+from benchmarks.context import Context, require_module
+from benchmarks.floor import FloorSocket, RawApi
+from benchmarks.peers import ChannelCount, panel_chatfeed_stream
+from benchmarks.widget_side import widget_turn
+
+NAME = "channel"
+MESSAGES_PER_S_TARGET = Target("ours_at_most", 30.0)
+BYTES_PER_CHAR = 1.1
+BYTES_PER_FLUSH = 200
+"""The "small constant per flush" of the byte target: a delta's envelope (type, turn id, seq)."""
+
+
+async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
+    require_module("lume_widget.server", "the reference server")
+    chunks = ctx.size(20_000, 2_000)
+    panel_budget_s = ctx.size(10.0, 2.0)
+    server = await ctx.server()
+    api = RawApi(server)
+    try:
+        token = await api.login()
+        async with FloorSocket(server, token, await api.create_consultation(token)) as floor:
+            reply = await floor.turn(f"/long {chunks}")
+    finally:
+        await api.aclose()
+
+    peer: ChannelCount | None = None
+    peer_skip: str | None = None
+    try:
+        peer = panel_chatfeed_stream(reply.chunks, budget_s=panel_budget_s)
+        ctx.note(
+            f"panel ChatFeed: {peer.chunks} of {chunks} chunks in {peer.seconds:.1f} s, "
+            f"{peer.messages} comm messages"
+        )
+    except Skip as exc:
+        peer_skip = str(exc)
+
+    ours: ChannelCount | None = None
+    ours_skip: str | None = None
+    try:
+        seen = await widget_turn(server, f"/long {chunks}")
+        streaming = seen.streaming_messages
+        ours = ChannelCount(
+            messages=len(streaming),
+            bytes=sum(m.size for m in streaming),
+            chars=len(seen.text),
+            chunks=seen.chunks,
+            seconds=seen.ingest_s,
+        )
+        ctx.note(f"ChatWidget: {ours.messages} comm messages for {ours.chars:,} characters")
+    except Skip as exc:
+        ours_skip = str(exc)
+
+    peer_name = "panel ChatFeed"
+    rows = [
+        row(
+            NAME,
+            "comm messages per second of streaming",
+            "msg/s",
+            ours.messages_per_s if ours else None,
+            peer.messages_per_s if peer else None,
+            reference_name=peer_name,
+            target=MESSAGES_PER_S_TARGET,
+            skipped=ours_skip,
+        ),
+        row(
+            NAME,
+            "comm messages per 1,000 chunks",
+            "msg",
+            1000 * ours.messages / ours.chunks if ours else None,
+            1000 * peer.messages / peer.chunks if peer else None,
+            reference_name=peer_name,
+            skipped=ours_skip,
+        ),
+    ]
+    if ours is not None:
+        allowed = BYTES_PER_CHAR + BYTES_PER_FLUSH * ours.messages / max(ours.chars, 1)
+        bytes_target = Target(
+            "ours_at_most", allowed, text=f"<= {BYTES_PER_CHAR} + {BYTES_PER_FLUSH} B/message"
+        )
+    else:
+        bytes_target = Target(
+            "ours_at_most",
+            BYTES_PER_CHAR,
+            text=f"<= {BYTES_PER_CHAR} + {BYTES_PER_FLUSH} B/message",
+        )
+    rows.append(
+        row(
+            NAME,
+            "bytes sent per reply character",
+            "B/char",
+            ours.bytes_per_char if ours else None,
+            peer.bytes_per_char if peer else None,
+            reference_name=peer_name,
+            target=bytes_target,
+            skipped=ours_skip,
+        )
+    )
+    if peer_skip:
+        rows.append(row(NAME, "panel ChatFeed peer", "", None, skipped=peer_skip))
+    parameters: dict[str, Any] = {"chunks": chunks, "reply_chars": len(reply.text)}
+    if peer is not None:
+        parameters["panel_chunks_fed"] = peer.chunks
+        parameters["panel_seconds"] = round(peer.seconds, 3)
+        parameters["panel_chunks_per_s"] = round(peer.chunks_per_s, 1)
+    return rows, parameters

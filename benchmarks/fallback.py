@@ -1,0 +1,127 @@
+"""Fallback cost: time to a complete reply when the live upgrade is refused or the socket drops mid-reply.
+
+Each measured turn opens a fresh consultation with the client's default settings and
+asks for ``/long N``; the time runs from ``open`` to the complete reply, so a tier
+decision taken while opening is counted. Three cases are interleaved turn by turn so
+that drift on a shared machine hits all of them alike: no fault (the reference),
+upgrade refused with 403 (the client must fall back to ``rest``), and the socket closed
+abruptly after half the chunks (the client must recover the reply without showing any
+of it twice). Every reply is checked whole and stored exactly once.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from benchmarks.common import Row, Skip, Target, percentile, row
+from benchmarks.context import Context, require_module
+from benchmarks.ours import close_chat, close_client, open_chat, open_client
+from benchmarks.server import ServerHandle
+
+NAME = "fallback"
+ADDED_P95_TARGET_S = 1.5
+REPLY_CHUNKS = 40
+
+
+async def _one_turn(client: Any, prompt: str) -> tuple[float, Any]:
+    started = time.perf_counter()
+    chat = await open_chat(client)
+    try:
+        reply = await chat.ask(prompt)
+        elapsed = time.perf_counter() - started
+        history = await chat.history()
+        assistants = [m for m in history if m.role == "assistant" and m.content == reply.text]
+        if len(assistants) != 1:
+            raise RuntimeError(
+                f"the reply is stored {len(assistants)} times in history, expected exactly once"
+            )
+        return elapsed, reply
+    finally:
+        await close_chat(chat, delete=True)
+
+
+async def _set_case(server: ServerHandle, case: str) -> None:
+    await server.clear_faults()
+    if case == "refused":
+        await server.set_faults(refuse_ws_upgrade=403)
+    elif case == "dropped":
+        await server.set_faults(ws_close_after_chunks=REPLY_CHUNKS // 2, ws_close_mode="abrupt")
+
+
+async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
+    require_module("lume_widget.server", "the reference server")
+    turns = ctx.size(20, 3)
+    server = await ctx.server()
+    client = await open_client(server)
+    cases = ("none", "refused", "dropped")
+    times: dict[str, list[float]] = {case: [] for case in cases}
+    tiers: dict[str, set[str]] = {case: set() for case in cases}
+    prompt = f"/long {REPLY_CHUNKS}"
+    expected: str | None = None
+    try:
+        await _set_case(server, "none")
+        expected = (await _one_turn(client, prompt))[1].text  # warm-up
+        for index in range(turns):
+            for case in cases:
+                await _set_case(server, case)
+                elapsed, reply = await _one_turn(client, prompt)
+                if reply.text != expected:
+                    raise RuntimeError(f"the {case} case delivered a different reply text")
+                times[case].append(elapsed)
+                tiers[case].add(str(reply.tier))
+            ctx.note(
+                f"turn {index + 1}/{turns}: "
+                + ", ".join(f"{case} {times[case][-1] * 1000:.0f} ms" for case in cases)
+            )
+    except NotImplementedError as exc:
+        raise Skip("the async client is not implemented yet") from exc
+    finally:
+        await server.clear_faults()
+        await close_client(client)
+
+    rows: list[Row] = []
+    base50 = percentile(times["none"], 50)
+    base95 = percentile(times["none"], 95)
+    rows.append(row(NAME, "no fault: time to reply p50", "s", base50))
+    rows.append(row(NAME, "no fault: time to reply p95", "s", base95))
+    labels = {"refused": "upgrade refused (403)", "dropped": "socket dropped mid-reply"}
+    for case in ("refused", "dropped"):
+        p50 = percentile(times[case], 50)
+        p95 = percentile(times[case], 95)
+        rows.append(
+            row(
+                NAME,
+                f"{labels[case]}: time to reply p50",
+                "s",
+                p50,
+                base50,
+                reference_name="no fault",
+                note=f"added {p50 - base50:.3f} s",
+            )
+        )
+        rows.append(
+            row(
+                NAME,
+                f"{labels[case]}: time to reply p95",
+                "s",
+                p95,
+                base95,
+                reference_name="no fault",
+                target=Target(
+                    "ours_at_most",
+                    base95 + ADDED_P95_TARGET_S,
+                    text=f"added <= {ADDED_P95_TARGET_S} s",
+                ),
+                note=f"added {p95 - base95:.3f} s",
+            )
+        )
+    parameters = {
+        "turns_per_case": turns,
+        "reply_chunks": REPLY_CHUNKS,
+        "tiers_seen": {case: sorted(seen) for case, seen in tiers.items()},
+        "added_p95_s": {
+            case: round(percentile(times[case], 95) - base95, 4) for case in ("refused", "dropped")
+        },
+    }
+    return rows, parameters

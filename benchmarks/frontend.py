@@ -1,0 +1,97 @@
+"""Front end: bundle size vs panel's, and in headless chromium: long tasks and fps while streaming, history render time.
+
+Bundle: the minified ``lume_widget/static/widget.js`` (built by ``cd js && npm run
+build``) against the JavaScript panel loads for a ChatFeed in a notebook (Bokeh core,
+Bokeh widgets, panel), all as shipped in their Python packages.
+
+Browser figures use the front end's own test harness (``tests/browser/``: the built
+bundle mounted on a fake anywidget model in a plain HTML page) driven by Playwright
+with Debian's chromium; see :mod:`benchmarks.browser`.
+"""
+
+from __future__ import annotations
+
+import gzip
+import importlib.util
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import Row, Skip, Target, row
+from benchmarks.context import Context
+
+NAME = "frontend"
+ROOT = Path(__file__).resolve().parent.parent
+BUNDLE = ROOT / "lume_widget" / "static" / "widget.js"
+BUNDLE_TARGET_KB = 150.0
+
+
+def _package_file(package: str, *parts: str) -> Path | None:
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        return None
+    path = Path(spec.origin).parent.joinpath(*parts)
+    return path if path.is_file() else None
+
+
+def panel_bundle_files() -> list[Path]:
+    """The JavaScript a notebook loads to show a panel ChatFeed (as installed here)."""
+    candidates = [
+        _package_file("bokeh", "server", "static", "js", "bokeh.min.js"),
+        _package_file("bokeh", "server", "static", "js", "bokeh-widgets.min.js"),
+        _package_file("panel", "dist", "panel.min.js"),
+    ]
+    return [path for path in candidates if path is not None]
+
+
+def _sizes(paths: list[Path]) -> tuple[float, float]:
+    raw = sum(path.stat().st_size for path in paths)
+    zipped = sum(len(gzip.compress(path.read_bytes(), 9)) for path in paths)
+    return raw / 1000, zipped / 1000
+
+
+async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
+    rows: list[Row] = []
+    parameters: dict[str, Any] = {}
+    peer = panel_bundle_files()
+    peer_raw, peer_zipped = _sizes(peer) if len(peer) == 3 else (None, None)
+    peer_name = "panel + bokeh"
+    if BUNDLE.is_file():
+        ours_raw, ours_zipped = _sizes([BUNDLE])
+        skip = None
+    else:
+        ours_raw = ours_zipped = None
+        skip = "the front end is not built (cd js && npm run build)"
+    rows.append(
+        row(
+            NAME,
+            "bundle size, minified",
+            "KB",
+            ours_raw,
+            peer_raw,
+            reference_name=peer_name,
+            target=Target("ours_at_most", BUNDLE_TARGET_KB),
+            skipped=skip,
+        )
+    )
+    rows.append(
+        row(
+            NAME,
+            "bundle size, gzip -9",
+            "KB",
+            ours_zipped,
+            peer_zipped,
+            reference_name=peer_name,
+            skipped=skip,
+        )
+    )
+    parameters["peer_files"] = [path.name for path in peer]
+
+    try:
+        from benchmarks.browser import measure_browser
+
+        browser_rows, browser_parameters = await measure_browser(ctx)
+        rows.extend(browser_rows)
+        parameters.update(browser_parameters)
+    except Skip as exc:
+        rows.append(row(NAME, "browser figures", "", None, skipped=str(exc)))
+    return rows, parameters

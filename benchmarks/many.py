@@ -1,0 +1,156 @@
+"""Many conversations: 200 consultations at once, one turn each, ours vs the bare floor on the same server.
+
+Users hold at most 10 active consultations (the backend's limit), so the benchmark
+registers one user per 10 consultations. Everything is opened first; then every turn
+is sent at once and the clock and the process's CPU time run until the last reply is
+complete. The server runs in a child process, so the CPU time measured here is the
+client's alone. Afterwards each consultation's history must hold the prompt once and
+its reply once: nothing lost, nothing doubled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from benchmarks.common import Row, Skip, Target, percentile, row
+from benchmarks.context import Context, require_module
+from benchmarks.floor import FloorSocket, RawApi
+from benchmarks.ours import close_chat, close_client, open_chat, open_client
+from benchmarks.server import ServerHandle
+
+NAME = "many"
+PER_USER = 10
+PROMPT = "/long 50"
+
+
+async def _floor(server: ServerHandle, count: int) -> dict[str, float]:
+    api = RawApi(server)
+    try:
+        tokens = [await api.register() for _ in range(-(-count // PER_USER))]
+        pairs = [(tokens[i // PER_USER], i) for i in range(count)]
+        ids = await asyncio.gather(*(api.create_consultation(token) for token, _ in pairs))
+        sockets = [
+            FloorSocket(server, token, cid) for (token, _), cid in zip(pairs, ids, strict=True)
+        ]
+        await asyncio.gather(*(socket.__aenter__() for socket in sockets))
+        try:
+            cpu = time.process_time()
+            started = time.perf_counter()
+            turns = await asyncio.gather(*(socket.turn(PROMPT) for socket in sockets))
+            wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu
+        finally:
+            await asyncio.gather(*(socket.__aexit__(None, None, None) for socket in sockets))
+        ttfts = [t.first_chunk_at - t.sent_at for t in turns if t.first_chunk_at is not None]
+        if len(ttfts) != count or len({t.text for t in turns}) != 1:
+            raise RuntimeError("the floor lost a reply or saw different replies")
+        return {"turns_per_s": count / wall, "ttft_p95": percentile(ttfts, 95), "cpu": cpu / count}
+    finally:
+        await api.aclose()
+
+
+async def _ours(server: ServerHandle, count: int) -> dict[str, float]:
+    api = RawApi(server)
+    clients = []
+    try:
+        users = []
+        for _ in range(-(-count // PER_USER)):
+            email = f"many-{len(users)}-{time.time_ns()}@lume.local"
+            await api.register(email=email, password="bench-password-1")
+            users.append(email)
+        clients = list(
+            await asyncio.gather(
+                *(open_client(server, email=e, password="bench-password-1") for e in users)
+            )
+        )
+        chats = list(
+            await asyncio.gather(*(open_chat(clients[i // PER_USER]) for i in range(count)))
+        )
+        cpu = time.process_time()
+        started = time.perf_counter()
+        replies = await asyncio.gather(*(chat.ask(PROMPT) for chat in chats))
+        wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu
+        texts = {reply.text for reply in replies}
+        if len(texts) != 1:
+            raise RuntimeError(f"{len(texts)} different reply texts for the same prompt")
+        histories = await asyncio.gather(*(chat.history() for chat in chats))
+        for history in histories:
+            users_msgs = [m for m in history if m.role == "user"]
+            assistants = [m for m in history if m.role == "assistant" and m.content in texts]
+            if len(users_msgs) != 1 or len(assistants) != 1:
+                raise RuntimeError(
+                    f"a consultation holds {len(users_msgs)} prompts and {len(assistants)} "
+                    "replies; expected one of each"
+                )
+        ttfts = [r.ttft_s for r in replies if r.ttft_s is not None]
+        if len(ttfts) != count:
+            raise RuntimeError("some replies carry no time to first token")
+        await asyncio.gather(*(close_chat(chat) for chat in chats))
+        return {"turns_per_s": count / wall, "ttft_p95": percentile(ttfts, 95), "cpu": cpu / count}
+    finally:
+        await asyncio.gather(*(close_client(client) for client in clients))
+        await api.aclose()
+
+
+async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
+    require_module("lume_widget.server", "the reference server")
+    count = ctx.size(200, 20)
+    server = await ctx.server()
+    floor = await _floor(server, count)
+    ctx.note(f"floor: {floor['turns_per_s']:.0f} turns/s")
+    ours: dict[str, float] | None = None
+    why: str | None = None
+    try:
+        ours = await _ours(server, count)
+        ctx.note(f"client: {ours['turns_per_s']:.0f} turns/s")
+    except Skip as exc:
+        why = str(exc)
+    except NotImplementedError:
+        why = "the async client is not implemented yet"
+
+    def value(key: str) -> float | None:
+        return ours[key] if ours else None
+
+    rows = [
+        row(
+            NAME,
+            f"{count} turns at once: all complete, none lost or doubled",
+            "turns",
+            float(count) if ours else None,
+            float(count),
+            reference_name="floor",
+            target=Target("ours_at_least", float(count)),
+            skipped=why,
+        ),
+        row(
+            NAME,
+            "turns/s",
+            "turns/s",
+            value("turns_per_s"),
+            floor["turns_per_s"],
+            reference_name="floor",
+            skipped=why,
+        ),
+        row(
+            NAME,
+            "time to first token p95",
+            "s",
+            value("ttft_p95"),
+            floor["ttft_p95"],
+            reference_name="floor",
+            skipped=why,
+        ),
+        row(
+            NAME,
+            "client CPU per turn",
+            "s",
+            value("cpu"),
+            floor["cpu"],
+            reference_name="floor",
+            skipped=why,
+        ),
+    ]
+    return rows, {"consultations": count, "per_user": PER_USER, "prompt": PROMPT}
