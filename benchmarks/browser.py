@@ -1,18 +1,211 @@
-"""Browser figures of the front end, measured in Debian's chromium through Playwright (filled in with the harness)."""
+"""Browser figures of the front end, in Debian's chromium through Playwright, on the front end's own test page.
+
+The page and its fake anywidget model are the front end's harness (``tests/browser/``:
+``index.html``, ``harness.js``, ``panel_page.py``), imported here rather than copied, so
+the benchmark drives exactly what the browser tests drive. Figures:
+
+- streaming: a long markdown reply (headings, lists, tables, code) sent as deltas of 50
+  characters at 200 per second, one chunk per delta (no coalescing: harder than what
+  Python sends). Long tasks over 50 ms and frames per second while it streams. The floor
+  is the same page left idle for as long: what this browser does with nothing to draw.
+- history: the time to draw a 500-message transcript from the ``messages`` trait until
+  every row is in the page. The floor puts the same 500 texts into plain ``<div>``s
+  (``textContent``, no markdown): what the DOM alone costs.
+
+Playwright's sync API cannot run inside a running event loop, so all of this runs in
+a worker thread.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import shutil
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Row, Skip
+from benchmarks.common import Row, Skip, Target, row
 from benchmarks.context import Context
 
 ROOT = Path(__file__).resolve().parent.parent
-HARNESS_DIR = ROOT / "tests" / "browser"
+TESTS_DIR = ROOT / "tests"
+HARNESS_DIR = TESTS_DIR / "browser"
+NAME = "frontend"
+
+CHUNK_CHARS = 50
+CHUNK_RATE = 200
+HISTORY_TARGET_S = 1.0
+
+
+def _harness() -> Any:
+    """The front end's page module (tests/browser/panel_page.py), or Skip if it is not there."""
+    if not (HARNESS_DIR / "panel_page.py").is_file():
+        raise Skip("the front end's browser harness (tests/browser/) is not in the tree yet")
+    if str(TESTS_DIR) not in sys.path:
+        sys.path.insert(0, str(TESTS_DIR))
+    try:
+        from browser import panel_page
+    except ImportError as exc:
+        raise Skip(f"the browser harness cannot be imported: {exc}") from exc
+    return panel_page
+
+
+def _ensure_bundle(page_module: Any) -> None:
+    if not page_module.bundle_is_stale():
+        return
+    npm = shutil.which("npm")
+    if npm is None or not (page_module.JS_DIR / "node_modules").exists():
+        raise Skip("the front end is missing or older than js/src (cd js && npm run build)")
+    subprocess.run([npm, "run", "build", "--silent"], cwd=page_module.JS_DIR, check=True)
+
+
+@contextmanager
+def _page_server(page_module: Any) -> Iterator[str]:
+    handler = partial(page_module.PageHandler, directory=str(page_module.BROWSER_DIR))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, name="bench-page-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+_STREAM_JS = """async ({text, chunkSize, rate}) => window.lume.measure(
+    () => window.lume.stream({turnId: 't-bench', text, chunkSize, rate}))"""
+
+_IDLE_JS = """async ({ms}) => window.lume.measure(
+    () => new Promise((resolve) => setTimeout(() => resolve({}), ms)))"""
+
+_HISTORY_JS = """async ({traits, count}) => window.lume.measure(async () => {
+    window.lume.mount(traits);
+    while (document.querySelectorAll('.lume-row').length < count) await window.lume.frames();
+    return {rows: document.querySelectorAll('.lume-row').length};
+})"""
+
+_PLAIN_HISTORY_JS = """async ({texts}) => window.lume.measure(async () => {
+    const box = document.createElement('div');
+    document.getElementById('host').append(box);
+    for (const text of texts) {
+        const div = document.createElement('div');
+        div.textContent = text;
+        box.append(div);
+    }
+    return {rows: box.children.length};
+})"""
+
+
+def _measure_in_browser(quick: bool) -> dict[str, Any]:
+    page_module = _harness()
+    if not page_module.CHROMIUM.exists():
+        raise Skip("Debian's chromium is missing (apt-get install chromium)")
+    _ensure_bundle(page_module)
+    from playwright.sync_api import sync_playwright
+
+    stream_chars = 10_000 if quick else 40_000
+    history_count = 100 if quick else 500
+    text = page_module.long_markdown(stream_chars)
+    body = page_module.long_markdown(1500)
+    history: list[dict[str, Any]] = []
+    for i in range(history_count // 2):
+        history.append(page_module.user_message(f"u{i}", f"question {i}"))
+        history.append(page_module.assistant_message(f"a{i}", body))
+    traits = {**page_module.BASE_TRAITS, "messages": history}
+    figures: dict[str, Any] = {"stream_chars": len(text), "history_messages": len(history)}
+    with _page_server(page_module) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(page_module.CHROMIUM), args=page_module.CHROMIUM_ARGS
+        )
+        try:
+            context = browser.new_context(viewport={"width": 960, "height": 760})
+            page = context.new_page()
+            page.goto(url)
+            page.wait_for_function("() => window.lumeReady === true")
+            panel = page_module.Panel(page)
+
+            panel.mount(pending=page_module.pending_turn("t-bench", "Write me a long plan"))
+            page.evaluate("() => window.lume.idle()")
+            stream = page.evaluate(
+                _STREAM_JS, {"text": text, "chunkSize": CHUNK_CHARS, "rate": CHUNK_RATE}
+            )
+            idle = page.evaluate(_IDLE_JS, {"ms": round(stream["elapsedMs"])})
+            figures["stream"] = stream
+            figures["idle"] = idle
+
+            page.evaluate("() => window.lume.unmount()")
+            shown = page.evaluate(_HISTORY_JS, {"traits": traits, "count": len(history)})
+            page.evaluate("() => window.lume.unmount()")
+            plain = page.evaluate(_PLAIN_HISTORY_JS, {"texts": [m["content"] for m in history]})
+            if shown["rows"] != len(history) or plain["rows"] != len(history):
+                raise RuntimeError(
+                    f"drew {shown['rows']} and {plain['rows']} rows of {len(history)} messages"
+                )
+            figures["history"] = shown
+            figures["plain_history"] = plain
+            if panel.errors:
+                raise RuntimeError(f"the page raised: {panel.errors[0]}")
+            context.close()
+        finally:
+            browser.close()
+    return figures
 
 
 async def measure_browser(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
-    if not HARNESS_DIR.is_dir():
-        raise Skip("the front end's browser harness (tests/browser/) is not in the tree yet")
-    raise Skip("the browser harness is present but not wired into the benchmark yet")
+    figures = await asyncio.to_thread(_measure_in_browser, ctx.quick)
+    stream, idle = figures["stream"], figures["idle"]
+    history, plain = figures["history"], figures["plain_history"]
+    idle_name = "idle page"
+    rows = [
+        row(
+            NAME,
+            f"streaming {figures['stream_chars']:,} chars at {CHUNK_RATE}/s: long tasks > 50 ms",
+            "tasks",
+            float(len(stream["longTasks"])),
+            float(len(idle["longTasks"])),
+            reference_name=idle_name,
+            target=Target("ours_at_most", 0),
+        ),
+        row(
+            NAME,
+            "streaming: longest task",
+            "ms",
+            max(stream["longTasks"], default=0.0),
+            max(idle["longTasks"], default=0.0),
+            reference_name=idle_name,
+        ),
+        row(
+            NAME,
+            "streaming: frames per second",
+            "fps",
+            stream["fps"],
+            idle["fps"],
+            reference_name=idle_name,
+        ),
+        row(
+            NAME,
+            f"history of {figures['history_messages']} messages: time to draw",
+            "s",
+            history["elapsedMs"] / 1000,
+            plain["elapsedMs"] / 1000,
+            reference_name="plain divs",
+            target=Target("ours_at_most", HISTORY_TARGET_S),
+        ),
+    ]
+    parameters = {
+        "stream_chars": figures["stream_chars"],
+        "chunk_chars": CHUNK_CHARS,
+        "chunk_rate_per_s": CHUNK_RATE,
+        "stream_chunks": stream["chunks"],
+        "stream_ms": round(stream["elapsedMs"]),
+        "history_messages": figures["history_messages"],
+        "history_long_tasks": len(history["longTasks"]),
+    }
+    return rows, parameters
