@@ -210,7 +210,11 @@ export function visibleItems(state) {
     const at = indexOfId(messages, state.clearedThroughId);
     start = at >= 0 ? at + 1 : 0;
   }
-  const items = messages.slice(start).map((message) => ({ kind: 'message', key: `m:${message.id}`, message }));
+  const items = messages.slice(start).map((message, i) => ({
+    kind: 'message',
+    key: `m:${message.id ?? `#${start + i}`}`,
+    message,
+  }));
   const turn = pending || draft ? turnMessages(state) : [];
   if (pending && !turn.some((m) => m.role === 'user')) {
     items.push({
