@@ -252,9 +252,11 @@ class Consultation:
         if self._session.turn_in_flight:
             self._apply(self._session.cancel_turn)
 
-    async def events(self) -> AsyncGenerator[Event, None]:
-        """Every event of this consultation from now on, turns or not, until it is closed."""
-        queue = self._subscribe()
+    def events(self) -> AsyncIterator[Event]:
+        """Every event of this consultation from this call on, turns or not, until it is closed."""
+        return self._drain(self._subscribe())
+
+    async def _drain(self, queue: asyncio.Queue[Any]) -> AsyncGenerator[Event, None]:
         try:
             while True:
                 event = await queue.get()

@@ -148,7 +148,7 @@ _PHASE_MOVES: dict[TurnPhase | None, frozenset[TurnPhase]] = {
 """Legal turn-phase moves (ending a turn is always legal)."""
 
 _WAITING_FOR_CONTENT = frozenset({P.SENT, P.ACKNOWLEDGED, P.STREAMING})
-_MAX_SENDS = 2
+_MAX_SENDS = 8
 
 
 @dataclass(slots=True)
@@ -172,6 +172,7 @@ class _Turn:
     metadata: dict[str, Any] = field(default_factory=dict)
     poll_interval: float = 0.0
     whole_message: Message | None = None
+    last_problem: str = ""
 
     @property
     def partial_text(self) -> str:
@@ -522,6 +523,7 @@ class Session:
         turn = self._take_request(request_id)
         if turn is None or turn.phase is not P.SENDING:
             return
+        turn.last_problem = reason
         verdict = classify(status, retry_after, self.settings)
         if verdict.decision is Decision.WAIT:
             logger.info("send rate limited; waiting %.2f s", verdict.wait_s)
@@ -582,6 +584,7 @@ class Session:
         turn = self._take_request(request_id)
         if turn is None or turn.phase not in (P.CHECKING, P.RECOVERING, P.RECONCILING):
             return
+        turn.last_problem = reason
         verdict = classify(status, retry_after, self.settings)
         phase = turn.phase
         if verdict.decision is Decision.WAIT:
@@ -609,10 +612,12 @@ class Session:
         turn = self._turn
         if turn is not None:
             if now >= turn.began_at + self.settings.turn_deadline_s:
+                problem = f" (last problem: {turn.last_problem})" if turn.last_problem else ""
                 self._fail_turn(
                     TurnTimeoutError(
-                        f"No complete reply within {self.settings.turn_deadline_s:g} s; what "
-                        "arrived is kept. Try again, or pin the rest tier if live keeps stalling.",
+                        f"No complete reply within {self.settings.turn_deadline_s:g} s{problem}; "
+                        "what arrived is kept. Try again, or pin another tier if this one keeps "
+                        "failing.",
                         partial_text=turn.partial_text,
                         unsent_text=None if turn.acknowledged else turn.text,
                     ),
@@ -1070,8 +1075,8 @@ class Session:
             result.chunks,
         )
         self._end_turn()
-        self._events.append(ReplyCompleted(result))
         self._after_turn("reply complete", now)
+        self._events.append(ReplyCompleted(result))
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
@@ -1080,8 +1085,8 @@ class Session:
         if isinstance(error, AuthenticationError):
             self._fatal = reason
         self._end_turn()
-        self._events.append(TurnFailed(turn.id, error, turn.partial_text))
         self._after_turn(f"turn failed: {reason}", now)
+        self._events.append(TurnFailed(turn.id, error, turn.partial_text))
 
     def _end_turn(self) -> None:
         self._turn = None
