@@ -321,3 +321,56 @@ async def test_limiter_waits_for_a_free_slot() -> None:
     await limiter.release()
     await asyncio.wait_for(waiter, 1)
     assert limiter.active == 1
+
+
+async def test_runner_resume_closes_what_a_killed_run_left_active(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from lume_widget.core.models import ConsultationInfo
+    from lume_widget.evaluation.records import ConsultationLog
+
+    text = "scenarios:\n  - {name: r, repeat: 2, turns: [{say: a}]}\n"
+    client = FakeClient()
+    # A logged consultation never closed, and a create in flight when the run died.
+    logged = await client.open(persona="general_wellness", resume=False)
+    orphan = await client.open(persona="general_wellness", resume=False)
+    users_own = ConsultationInfo(
+        id="users-own",
+        persona="general_wellness",
+        status="active",
+        message_count=6,
+        created_at=datetime.now(timezone.utc),
+    )
+    log = ConsultationLog(tmp_path / "consultations.jsonl")
+    log.opening(("r", "general_wellness", 0))
+    log.created(logged.id, ("r", "general_wellness", 0))
+    log.opening(("r", "general_wellness", 1))
+    log.close()
+
+    async def list_consultations(
+        status: str | None = None, persona: str | None = None
+    ) -> list[Any]:
+        now = datetime.now(timezone.utc)
+        return [
+            ConsultationInfo(id=chat.id, persona=chat.persona, status="active", created_at=now)
+            for chat in (logged, orphan)
+        ] + [users_own]
+
+    async def reopen(consultation_id: str | None = None, **options: Any) -> FakeChat:
+        return next(chat for chat in (logged, orphan) if chat.id == consultation_id)
+
+    client.list_consultations = list_consultations  # type: ignore[attr-defined]
+    original_open = client.open
+
+    async def open_any(
+        persona: str = "general_wellness", goal_id: str | None = None, **options: Any
+    ) -> FakeChat:
+        if options.get("consultation_id"):
+            return await reopen(**options)
+        return await original_open(persona, goal_id, **options)
+
+    client.open = open_any  # type: ignore[method-assign]
+    await run(client, text, tmp_path, resume=True)
+    assert logged.closed_as == "completed"
+    assert orphan.closed_as == "completed"
+    assert ConsultationLog.still_open(tmp_path / "consultations.jsonl") == []

@@ -105,7 +105,10 @@ def _positive(text: str) -> int:
 
 def run(args: argparse.Namespace) -> int:
     console = Console()
-    errors = Console(stderr=True)
+    if not console.is_terminal:
+        # Logs and CI: wide enough that the table never squeezes persona names.
+        console = Console(width=140)
+    errors = Console(stderr=True, soft_wrap=True)
     try:
         scenario_file = load_scenarios(args.scenarios)
     except ScenarioFileError as exc:
@@ -149,6 +152,7 @@ def run(args: argparse.Namespace) -> int:
         f"records: {out / TRANSCRIPTS_FILE}  summary: {out / SUMMARY_FILE}",
         markup=False,
         highlight=False,
+        soft_wrap=True,
     )
     return EXIT_PASSED if result.passed else EXIT_FAILED
 

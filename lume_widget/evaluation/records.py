@@ -16,6 +16,7 @@ import logging
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, Literal
 
@@ -170,6 +171,16 @@ class ConsultationLog:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._handle: IO[str] | None = path.open("a", encoding="utf-8")
 
+    def opening(self, key: tuple[str, str, int]) -> None:
+        """About to ask the backend for a consultation (a kill now may leave one we never hear of)."""
+        self._write(
+            {
+                "event": "opening",
+                "conversation": list(key),
+                "at": datetime.now(timezone.utc).isoformat(),
+            }
+        )
+
     def created(self, consultation_id: str, key: tuple[str, str, int]) -> None:
         self._write({"event": "created", "id": consultation_id, "conversation": list(key)})
 
@@ -185,6 +196,22 @@ class ConsultationLog:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+
+    @staticmethod
+    def unanswered_opens(path: Path) -> list[tuple[str, datetime]]:
+        """(persona, time) of every create that was sent and never logged as answered."""
+        pending: dict[tuple[Any, ...], datetime] = {}
+        for entry in _read_json_lines(path):
+            key = tuple(entry.get("conversation") or ())
+            if entry.get("event") == "opening" and len(key) == 3:
+                pending[key] = datetime.fromisoformat(str(entry["at"]))
+            elif entry.get("event") == "created":
+                pending.pop(key, None)
+        return [(str(key[1]), at) for key, at in pending.items()]
+
+    @staticmethod
+    def known_ids(path: Path) -> set[str]:
+        return {str(e["id"]) for e in _read_json_lines(path) if e.get("event") == "created"}
 
     @staticmethod
     def still_open(path: Path) -> list[str]:

@@ -22,7 +22,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -55,6 +55,9 @@ logger = logging.getLogger(__name__)
 
 MAX_ACTIVE_CONSULTATIONS = 10
 """The real backend's limit of active consultations per user (PROTOCOL B7.17)."""
+
+LOG_CLOCK_SKEW = timedelta(seconds=60)
+"""Tolerance between this machine's clock and the backend's when matching leftovers."""
 
 CLOSE_TIMEOUT_S = 5.0
 """How long closing a consultation's sockets may take before the run moves on."""
@@ -240,21 +243,55 @@ class Runner:
             )
 
     async def _close_leftovers(self, log_path: Path) -> None:
-        """Complete consultations a killed run created and never closed."""
-        for consultation_id in ConsultationLog.still_open(log_path):
+        """Close the consultations a killed run left active.
+
+        Those it logged are closed by id. A create that was in flight when the run died
+        may have made a consultation the log never heard of: an active one of the same
+        persona, created since that request and holding no user message yet, is closed
+        too (an empty consultation is all such a match can be, so nothing of value is lost).
+        """
+        leftover = ConsultationLog.still_open(log_path)
+        unanswered = ConsultationLog.unanswered_opens(log_path)
+        if unanswered:
+            known = ConsultationLog.known_ids(log_path)
             try:
-                chat = await self.client.open(consultation_id=consultation_id, resume=True)
-                await self._finish(chat)
+                active = await self.client.list_consultations(status="active")
             except LumeError as exc:
-                logger.warning(
-                    "could not close consultation %s left by the interrupted run: %s",
-                    consultation_id,
-                    exc,
-                )
-            else:
-                log = ConsultationLog(log_path)
-                log.closed(consultation_id, self._closed_event())
-                log.close()
+                logger.warning("could not list active consultations to tidy up: %s", exc)
+                active = []
+            for persona, at in unanswered:
+                for info in active:
+                    created = info.created_at or info.started_at
+                    if created is not None and created.tzinfo is None:
+                        created = created.replace(tzinfo=timezone.utc)
+                    if (
+                        info.id not in known
+                        and info.id not in leftover
+                        and info.persona == persona
+                        and info.message_count <= 1
+                        and created is not None
+                        and created >= at - LOG_CLOCK_SKEW
+                    ):
+                        leftover.append(info.id)
+                        break
+        if not leftover:
+            return
+        log = ConsultationLog(log_path)
+        try:
+            for consultation_id in leftover:
+                try:
+                    chat = await self.client.open(consultation_id=consultation_id, resume=True)
+                except LumeError as exc:
+                    logger.warning(
+                        "could not reopen consultation %s left by the interrupted run: %s",
+                        consultation_id,
+                        exc,
+                    )
+                    continue
+                if await self._release(chat, log=log):
+                    logger.info("closed consultation %s left by the interrupted run", chat.id)
+        finally:
+            log.close()
 
     async def _prepare_goals(self, conversations: Sequence[Conversation]) -> None:
         """Create each goal the conversations need once, reusing a matching goal already on the server."""
@@ -358,6 +395,8 @@ class Runner:
         attempts = 0
         while True:
             attempts += 1
+            if self._log is not None:
+                self._log.opening(conversation.key)
             try:
                 chat = await self.client.open(
                     persona=conversation.persona,
@@ -442,17 +481,20 @@ class Runner:
         elif self.options.cleanup == "delete":
             await chat.delete()
 
-    async def _release(self, chat: Consultation) -> None:
+    async def _release(self, chat: Consultation, *, log: ConsultationLog | None = None) -> bool:
+        """Complete (or delete) the consultation and close its links; True when that worked."""
+        log = log or self._log
         try:
             await self._finish(chat)
         except LumeError as exc:
             logger.warning("could not %s consultation %s: %s", self.options.cleanup, chat.id, exc)
             await self._close_link(chat)
-            return
+            return False
         await self._close_link(chat)
         self._open_chats.pop(chat.id, None)
-        if self._log is not None:
-            self._log.closed(chat.id, self._closed_event())
+        if log is not None:
+            log.closed(chat.id, self._closed_event())
+        return True
 
     async def _close_link(self, chat: Consultation) -> None:
         """Close the consultation's sockets, but never let a slow close hold the run."""
