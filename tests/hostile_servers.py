@@ -14,14 +14,11 @@ SCALE = 0.05
 """Every client timing in these tests is the default times this (times LUME_TEST_TIME_SCALE)."""
 
 
-def test_settings(time_scale: float = 1.0, **changes: Any) -> Settings:
+def client_settings(time_scale: float, **changes: Any) -> Settings:
     import dataclasses
 
     settings = Settings().scaled(SCALE * time_scale)
     return dataclasses.replace(settings, **changes) if changes else settings
-
-
-test_settings.__test__ = False  # type: ignore[attr-defined]
 
 
 async def connect(server: ReferenceServer, settings: Settings, **options: Any) -> LumeClient:

@@ -24,12 +24,12 @@ from lume_widget.core.events import (
 )
 from lume_widget.server import ReferenceServer
 from tests.conftest import Api
-from tests.hostile_servers import connect, same_messages, stored_once, test_settings
+from tests.hostile_servers import client_settings, connect, same_messages, stored_once
 
 
 @pytest.fixture
 def settings(time_scale: float) -> Settings:
-    return test_settings(time_scale)
+    return client_settings(time_scale)
 
 
 async def _ask_and_check(chat: Consultation, api: Api, text: str) -> Any:
@@ -48,8 +48,10 @@ async def test_client_ask_streams_on_live_and_matches_history(
         reply = await _ask_and_check(chat, api, "What should I eat for breakfast?")
         assert reply.tier is Tier.LIVE
         assert reply.chunks > 1
-        assert reply.ttft_s is not None and 0 <= reply.ttft_s <= reply.duration_s
-        assert reply.reconnects == 0 and reply.tier_changes == ()
+        assert reply.ttft_s is not None
+        assert 0 <= reply.ttft_s <= reply.duration_s
+        assert reply.reconnects == 0
+        assert reply.tier_changes == ()
         assert reply.metadata.get("tokens_used")
         assert chat.status is ConnectionStatus.CONNECTED
         second = await _ask_and_check(chat, api, "And for lunch?")
@@ -70,7 +72,8 @@ async def test_client_stream_yields_chunks_that_add_up_to_the_stored_reply(
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert any(isinstance(e, UserMessageStored) for e in events)
     statuses = [e.status for e in events if isinstance(e, StatusChanged)]
-    assert statuses[0] is ConnectionStatus.STREAMING and statuses[-1] is ConnectionStatus.CONNECTED
+    assert statuses[0] is ConnectionStatus.STREAMING
+    assert statuses[-1] is ConnectionStatus.CONNECTED
 
 
 @pytest.mark.parametrize("tier", ["rest", "legacy"])
@@ -217,7 +220,8 @@ async def test_client_rate_limit_waits_without_changing_tier(
         reference_server.set_faults(rate_limit_rate=0.5, rate_limit_retry_after_s=1)
         reply = await chat.ask("rate limited")
         reference_server.clear_faults()
-        assert reply.tier is Tier.REST and reply.tier_changes == ()
+        assert reply.tier is Tier.REST
+        assert reply.tier_changes == ()
         history = await api.messages(chat.id)
         stored_once(history, "rate limited", reply)
 
@@ -242,7 +246,8 @@ async def test_client_latency_shows_in_time_to_first_token(
     async with await connect(reference_server, settings) as client:
         chat = await client.open("nutritionist")
         reply = await chat.ask("slow start")
-    assert reply.ttft_s is not None and reply.ttft_s >= 0.2
+    assert reply.ttft_s is not None
+    assert reply.ttft_s >= 0.2
 
 
 async def test_client_pinned_legacy_with_legacy_down_times_out_keeping_the_text(
@@ -337,7 +342,7 @@ async def test_client_refreshes_once_for_concurrent_callers_after_expiry(
     reference_server_factory: Any, time_scale: float
 ) -> None:
     server = reference_server_factory(access_ttl_s=1)
-    settings = test_settings(time_scale, refresh_margin_s=0.0)
+    settings = client_settings(time_scale, refresh_margin_s=0.0)
     async with await connect(server, settings) as client:
         await client.list_consultations()
         await asyncio.sleep(1.2)  # the access token's lifetime (whole seconds in a JWT)
@@ -446,8 +451,10 @@ async def test_client_quick_actions_and_faults_api(
 ) -> None:
     async with await connect(reference_server, settings) as client:
         actions = await client.quick_actions(persona="nutritionist")
-        assert actions and all(a.title for a in actions)
-        assert client.is_reference_server and client.server_kind == "reference"
+        assert actions
+        assert all(a.title for a in actions)
+        assert client.is_reference_server
+        assert client.server_kind == "reference"
         faults = await client.set_faults(latency_ms=5)
         assert faults["latency_ms"] == 5
         assert (await client.get_faults())["latency_ms"] == 5
