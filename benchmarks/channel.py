@@ -51,6 +51,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
 
     ours: ChannelCount | None = None
     ours_skip: str | None = None
+    delta_bytes = 0
     try:
         seen = await widget_turn(server, f"/long {chunks}")
         streaming = seen.streaming_messages
@@ -61,6 +62,8 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             chunks=seen.chunks,
             seconds=seen.ingest_s,
         )
+        deltas = [m for m in streaming if m.method == "custom" and m.kind == "delta"]
+        delta_bytes = sum(m.size for m in deltas)
         ctx.note(f"ChatWidget: {ours.messages} comm messages for {ours.chars:,} characters")
     except Skip as exc:
         ours_skip = str(exc)
@@ -108,6 +111,16 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             reference_name=peer_name,
             target=bytes_target,
             skipped=ours_skip,
+        )
+    )
+    rows.append(
+        row(
+            NAME,
+            "of which streamed deltas, per reply character",
+            "B/char",
+            delta_bytes / ours.chars if ours else None,
+            skipped=ours_skip,
+            note="the rest is trait updates: the finished reply lands in `messages` once",
         )
     )
     if peer_skip:

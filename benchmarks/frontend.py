@@ -55,11 +55,12 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     peer = panel_bundle_files()
     peer_raw, peer_zipped = _sizes(peer) if len(peer) == 3 else (None, None)
     peer_name = "panel + bokeh"
+    ours_raw: float | None = None
+    ours_zipped: float | None = None
+    skip: str | None = None
     if BUNDLE.is_file():
         ours_raw, ours_zipped = _sizes([BUNDLE])
-        skip = None
     else:
-        ours_raw = ours_zipped = None
         skip = "the front end is not built (cd js && npm run build)"
     rows.append(
         row(

@@ -55,7 +55,7 @@ async def _ours(server: ServerHandle, count: int) -> dict[str, float]:
     api = RawApi(server)
     clients = []
     try:
-        users = []
+        users: list[str] = []
         for _ in range(-(-count // PER_USER)):
             email = f"many-{len(users)}-{time.time_ns()}@lume.local"
             await api.register(email=email, password="bench-password-1")

@@ -82,12 +82,14 @@ def panel_chatfeed_stream(chunks: Sequence[str], *, budget_s: float) -> ChannelC
             self.bytes += _payload_size(data) + _payload_size(metadata)
             self.bytes += sum(_payload_size(buffer) for buffer in buffers or ())
 
-    feed = pn.chat.ChatFeed()
+    feed = pn.chat.ChatFeed()  # type: ignore[no-untyped-call]
     document = Document()
     comm = RecordingComm()
     model = feed._render_model(document, comm)
     render_mimebundle(model, document, comm)
-    message = feed.send(pn.chat.ChatMessage("", user="Lume"), respond=False)
+    message = feed.send(pn.chat.ChatMessage("", user="Lume"), respond=False)  # type: ignore[no-untyped-call]
+    if message is None:
+        raise RuntimeError("panel's ChatFeed did not return the message it was sent")
     comm.messages = comm.bytes = 0  # count the streaming only, as for ours
     fed = 0
     chars = 0
