@@ -335,3 +335,18 @@ async def test_server_spec_profile_conflict_keeps_structured_error(
     assert body["success"] is False
     assert body["error"]["code"] == "CONSULTATION_EXISTS"
     assert body["error"]["details"]["existing_consultation_id"] == first
+
+
+async def test_server_older_goal_id_field_links_the_goal(api: Api) -> None:
+    goal = await api.data("POST", "/api/v1/goals", expect=201, json={"title": "Drink more water"})
+    consultation = (await api.create("nutritionist", goal_id=goal["id"].upper()))["consultation"]
+    assert consultation["goal_id"] == goal["id"]
+    assert consultation["context_type"] == "goal"
+    assert consultation["context_id"] == goal["id"]
+    await api.request("DELETE", f"/api/v1/goals/{goal['id']}")
+    cid = consultation["id"]
+    async with api.ws(cid) as ws:  # deleting the goal later does not break the consultation
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "How much per day?"}))
+        events = await ws_events(ws)
+    assert "Drink more water" in "".join(e.get("content", "") for e in events)

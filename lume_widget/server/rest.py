@@ -344,15 +344,14 @@ async def create_consultation(request: Request) -> Response:
         "quick_action": quick_action,
     }
     goal: GoalInfo | None = None
-    goal_ref = context_id if context_type == "goal" else legacy_goal_id
-    if context_type == "goal" and not context_id and not legacy_goal_id:
+    # The goal comes from context_id (current clients) or goal_id (the older field).
+    goal_ref = (context_id if context_type == "goal" else None) or legacy_goal_id
+    if context_type == "goal" and not goal_ref:
         raise ApiProblem(
             400,
             "context_id (the goal's id) is required when context_type is goal",
             code="VALIDATION_ERROR",
         )
-    if context_type == "goal" and not context_id:
-        goal_ref = legacy_goal_id
     if goal_ref is not None:
         goal_id = parse_id(goal_ref)
         goal_row = await state.store.goal(goal_id) if goal_id else None
