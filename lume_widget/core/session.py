@@ -543,7 +543,8 @@ class Session:
             self._events.append(HistoryLoaded(self.transcript.messages))
         if stale or turn is None:
             return
-        self._rest_failures = 0
+        if turn.phase is not P.CHECKING:
+            self._rest_failures = 0  # a check between failed sends does not prove sends work
         match = find_turn(
             self.transcript.messages,
             turn.text,
