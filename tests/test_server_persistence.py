@@ -105,3 +105,46 @@ async def test_server_stop_finishes_and_stores_replies_in_flight(
     messages = await restarted.messages(cid)
     assert messages[-1]["role"] == "assistant"
     assert len(messages[-1]["content"].split()) >= 100
+
+
+def test_server_several_processes_can_start_on_one_new_file(tmp_path: Path) -> None:
+    import json as json_module
+    import os
+    import subprocess
+    import sys
+
+    db = str(tmp_path / "shared.sqlite3")
+    command = [
+        sys.executable,
+        "-m",
+        "lume_widget.server",
+        "--port",
+        "0",
+        "--db",
+        db,
+        "--ready-json",
+    ]
+    root = Path(__file__).parents[1]
+    processes = [
+        subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=root,
+            env=os.environ,
+        )
+        for _ in range(4)
+    ]
+    try:
+        for process in processes:
+            assert process.stdout is not None
+            line = process.stdout.readline()
+            assert line, process.stderr.read() if process.stderr else ""
+            assert json_module.loads(line)["url"].startswith("http://127.0.0.1:")
+    finally:
+        for process in processes:
+            process.terminate()
+            process.communicate(timeout=15)
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM users").fetchone()[0] == 1

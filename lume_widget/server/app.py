@@ -30,7 +30,7 @@ from lume_widget.server.faults import AdminApi, FaultState, HttpFaultMiddleware
 from lume_widget.server.openapi import openapi_document
 from lume_widget.server.responders import make_responder
 from lume_widget.server.state import ServerState
-from lume_widget.server.store import Store
+from lume_widget.server.store import Store, StoreError
 from lume_widget.server.wire import ApiProblem, error_response, success
 
 logger = logging.getLogger(__name__)
@@ -42,12 +42,21 @@ SHUTDOWN_GRACE_S = 5.0
 
 
 async def ensure_demo_user(store: Store, auth: Authenticator, email: str, password: str) -> None:
-    """Create the configured user, or reset its password to the configured one."""
+    """Create the configured user, or reset its password to the configured one.
+
+    Several servers may start on one database file at once (the embedded server of two
+    notebooks): whoever creates the user first wins, the others find it.
+    """
     user = await store.user_by_email(email)
     if user is None:
-        await store.create_user(email, await auth.hash_password(password), "Demo User", None)
-        logger.info("created the demo user")
-    elif not await auth.verify_password(password, user["password_hash"]):
+        try:
+            await store.create_user(email, await auth.hash_password(password), "Demo User", None)
+            logger.info("created the demo user")
+            return
+        except StoreError:
+            user = await store.user_by_email(email)
+            assert user is not None
+    if not await auth.verify_password(password, user["password_hash"]):
         await store.set_password(user["id"], await auth.hash_password(password))
         logger.info("reset the demo user's password to the configured one")
 
