@@ -12,7 +12,11 @@ middlebox. This relay forwards bytes both ways and can, at any moment:
   per byte), so the client's HTTP and WebSocket parsers see frames cut at every possible offset;
 - ``lose_response_after_first_text_frame()`` / ``lose_response_to(marker)``: let one client
   request reach the server, then throw away the server's answer and reset the client's connection,
-  so the client cannot know whether its message was stored.
+  so the client cannot know whether its message was stored;
+- ``frame_transform``: rewrite the server's WebSocket frames after the upgrade (duplicate them,
+  inject binary or oversized frames). ``strip_ws_extensions`` removes the client's
+  ``Sec-WebSocket-Extensions`` offer, as some proxies do, so frames travel uncompressed and a
+  replayed frame is a faithful replay.
 
 It is a test fixture, not part of the package: it uses nothing but asyncio streams.
 """
@@ -27,7 +31,10 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-__all__ = ["RelayConnection", "TcpRelay"]
+__all__ = ["FrameTransform", "RelayConnection", "TcpRelay", "encode_frame"]
+
+FrameTransform = Callable[[int, bytes], list[tuple[int, bytes]]]
+"""(opcode, payload) of one server frame -> the frames to send instead."""
 
 logger = logging.getLogger(__name__)
 
@@ -50,6 +57,8 @@ class RelayConnection:
     lose_next_response: bool = False
     bytes_up: int = 0
     bytes_down: int = 0
+    frame_buffer: bytearray = field(default_factory=bytearray)
+    closed: bool = False
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:
@@ -61,20 +70,77 @@ def _abort(writer: asyncio.StreamWriter) -> None:
     writer.transport.abort()
 
 
+def encode_frame(opcode: int, payload: bytes) -> bytes:
+    """A final, unmasked WebSocket frame, as a server sends it."""
+    head = bytearray([0x80 | opcode])
+    length = len(payload)
+    if length < 126:
+        head.append(length)
+    elif length < 2**16:
+        head.append(126)
+        head += struct.pack("!H", length)
+    else:
+        head.append(127)
+        head += struct.pack("!Q", length)
+    return bytes(head) + payload
+
+
+def _split_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """Complete unmasked frames at the start of ``buffer`` (removed from it): (first byte, payload)."""
+    frames = []
+    while len(buffer) >= 2:
+        length = buffer[1] & 0x7F
+        offset = 2
+        if length == 126:
+            if len(buffer) < 4:
+                break
+            length = struct.unpack("!H", buffer[2:4])[0]
+            offset = 4
+        elif length == 127:
+            if len(buffer) < 10:
+                break
+            length = struct.unpack("!Q", buffer[2:10])[0]
+            offset = 10
+        if len(buffer) < offset + length:
+            break
+        frames.append((buffer[0], bytes(buffer[offset : offset + length])))
+        del buffer[: offset + length]
+    return frames
+
+
 def _first_text_frame(data: bytes) -> bool:
     """Whether ``data`` starts with a client WebSocket text frame (FIN + opcode 1)."""
     return bool(data) and (data[0] & 0x0F) == 0x1
+
+
+def _strip_extensions(data: bytes) -> bytes:
+    """The request without its ``Sec-WebSocket-Extensions`` header lines."""
+    head, sep, rest = data.partition(b"\r\n\r\n")
+    lines = [
+        line
+        for line in head.split(b"\r\n")
+        if not line.lower().startswith(b"sec-websocket-extensions:")
+    ]
+    return b"\r\n".join(lines) + sep + rest
 
 
 class TcpRelay:
     """Forward ``127.0.0.1:<port>`` to an upstream host and port, with faults switchable at run time."""
 
     def __init__(
-        self, upstream_host: str, upstream_port: int, *, slice_segments: bool = False
+        self,
+        upstream_host: str,
+        upstream_port: int,
+        *,
+        slice_segments: bool = False,
+        frame_transform: FrameTransform | None = None,
+        strip_ws_extensions: bool = False,
     ) -> None:
         self.upstream_host = upstream_host
         self.upstream_port = upstream_port
         self.slice_segments = slice_segments
+        self.frame_transform = frame_transform
+        self.strip_ws_extensions = strip_ws_extensions or frame_transform is not None
         self.refusing = False
         self.connections: list[RelayConnection] = []
         self.accepted = 0
@@ -109,6 +175,8 @@ class TcpRelay:
             self._server = None
         for conn in list(self.connections):
             await self._close(conn, abort=False)
+        tasks = [task for conn in self.connections for task in conn.tasks]
+        await asyncio.gather(*tasks, return_exceptions=True)
 
     async def __aenter__(self) -> TcpRelay:
         await self.start()
@@ -120,7 +188,7 @@ class TcpRelay:
     # -- faults ----------------------------------------------------------------------------
 
     def open_connections(self) -> list[RelayConnection]:
-        return [c for c in self.connections if not c.client_writer.is_closing()]
+        return [c for c in self.connections if not c.closed]
 
     async def reset(self) -> int:
         """Abort every open connection with an RST on both sides; return how many there were."""
@@ -195,6 +263,8 @@ class TcpRelay:
                     continue  # swallowed: the peer hears nothing, and nothing is closed
                 if upstream:
                     conn.bytes_up += len(data)
+                    if self.strip_ws_extensions and not conn.upgraded:
+                        data = _strip_extensions(data)
                     if self._response_marker is not None and self._response_marker in data:
                         self._response_marker = None
                         conn.lose_next_response = True
@@ -205,6 +275,15 @@ class TcpRelay:
                     conn.bytes_down += len(data)
                     if data.startswith(b"HTTP/1.1 101"):
                         conn.upgraded = True
+                        if self.frame_transform is not None:
+                            head, _, rest = data.partition(b"\r\n\r\n")
+                            conn.frame_buffer += rest
+                            data = head + b"\r\n\r\n"
+                    elif conn.upgraded and self.frame_transform is not None:
+                        conn.frame_buffer += data
+                        data = b""
+                    if conn.upgraded and self.frame_transform is not None:
+                        data += self._transform(conn)
                     if conn.lose_next_response:
                         self.responses_lost += 1
                         logger.info("relay: lost a response on connection %d", conn.number)
@@ -219,7 +298,21 @@ class TcpRelay:
             if not conn.blackholed:
                 await self._close(conn, abort=False)
 
+    def _transform(self, conn: RelayConnection) -> bytes:
+        assert self.frame_transform is not None
+        out = bytearray()
+        for first, payload in _split_frames(conn.frame_buffer):
+            opcode = first & 0x0F
+            if not first & 0x80 or opcode == 0:  # fragments pass through untouched
+                out += bytes([first]) + encode_frame(opcode, payload)[1:]
+                continue
+            for new_opcode, new_payload in self.frame_transform(opcode, payload):
+                out += encode_frame(new_opcode, new_payload)
+        return bytes(out)
+
     async def _write(self, writer: asyncio.StreamWriter, data: bytes) -> None:
+        if not data:
+            return
         if not self.slice_segments:
             writer.write(data)
             await writer.drain()
@@ -230,6 +323,10 @@ class TcpRelay:
             await asyncio.sleep(0)  # let the peer read this byte on its own
 
     async def _close(self, conn: RelayConnection, *, abort: bool) -> None:
+        """Close both sockets of ``conn`` once; the other pump ends on its own."""
+        if conn.closed:
+            return
+        conn.closed = True
         current = asyncio.current_task()
         for writer in (conn.client_writer, conn.server_writer):
             if writer.is_closing():
@@ -241,11 +338,7 @@ class TcpRelay:
         for task in conn.tasks:
             if task is not current and not task.done():
                 task.cancel()
-        for task in conn.tasks:
-            if task is not current:
-                with contextlib.suppress(asyncio.CancelledError, ConnectionError, OSError):
-                    await task
-        for writer in (conn.client_writer, conn.server_writer):
-            if not abort:
+        if not abort:
+            for writer in (conn.client_writer, conn.server_writer):
                 with contextlib.suppress(ConnectionError, OSError):
                     await writer.wait_closed()

@@ -141,7 +141,9 @@ def client_sockets(ports: Iterable[int]) -> list[Any]:
     ]
 
 
-def stray_tasks(ignore_prefixes: tuple[str, ...] = ("relay-",)) -> list[asyncio.Task[Any]]:
+def stray_tasks(
+    ignore_prefixes: tuple[str, ...] = ("relay-", "harness-"),
+) -> list[asyncio.Task[Any]]:
     """Tasks of the running loop other than the current one and the test's own helpers."""
     current = asyncio.current_task()
     return [
