@@ -21,7 +21,7 @@ from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.api import default_out_dir, evaluate_async
 from lume_widget.evaluation.records import SUMMARY_FILE, TRANSCRIPTS_FILE
 from lume_widget.evaluation.report import render_summary
-from lume_widget.evaluation.runner import Progress
+from lume_widget.evaluation.runner import MAX_ACTIVE_CONSULTATIONS, Progress
 from lume_widget.evaluation.scenarios import ScenarioFileError, load_scenarios
 
 __all__ = ["configure", "run"]
@@ -50,7 +50,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--concurrency",
         type=_positive,
         default=4,
-        help="conversations at once (default 4; at most 10 with one account, see --keep)",
+        help="conversations at once (default 4; capped at --max-active, as each holds an active consultation)",
+    )
+    parser.add_argument(
+        "--max-active",
+        type=_positive,
+        default=MAX_ACTIVE_CONSULTATIONS,
+        help="the backend's limit of active consultations per user (default %(default)s, as the"
+        " real backend); concurrency is capped there",
     )
     parser.add_argument(
         "--repeat",
@@ -134,6 +141,7 @@ def run(args: argparse.Namespace) -> int:
                 resume=args.resume,
                 keep=args.keep,
                 delete=args.delete,
+                max_active=args.max_active,
                 progress=bar if bar is not None else False,
                 **_credentials(args),
             )
