@@ -79,6 +79,12 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             reference_name=peer_name,
             target=MESSAGES_PER_S_TARGET,
             skipped=ours_skip,
+            note=(
+                f"panel got {peer.chunks:,} of {chunks:,} chunks within its {panel_budget_s:g} s"
+                " budget (its cost per chunk grows with the reply)"
+                if peer
+                else ""
+            ),
         ),
         row(
             NAME,

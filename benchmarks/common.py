@@ -237,6 +237,7 @@ def build_table(results: Sequence[BenchmarkResult], *, title: str) -> Table:
     table.add_column("ratio", justify="right")
     table.add_column("target")
     table.add_column("verdict")
+    table.add_column("note", style="dim")
     for index, result in enumerate(results):
         for position, r in enumerate(result.rows):
             unit = f" {r.unit}" if r.unit else ""
@@ -257,6 +258,7 @@ def build_table(results: Sequence[BenchmarkResult], *, title: str) -> Table:
                 format_ratio(r.ratio),
                 r.target,
                 f"[{style}]{r.verdict}[/{style}]" if style else r.verdict,
+                r.note,
                 end_section=position == len(result.rows) - 1 and index < len(results) - 1,
             )
     return table
@@ -265,8 +267,8 @@ def build_table(results: Sequence[BenchmarkResult], *, title: str) -> Table:
 def markdown_table(results: Sequence[BenchmarkResult]) -> str:
     """The same table as Markdown, for docs/benchmarks.md and the README."""
     lines = [
-        "| benchmark | figure | ours | reference | ratio | target | verdict |",
-        "|---|---|---:|---:|---:|---|---|",
+        "| benchmark | figure | ours | reference | ratio | target | verdict | note |",
+        "|---|---|---:|---:|---:|---|---|---|",
     ]
     for result in results:
         for r in result.rows:
@@ -279,7 +281,7 @@ def markdown_table(results: Sequence[BenchmarkResult]) -> str:
                     reference += f" ({r.reference_name})"
             lines.append(
                 f"| {result.name} | {r.figure} | {ours} | {reference} | "
-                f"{format_ratio(r.ratio)} | {r.target} | {r.verdict} |"
+                f"{format_ratio(r.ratio)} | {r.target} | {r.verdict} | {r.note} |"
             )
     return "\n".join(lines)
 

@@ -41,6 +41,14 @@ async def _one_turn(client: Any, prompt: str) -> tuple[float, Any]:
         await close_chat(chat, delete=True)
 
 
+def _check_fault_acted(case: str, reply: Any) -> None:
+    """A case whose fault did not bite would measure nothing: say so instead of reporting it."""
+    if case == "refused" and str(reply.tier) == "live":
+        raise RuntimeError("the refused-upgrade case was delivered live: the fault did not act")
+    if case == "dropped" and str(reply.tier) == "live" and reply.chunks >= REPLY_CHUNKS:
+        raise RuntimeError("the dropped-socket case streamed every chunk: the fault did not act")
+
+
 async def _set_case(server: ServerHandle, case: str) -> None:
     await server.clear_faults()
     if case == "refused":
@@ -57,6 +65,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     cases = ("none", "refused", "dropped")
     times: dict[str, list[float]] = {case: [] for case in cases}
     tiers: dict[str, set[str]] = {case: set() for case in cases}
+    chunks_seen: dict[str, list[int]] = {case: [] for case in cases}
     prompt = f"/long {REPLY_CHUNKS}"
     expected: str | None = None
     try:
@@ -70,6 +79,8 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                     raise RuntimeError(f"the {case} case delivered a different reply text")
                 times[case].append(elapsed)
                 tiers[case].add(str(reply.tier))
+                chunks_seen[case].append(reply.chunks)
+                _check_fault_acted(case, reply)
             ctx.note(
                 f"turn {index + 1}/{turns}: "
                 + ", ".join(f"{case} {times[case][-1] * 1000:.0f} ms" for case in cases)
@@ -120,6 +131,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         "turns_per_case": turns,
         "reply_chunks": REPLY_CHUNKS,
         "tiers_seen": {case: sorted(seen) for case, seen in tiers.items()},
+        "chunks_streamed_before_recovery": chunks_seen["dropped"],
         "added_p95_s": {
             case: round(percentile(times[case], 95) - base95, 4) for case in ("refused", "dropped")
         },

@@ -121,6 +121,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 median(wall["floor"]),
                 reference_name="floor",
                 skipped=skips[side],
+                note="paced by the server on loopback; the target is judged on CPU capacity",
             )
         )
         rows.append(

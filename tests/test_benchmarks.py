@@ -57,7 +57,16 @@ def test_benchmarks_quick_latency_prints_table_and_writes_json(tmp_path: Path) -
         "--quick", "--only", "latency", "--json", str(out), "--markdown", str(markdown)
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    for column in ("benchmark", "figure", "ours", "reference", "ratio", "target", "verdict"):
+    for column in (
+        "benchmark",
+        "figure",
+        "ours",
+        "reference",
+        "ratio",
+        "target",
+        "verdict",
+        "note",
+    ):
         assert column in done.stdout
     assert "latency" in done.stdout
 
