@@ -21,6 +21,7 @@ import secrets
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -81,6 +82,9 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C: JupyterLab and the server too.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
     try:
         with demo_backend() as backend:
             if args.execute:
@@ -91,6 +95,10 @@ def run(args: argparse.Namespace) -> int:
     except LumeError as exc:
         print(f"lume-widget demo: {exc}", file=sys.stderr)
         return 1
+
+
+def _interrupt(_signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # -- the backend ----------------------------------------------------------------------
