@@ -91,7 +91,9 @@ async def test_server_fifty_concurrent_streams_all_complete_and_stored_once(
     texts = [topics[i % len(topics)] for i in range(CONCURRENT)]
 
     started = time.monotonic()
-    results = await asyncio.gather(*(_one_conversation(api, cid, t) for cid, t in zip(ids, texts, strict=True)))
+    results = await asyncio.gather(
+        *(_one_conversation(api, cid, t) for cid, t in zip(ids, texts, strict=True))
+    )
     wall = time.monotonic() - started
     total_chunks = sum(chunks for _, _, chunks in results)
     print(
