@@ -750,6 +750,8 @@ class Session:
             return
         self._live_failures = 0
         self._backoff.reset()
+        if self.tier is Tier.LIVE:
+            self._last_probe = now  # live just failed: the next probe waits a full interval
         self._switch_tier(below, reason, now)
         if turn is None:
             return

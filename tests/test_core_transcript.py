@@ -1,0 +1,46 @@
+"""Finding a turn in the server's history by position, and keeping the transcript deduplicated."""
+
+from __future__ import annotations
+
+from lume_widget.core.models import Message
+from lume_widget.core.transcript import Transcript, find_turn
+
+
+def m(i: str, role: str, content: str) -> Message:
+    return Message(i, role, content)
+
+
+HISTORY = [
+    m("g", "assistant", "Hello"),
+    m("u1", "user", "Same question"),
+    m("a1", "assistant", "First answer"),
+    m("u2", "user", "Same question"),
+]
+
+
+def test_transcript_reply_must_follow_this_user_message_not_be_the_last_assistant() -> None:
+    # the last assistant message answers the earlier, identical question: not ours
+    match = find_turn(HISTORY, "Same question", baseline=3)
+    assert match.user_message == HISTORY[3]
+    assert match.reply is None
+    done = find_turn([*HISTORY, m("a2", "assistant", "Second")], " Same question ", baseline=3)
+    assert done.reply is not None
+    assert done.reply.id == "a2"
+
+
+def test_transcript_finds_the_user_message_by_id_first() -> None:
+    match = find_turn([*HISTORY, m("a2", "assistant", "x")], "other text", 0, user_message_id="u2")
+    assert match.user_message is not None
+    assert match.user_message.id == "u2"
+    assert find_turn(HISTORY, "missing", 0).user_message is None
+    assert find_turn(HISTORY, "Same question", 99).user_message is None
+
+
+def test_transcript_replace_dedupes_and_reports_changes() -> None:
+    transcript = Transcript([HISTORY[0]])
+    assert transcript.replace([*HISTORY, HISTORY[1]])
+    assert [x.id for x in transcript.messages] == ["g", "u1", "a1", "u2"]
+    assert not transcript.replace(HISTORY)
+    assert len(transcript) == 4
+    assert not transcript.add(HISTORY[0])
+    assert transcript.add(m("n", "assistant", "pushed"))
