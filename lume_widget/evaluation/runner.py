@@ -21,10 +21,9 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from lume_widget.errors import (
     ConfigurationError,
@@ -34,6 +33,13 @@ from lume_widget.errors import (
 )
 from lume_widget.evaluation.expectations import check_conversation, check_turn
 from lume_widget.evaluation.limiter import AdaptiveLimiter
+from lume_widget.evaluation.options import (
+    MAX_ACTIVE_CONSULTATIONS,
+    Cleanup,
+    Progress,
+    RunOptions,
+    RunOutcome,
+)
 from lume_widget.evaluation.records import (
     CONSULTATIONS_FILE,
     TRANSCRIPTS_FILE,
@@ -53,69 +59,11 @@ __all__ = ["MAX_ACTIVE_CONSULTATIONS", "Cleanup", "Progress", "RunOptions", "Run
 
 logger = logging.getLogger(__name__)
 
-MAX_ACTIVE_CONSULTATIONS = 10
-"""The real backend's limit of active consultations per user (PROTOCOL B7.17)."""
-
 LOG_CLOCK_SKEW = timedelta(seconds=60)
 """Tolerance between this machine's clock and the backend's when matching leftovers."""
 
 CLOSE_TIMEOUT_S = 5.0
 """How long closing a consultation's sockets may take before the run moves on."""
-
-Cleanup = Literal["complete", "delete", "keep"]
-
-
-@dataclass
-class Progress:
-    """Where a run stands; handed to the progress callback after every change."""
-
-    conversations_total: int
-    turns_total: int
-    conversations_done: int = 0
-    turns_done: int = 0
-    passed: int = 0
-    failed: int = 0
-    errors: int = 0
-    skipped: int = 0
-    concurrency: int = 1
-    active: int = 0
-    rate_limits: int = 0
-    resumed: int = 0
-    last: TurnRecord | None = None
-
-
-@dataclass
-class RunOptions:
-    """How to run: where, how wide, what to keep. ``out_dir`` is required to write records."""
-
-    out_dir: Path
-    concurrency: int = 4
-    repeat: int | None = None
-    personas: Sequence[str] = ()
-    resume: bool = False
-    cleanup: Cleanup = "complete"
-    max_active: int = MAX_ACTIVE_CONSULTATIONS
-    max_attempts: int = 5
-    progress: Callable[[Progress], None] | None = None
-
-
-@dataclass
-class RunOutcome:
-    """What a run produced: every record in DIR (resumed ones included) and run facts for the summary."""
-
-    records: list[TurnRecord]
-    conversations: list[Conversation]
-    started_at: str
-    wall_s: float
-    concurrency: int
-    lowest_concurrency: int
-    rate_limits: int
-    created: list[str] = field(default_factory=list)
-    left_open: list[str] = field(default_factory=list)
-    cleanup: Cleanup = "complete"
-    resumed_conversations: int = 0
-    turns_this_run: int = 0
-    notes: list[str] = field(default_factory=list)
 
 
 class _ConversationError(Exception):
