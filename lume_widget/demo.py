@@ -274,10 +274,12 @@ def execute_notebook(
         store_widget_state=True,
         resources={"metadata": {"path": str(path.parent)}},
     )
-    client.execute(env=dict(env))
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / path.name
-    nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
+    try:
+        client.execute(env=dict(env))
+    finally:  # a failed run is saved too, with the error in its cell
+        nbformat.write(notebook, target)  # type: ignore[no-untyped-call]
     return target
 
 
@@ -300,10 +302,10 @@ def execute_notebooks(
         try:
             saved = execute_notebook(path, out_dir, env, cell_timeout=cell_timeout)
         except Exception as exc:
-            detail = _first_line(exc)
-            results.append(
-                NotebookResult(path.name, False, time.monotonic() - started, detail, None)
-            )
+            partial = out_dir / path.name
+            output = partial if partial.is_file() else None
+            elapsed = time.monotonic() - started
+            results.append(NotebookResult(path.name, False, elapsed, _first_line(exc), output))
             continue
         leaked = find_secrets(saved, backend.secrets())
         detail = f"credentials found in the saved file: {', '.join(leaked)}" if leaked else ""

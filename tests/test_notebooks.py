@@ -15,9 +15,16 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import nbformat
 import pytest
 
-from lume_widget.demo import NOTEBOOKS_DIR, DemoBackend, execute_notebook
+from lume_widget.demo import (
+    NOTEBOOKS_DIR,
+    DemoBackend,
+    execute_notebook,
+    execute_notebooks,
+    lab_command,
+)
 from lume_widget.server import ReferenceServer, ServerConfig
 
 pytestmark = pytest.mark.notebook
@@ -83,3 +90,37 @@ def test_notebooks_are_saved_with_outputs_cleared() -> None:
                 assert cell["outputs"] == [], f"{name} is committed with outputs"
                 assert cell["execution_count"] is None
         assert WIDGET_STATE not in json.dumps(notebook.get("metadata", {}))
+
+
+def test_demo_execute_reports_failure_and_exits_nonzero(
+    backend: DemoBackend, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = tmp_path / "notebooks"
+    folder.mkdir()
+    cells = [nbformat.v4.new_code_cell("print('fine')")]
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), folder / "quickstart.ipynb")
+    broken = [nbformat.v4.new_code_cell("raise RuntimeError('this notebook is broken')")]
+    nbformat.write(nbformat.v4.new_notebook(cells=broken), folder / "broken.ipynb")
+    status = execute_notebooks(folder, tmp_path / "out", backend, cell_timeout=60)
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "PASS  quickstart.ipynb" in printed
+    assert "FAIL  broken.ipynb" in printed
+    assert "RuntimeError: this notebook is broken" in printed
+    assert "1 passed, 1 failed" in printed
+
+
+def test_demo_lab_listens_on_loopback_and_keeps_token_out_of_argv(tmp_path: Path) -> None:
+    command = lab_command(tmp_path, 0)
+    assert "--ServerApp.ip=127.0.0.1" in command
+    assert not any("token" in part.lower() for part in command)
+
+
+def test_demo_backend_environment_reaches_kernels_without_repr_leak(
+    backend: DemoBackend,
+) -> None:
+    env = backend.environment()
+    assert env["LUME_URL"] == backend.url
+    assert env["LUME_ADMIN_TOKEN"] == backend.admin_token
+    for secret in backend.secrets():
+        assert secret not in repr(backend)
