@@ -199,3 +199,26 @@ async def test_evaluation_server_errors_are_errors_not_failures(
     assert (turns["failed"], turns["error"], turns["skipped"]) == (0, 2, 2)
     assert result.summary["pass_rate"] is None
     assert result.exit_code == 1
+
+
+async def test_evaluation_initial_message_quick_action_and_pinned_tier(
+    reference_server: ReferenceServer, tmp_path: Path
+) -> None:
+    path = tmp_path / "openers.yaml"
+    path.write_text(
+        "scenarios:\n"
+        "  - name: opener\n"
+        "    persona: nutritionist\n"
+        "    initial_message: 'Hi, I need help with my meals'\n"
+        "    quick_action: plan-nutrition\n"
+        "    tier: rest\n"
+        "    conversation_expect: {tier: rest, max_tier_changes: 0}\n"
+        "    turns:\n"
+        "      - say: 'What should I eat for breakfast?'\n"
+        "        expect: {tier: rest, icontains_any: [protein, oats, fibre]}\n"
+    )
+    result = await evaluate_async(path, out=tmp_path / "run", **credentials(reference_server))
+    assert result.passed, [r.failures or r.error for r in result.records]
+    [record] = result.records
+    assert record.tier == "rest"
+    assert record.ttft_s is not None

@@ -374,3 +374,13 @@ async def test_runner_resume_closes_what_a_killed_run_left_active(tmp_path: Path
     assert logged.closed_as == "completed"
     assert orphan.closed_as == "completed"
     assert ConsultationLog.still_open(tmp_path / "consultations.jsonl") == []
+
+
+async def test_runner_concurrency_recovers_after_rate_limits_stop(tmp_path: Path) -> None:
+    client = FakeClient()
+    client.rate_limits_left = 2
+    text = "scenarios:\n  - {name: r, repeat: 40, turns: [{say: rate me}]}\n"
+    outcome = await run(client, text, tmp_path, concurrency=4)
+    assert outcome.lowest_concurrency < 4
+    assert outcome.final_concurrency == 4
+    assert all(r.outcome == "passed" for r in outcome.records)

@@ -140,6 +140,7 @@ async def evaluate_async(
             "turns_this_run": outcome.turns_this_run,
             "concurrency": outcome.concurrency,
             "lowest_concurrency": outcome.lowest_concurrency,
+            "final_concurrency": outcome.final_concurrency,
             "rate_limits": outcome.rate_limits,
             "resumed_conversations": outcome.resumed_conversations,
             "consultations_created": len(outcome.created),

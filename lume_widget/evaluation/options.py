@@ -63,6 +63,7 @@ class RunOutcome:
     wall_s: float
     concurrency: int
     lowest_concurrency: int
+    final_concurrency: int
     rate_limits: int
     created: list[str] = field(default_factory=list)
     left_open: list[str] = field(default_factory=list)

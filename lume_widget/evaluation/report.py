@@ -214,7 +214,8 @@ def render_summary(summary: dict[str, Any], *, max_problems: int = 20) -> Group:
                 f"{summary['turns']['run']} turns in {run['wall_s']:.2f} s"
                 f" ({run['turns_per_s']:.2f} turns/s), concurrency {run.get('concurrency')}"
                 + (
-                    f", {run['rate_limits']} rate limits (lowest concurrency {run['lowest_concurrency']})"
+                    f", {run['rate_limits']} rate limits (concurrency down to"
+                    f" {run['lowest_concurrency']}, back up to {run.get('final_concurrency')})"
                     if run.get("rate_limits")
                     else ""
                 ),

@@ -173,6 +173,7 @@ class Runner:
             wall_s=wall,
             concurrency=options.concurrency,
             lowest_concurrency=self.limiter.lowest,
+            final_concurrency=self.limiter.limit,
             rate_limits=self.limiter.rate_limits,
             created=list(self._created),
             left_open=left_open,
