@@ -15,7 +15,9 @@ from typing import Any
 from benchmarks.common import Row, Skip, Target, row
 from benchmarks.context import Context, require_module
 from benchmarks.floor import FloorSocket, RawApi
+from benchmarks.ours import client_turn, close_chat, close_client, open_chat, open_client
 from benchmarks.peers import ChannelCount, panel_chatfeed_stream
+from benchmarks.server import ServerHandle
 from benchmarks.widget_side import widget_turn
 
 NAME = "channel"
@@ -67,6 +69,12 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         ctx.note(f"ChatWidget: {ours.messages} comm messages for {ours.chars:,} characters")
     except Skip as exc:
         ours_skip = str(exc)
+
+    earlier = ctx.size(100, 20)
+    with_history: float | None = None
+    if ours_skip is None:
+        with_history = await _bytes_per_char_after_history(server, chunks, earlier)
+        ctx.note(f"after {earlier} earlier messages: {with_history:.2f} B/char")
 
     peer_name = "panel ChatFeed"
     rows = [
@@ -129,6 +137,16 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             note="the rest is trait updates: the finished reply lands in `messages` once",
         )
     )
+    rows.append(
+        row(
+            NAME,
+            f"bytes per reply character after {earlier} earlier messages",
+            "B/char",
+            with_history,
+            skipped=ours_skip,
+            note="the `messages` trait is sent whole, so each turn re-sends the history",
+        )
+    )
     if peer_skip:
         rows.append(row(NAME, "panel ChatFeed peer", "", None, skipped=peer_skip))
     parameters: dict[str, Any] = {"chunks": chunks, "reply_chars": len(reply.text)}
@@ -137,3 +155,19 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         parameters["panel_seconds"] = round(peer.seconds, 3)
         parameters["panel_chunks_per_s"] = round(peer.chunks_per_s, 1)
     return rows, parameters
+
+
+async def _bytes_per_char_after_history(server: ServerHandle, chunks: int, earlier: int) -> float:
+    """The same reply streamed into a widget whose consultation already holds ``earlier`` messages."""
+    persona = "wellness_specialist"
+    client = await open_client(server)
+    try:
+        chat = await open_chat(client, persona=persona)
+        for _ in range(earlier // 2):
+            await client_turn(chat, "/long 10")
+        await close_chat(chat)  # the widget resumes this consultation, alone on it
+        seen = await widget_turn(server, f"/long {chunks}", client=client, persona=persona)
+    finally:
+        await close_client(client)
+    streaming = seen.streaming_messages
+    return sum(m.size for m in streaming) / max(len(seen.text), 1)

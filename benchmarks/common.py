@@ -197,7 +197,11 @@ def machine() -> dict[str, Any]:
         memory_gib = round(psutil.virtual_memory().total / 2**30, 1)
     except ImportError:  # psutil is optional: the size is then reported without memory
         pass
+    load: list[float] | None = None
+    if hasattr(os, "getloadavg"):
+        load = [round(value, 2) for value in os.getloadavg()]
     return {
+        "load_average": load,
         "cpus": os.cpu_count(),
         "memory_gib": memory_gib,
         "platform": platform.platform(),
