@@ -112,6 +112,7 @@ class Consultation:
         self._legacy: tuple[int, SocketLink] | None = None
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
     def __repr__(self) -> str:
@@ -161,8 +162,9 @@ class Consultation:
             await chat.aclose()
 
     def _start(self) -> None:
+        self._loop = asyncio.get_running_loop()
         self._apply(self._session.start)
-        self._pump_task = asyncio.ensure_future(self._pump())
+        self._pump_task = self._loop.create_task(self._pump())
 
     # ------------------------------------------------------------------ state
 
@@ -345,7 +347,8 @@ class Consultation:
             task.cancel()
         for link in links:
             await link.stop()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._pump_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
@@ -415,7 +418,9 @@ class Consultation:
                 logger.exception("session tick failed")
 
     def _spawn(self, coro: Any) -> None:
-        task = asyncio.ensure_future(coro)
+        # the consultation's own loop, even when called from synchronous code (pin_tier)
+        loop = self._loop or asyncio.get_running_loop()
+        task = loop.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
 

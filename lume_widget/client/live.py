@@ -119,7 +119,7 @@ class SocketLink:
         self._reader: asyncio.Task[None] | None = None
 
     def start(self) -> None:
-        self._reader = asyncio.ensure_future(self._read())
+        self._reader = asyncio.get_running_loop().create_task(self._read())
 
     async def _read(self) -> None:
         reason = "closed by the server"
