@@ -197,3 +197,24 @@ def test_jupyterlab_reload_mid_stream_catches_up(page: Page) -> None:
     assert len(shown) >= expected * 0.9, "the reloaded view shows the whole reply"
     assert page.locator(".lume-row--user", has_text="/long 800").count() == 1
     screenshot(page, "reloaded-caught-up")
+
+
+def test_jupyterlab_persona_picker_switches_and_resumes(page: Page) -> None:
+    send(page, "Remember me, wellness specialist")
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    persona = page.locator("select.lume-select[aria-label='Persona']")
+    persona.select_option("nutritionist")
+    expect(page.locator(".lume-subtitle")).to_contain_text("Nutritionist", timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-row--user", has_text="Remember me")).to_have_count(0)
+    send(page, "What should I eat tonight?")
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-row--user", has_text="eat tonight")).to_have_count(1)
+    screenshot(page, "persona-nutritionist")
+    persona.select_option("wellness_specialist")
+    # switching back resumes the first consultation, transcript and all
+    expect(page.locator(".lume-row--user", has_text="Remember me")).to_have_count(
+        1, timeout=UI_TIMEOUT_MS
+    )
+    expect(page.locator(".lume-row--user", has_text="eat tonight")).to_have_count(0)
