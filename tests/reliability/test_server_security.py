@@ -543,12 +543,6 @@ async def test_malformed_bodies_are_refused_without_touching_the_database(scene:
     assert scene.snapshot() == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in lume_widget/server/rest.py read_json: json.loads raises RecursionError on a "
-    "deeply nested body (well under the size limit), which is not caught as ValueError, so "
-    "the server answers 500 instead of 400",
-)
 async def test_deeply_nested_json_body_is_refused_with_400(scene: Scene) -> None:
     response = await scene.http.post(
         f"{API}/consultations",
