@@ -137,16 +137,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     # A wide table even when piped (CI logs), so figures never wrap mid-number.
     console = Console(width=None if sys.stdout.isatty() else 180)
     names = args.only or list(BENCHMARKS)
+    size = machine()  # before the run: its load average is what the figures ran under
     started = time.perf_counter()
     results = asyncio.run(run_all(names, quick=args.quick, console=console))
     total = time.perf_counter() - started
-    size = machine()
     title = (
         f"lume_widget benchmarks ({'quick' if args.quick else 'full'}), "
-        f"{size['cpus']} cpus, {size['memory_gib']} GiB, {total:.0f} s"
+        f"{size['cpus']} cpus, {size['memory_gib']} GiB, load {size['load_average']}, "
+        f"{total:.0f} s"
     )
     print_results(results, console, title=title)
-    write_json(results, args.json, quick=args.quick, total_seconds=total)
+    write_json(results, args.json, quick=args.quick, total_seconds=total, machine_info=size)
     console.print(f"results written to {args.json}")
     if args.markdown is not None:
         from benchmarks.common import markdown_table

@@ -291,15 +291,24 @@ def markdown_table(results: Sequence[BenchmarkResult]) -> str:
 
 
 def write_json(
-    results: Sequence[BenchmarkResult], path: Path, *, quick: bool, total_seconds: float
+    results: Sequence[BenchmarkResult],
+    path: Path,
+    *,
+    quick: bool,
+    total_seconds: float,
+    machine_info: dict[str, Any] | None = None,
 ) -> None:
-    """Write every result, the machine's size and the date to ``path`` (parents created)."""
+    """Write every result, the machine's size and the date to ``path`` (parents created).
+
+    ``machine_info`` is :func:`machine` taken when the run started (its load average is
+    the one the figures were measured under); taken now when not given.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "generated_at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "quick": quick,
         "total_seconds": round(total_seconds, 3),
-        "machine": machine(),
+        "machine": machine_info or machine(),
         "benchmarks": [r.as_json() for r in results],
     }
     tmp = path.with_suffix(path.suffix + ".tmp")
