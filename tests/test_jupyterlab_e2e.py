@@ -117,6 +117,16 @@ def send(page: Page, text: str) -> None:
     box.press("Enter")
 
 
+def send_and_wait(page: Page, text: str) -> None:
+    """Send ``text`` and wait until its reply is complete and the input is free again."""
+    finished = page.locator(".lume-row--assistant:not(.lume-row--draft)")
+    before = finished.count()
+    send(page, text)
+    expect(finished).to_have_count(before + 1, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+
+
 def draft_length(page: Page) -> int:
     draft = page.locator(".lume-row--draft .lume-md")
     return len(draft.inner_text()) if draft.count() else 0
@@ -151,7 +161,7 @@ def test_jupyterlab_chat_streams_reply_and_tier_badge_follows_drop(page: Page) -
     screenshot(page, "reply-complete")
 
     run_code(page, "chat.set_faults(refuse_ws_upgrade=403)\nchat.simulate_drop()")
-    send(page, "Are you still there?")
+    send_and_wait(page, "Are you still there?")
     expect(page.locator(".lume-badge--tier")).to_have_class(
         re.compile(r"lume-badge--rest"), timeout=UI_TIMEOUT_MS
     )
@@ -200,16 +210,13 @@ def test_jupyterlab_reload_mid_stream_catches_up(page: Page) -> None:
 
 
 def test_jupyterlab_persona_picker_switches_and_resumes(page: Page) -> None:
-    send(page, "Remember me, wellness specialist")
-    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    send_and_wait(page, "Remember me, wellness specialist")
     persona = page.locator("select.lume-select[aria-label='Persona']")
     persona.select_option("nutritionist")
     expect(page.locator(".lume-subtitle")).to_contain_text("Nutritionist", timeout=UI_TIMEOUT_MS)
     expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
     expect(page.locator(".lume-row--user", has_text="Remember me")).to_have_count(0)
-    send(page, "What should I eat tonight?")
-    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    send_and_wait(page, "What should I eat tonight?")
     expect(page.locator(".lume-row--user", has_text="eat tonight")).to_have_count(1)
     screenshot(page, "persona-nutritionist")
     persona.select_option("wellness_specialist")
