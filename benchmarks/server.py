@@ -14,6 +14,7 @@ import dataclasses
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,6 +23,7 @@ from benchmarks.common import Skip
 
 log = logging.getLogger("benchmarks")
 
+REPOSITORY_ROOT = Path(__file__).resolve().parent.parent
 STARTUP_TIMEOUT_S = 30.0
 SHUTDOWN_TIMEOUT_S = 10.0
 
@@ -96,6 +98,7 @@ async def start_reference_server(**options: Any) -> ServerHandle:
         stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        cwd=REPOSITORY_ROOT,  # where both `benchmarks` and `lume_widget` import from
     )
     assert process.stdout is not None
     try:
