@@ -148,6 +148,7 @@ class Hostile:
     def stop(self) -> None:
         if self._server is not None:
             self._server.should_exit = True
+            self._server.force_exit = True  # do not wait for a stalled handler
         if self._thread is not None:
             self._thread.join(5)
 

@@ -7,6 +7,7 @@ order, content), each user message is stored once and each reply shown once.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 from typing import Any
 
@@ -255,6 +256,7 @@ async def test_client_pinned_legacy_with_legacy_down_times_out_keeping_the_text(
 ) -> None:
     from lume_widget.errors import TurnTimeoutError
 
+    settings = dataclasses.replace(settings, turn_deadline_s=settings.stream_inactivity_s)
     async with await connect(reference_server, settings) as client:
         chat = await client.open("nutritionist", tier="legacy")
         reference_server.set_faults(legacy_down=True)
