@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -542,3 +543,72 @@ async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_repl
         await r.turn("Short version please")
         await r.check(failed_turns=1)
         await r.close()
+
+
+# -- faults at random, turn after turn (the soak variant runs with --run-slow) -----------------------
+
+FAULT_MENU: list[dict[str, object]] = [
+    {},
+    {"ws_close_after_chunks": 2, "ws_close_mode": "clean"},
+    {"ws_close_after_chunks": 3, "ws_close_mode": "abrupt"},
+    {"ws_close_after_connect": True, "ws_close_mode": "abrupt"},
+    {"ws_stall_after_chunks": 2},
+    {"ws_omit_stream_complete": True},
+    {"ws_pack_events": 4},
+    {"ws_malformed_frames": True, "ws_unknown_frames": True},
+    {"http_error_rate": 0.5},
+    {"rate_limit_rate": 0.34, "rate_limit_retry_after_s": 1},
+    {"refuse_ws_upgrade": 503},
+    {"latency_ms": 50},
+]
+
+
+async def random_faults(
+    server: ReferenceServer, time_scale: float, figures: Figures, turns: int, seed: int
+) -> None:
+    rng = random.Random(seed)
+    used: dict[str, int] = {}
+    started = time.monotonic()
+    async with rig(server, time_scale) as r:
+        for index in range(turns):
+            faults = rng.choice(FAULT_MENU)
+            server.clear_faults()
+            server.set_faults(**faults)
+            used[",".join(sorted(faults)) or "none"] = (
+                used.get(",".join(sorted(faults)) or "none", 0) + 1
+            )
+            if (
+                rng.random() < 0.15
+                and r.chat.status is ConnectionStatus.CONNECTED
+                and r.chat.tier is Tier.LIVE
+            ):
+                await r.chat.simulate_live_drop()
+            await r.turn(
+                f"Question {index + 1} of the soak: what about meal {index % 5 + 1}?", timeout=30
+            )
+        server.clear_faults()
+        await r.check()
+        tiers = [t.replies[0].reply.tier.value for t in r.turns if t.replies]
+        figures.record(
+            f"fault: {turns} turns under random faults (seed {seed})",
+            wall_s=since(started),
+            turns=turns,
+            by_tier={tier: tiers.count(tier) for tier in sorted(set(tiers))},
+            fault_sets_used=len(used),
+        )
+        await r.close()
+
+
+async def test_random_faults_turn_after_turn_lose_nothing(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures
+) -> None:
+    await random_faults(reference_server, time_scale, figures, turns=12, seed=7)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_soak_random_faults_over_150_turns_lose_nothing(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures, seed: int
+) -> None:
+    await random_faults(reference_server, time_scale, figures, turns=150, seed=seed)
