@@ -14,7 +14,11 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+import traitlets
+
+from lume_widget.defaults import PERSONAS
 from lume_widget.errors import ConfigurationError, LumeError
+from lume_widget.widget.model import TIERS
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -28,7 +32,7 @@ logger = logging.getLogger(__name__)
 Handler = Callable[[Mapping[str, Any]], Coroutine[Any, Any, None]]
 
 
-class ActionsMixin:
+class ActionsMixin(traitlets.HasTraits):
     """Stop, retry, new consultation, persona/goal switching, explore-drawer actions, closing."""
 
     if TYPE_CHECKING:
@@ -43,6 +47,9 @@ class ActionsMixin:
         _connect_task: asyncio.Future[None]
         persona: str
         goal_id: str
+        pinned_tier: str
+        tier_reason: str
+        _ready_to_switch: bool
         unsent_text: str
         error: str
         server_kind: str
@@ -88,6 +95,35 @@ class ActionsMixin:
             "simulate_drop": simulate_drop,
             "set_faults": set_faults,
         }
+
+    # -- trait observers (the pickers write traits) ------------------------------------
+
+    @traitlets.observe("persona", "goal_id")
+    def _on_scope_change(self, change: dict[str, Any]) -> None:
+        if not self._ready_to_switch:
+            return
+        if change["name"] == "persona" and change["new"] not in PERSONAS:
+            self.error = f"Unknown persona {change['new']!r}. Choose one of: {', '.join(PERSONAS)}."
+            self.persona = change["old"]
+            return
+        self._schedule_switch()
+
+    @traitlets.observe("pinned_tier")
+    def _on_pinned_tier(self, change: dict[str, Any]) -> None:
+        if not self._ready_to_switch:
+            return
+        value = change["new"]
+        if value not in ("", *TIERS):
+            self.error = f"Unknown tier {value!r}. Pin one of: {', '.join(TIERS)}, or none."
+            self.pinned_tier = change["old"]
+            return
+        self._runner.call_soon(self._apply_pin)
+
+    def _apply_pin(self) -> None:
+        if self._consultation is not None:
+            self._consultation.pin_tier(self.pinned_tier or None)
+            if self.pinned_tier:
+                self.tier_reason = f"pinned to {self.pinned_tier}"
 
     # -- stop and retry -------------------------------------------------------------
 

@@ -51,6 +51,7 @@ from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DeltaCoalescer
 from lume_widget.widget.model import (
     SHOWN_ROLES,
+    TIERS,
     CommLog,
     assistant_message,
     goal_dict,
@@ -72,7 +73,6 @@ T = TypeVar("T")
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 BUNDLE_JS = STATIC_DIR / "widget.js"
 BUNDLE_CSS = STATIC_DIR / "widget.css"
-TIERS = ("live", "rest", "legacy")
 CLOSE_TIMEOUT_S = 5.0
 """How long closing a consultation may take before the widget stops waiting."""
 
@@ -568,35 +568,6 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             task.add_done_callback(_consume_result)
 
         self._runner.call_soon(start)
-
-    # -- trait observers ---------------------------------------------------------------
-
-    @traitlets.observe("persona", "goal_id")
-    def _on_scope_change(self, change: dict[str, Any]) -> None:
-        if not self._ready_to_switch:
-            return
-        if change["name"] == "persona" and change["new"] not in PERSONAS:
-            self.error = f"Unknown persona {change['new']!r}. Choose one of: {', '.join(PERSONAS)}."
-            self.persona = change["old"]
-            return
-        self._schedule_switch()
-
-    @traitlets.observe("pinned_tier")
-    def _on_pinned_tier(self, change: dict[str, Any]) -> None:
-        if not self._ready_to_switch:
-            return
-        value = change["new"]
-        if value not in ("", *TIERS):
-            self.error = f"Unknown tier {value!r}. Pin one of: {', '.join(TIERS)}, or none."
-            self.pinned_tier = change["old"]
-            return
-        self._runner.call_soon(self._apply_pin)
-
-    def _apply_pin(self) -> None:
-        if self._consultation is not None:
-            self._consultation.pin_tier(self.pinned_tier or None)
-            if self.pinned_tier:
-                self.tier_reason = f"pinned to {self.pinned_tier}"
 
 
 def _consume_result(task: asyncio.Future[Any]) -> None:

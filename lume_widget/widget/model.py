@@ -19,6 +19,7 @@ from lume_widget.core.events import Reply
 from lume_widget.core.models import Goal, Message
 
 __all__ = [
+    "TIERS",
     "CommLog",
     "CommRecord",
     "assistant_message",
@@ -27,6 +28,9 @@ __all__ = [
     "now_iso",
     "user_message",
 ]
+
+TIERS = ("live", "rest", "legacy")
+"""The tiers a user can pin."""
 
 SHOWN_ROLES = ("user", "assistant")
 """Roles the panel shows; system and function messages stay out of the transcript."""
