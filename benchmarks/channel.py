@@ -54,6 +54,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     ours: ChannelCount | None = None
     ours_skip: str | None = None
     delta_bytes = 0
+    busiest: float | None = None
     try:
         seen = await widget_turn(server, f"/long {chunks}")
         streaming = seen.streaming_messages
@@ -66,6 +67,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         )
         deltas = [m for m in streaming if m.method == "custom" and m.kind == "delta"]
         delta_bytes = sum(m.size for m in deltas)
+        busiest = float(_busiest_second([m.at for m in streaming]))
         ctx.note(f"ChatWidget: {ours.messages} comm messages for {ours.chars:,} characters")
     except Skip as exc:
         ours_skip = str(exc)
@@ -102,6 +104,14 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             1000 * peer.messages / peer.chunks if peer else None,
             reference_name=peer_name,
             skipped=ours_skip,
+        ),
+        row(
+            NAME,
+            "comm messages in the busiest second",
+            "msg",
+            busiest,
+            skipped=ours_skip,
+            note="Jupyter's output limit is a rate averaged over seconds, so bursts count here",
         ),
     ]
     if ours is not None:
@@ -171,3 +181,15 @@ async def _bytes_per_char_after_history(server: ServerHandle, chunks: int, earli
         await close_client(client)
     streaming = seen.streaming_messages
     return sum(m.size for m in streaming) / max(len(seen.text), 1)
+
+
+def _busiest_second(times: list[float]) -> int:
+    """The most messages sent within any one-second window (times in seconds, any order)."""
+    ordered = sorted(times)
+    best = 0
+    start = 0
+    for end, at in enumerate(ordered):
+        while at - ordered[start] > 1.0:
+            start += 1
+        best = max(best, end - start + 1)
+    return best

@@ -121,6 +121,19 @@ async def _ours(server: ServerHandle, conversations: int, concurrency: int) -> d
     }
 
 
+def _relative_note(ours: dict[str, float] | None) -> str:
+    """Overhead as a multiple of the server's time, when the server's time is measurable."""
+    if ours is None:
+        return ""
+    if ours["server_ms"] < 1.0:
+        # The server reports whole milliseconds; below one the multiple means nothing.
+        return "server time per turn under 1 ms (it reports whole milliseconds)"
+    return (
+        f"server time per turn {ours['server_ms']:.1f} ms; overhead "
+        f"{ours['overhead_ms'] / ours['server_ms']:.1f}x of it"
+    )
+
+
 async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     require_module("lume_widget.server", "the reference server")
     conversations = ctx.size(100, 10)
@@ -159,12 +172,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 ours["overhead_ms"] if ours else None,
                 floor["overhead_ms"],
                 reference_name="floor",
-                note=(
-                    f"server time per turn {ours['server_ms']:.1f} ms; overhead "
-                    f"{ours['overhead_ms'] / max(ours['server_ms'], 1e-9):.2f}x of it"
-                    if ours
-                    else ""
-                ),
+                note=_relative_note(ours),
                 skipped=why,
             )
         )

@@ -137,3 +137,13 @@ def test_benchmarks_skipped_rows_keep_the_reason_and_no_number() -> None:
     whole = skipped_row("x", "all figures", "chromium is missing")
     assert whole.verdict == "skipped: chromium is missing"
     assert whole.reference is None
+
+
+def test_benchmarks_busiest_second_counts_the_densest_window() -> None:
+    from benchmarks.channel import _busiest_second
+
+    assert _busiest_second([]) == 0
+    assert _busiest_second([5.0]) == 1
+    # a burst of four within 0.3 s, then one message a second
+    assert _busiest_second([0.0, 0.1, 0.2, 0.3, 1.5, 2.5, 3.5]) == 4
+    assert _busiest_second([3.0, 0.0, 1.0, 2.0]) == 2  # window edges included, order ignored
