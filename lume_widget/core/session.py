@@ -28,10 +28,8 @@ from __future__ import annotations
 import enum
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any
 
 from lume_widget.core.actions import (
     Action,
@@ -39,36 +37,34 @@ from lume_widget.core.actions import (
     CloseLive,
     ConnectLegacy,
     ConnectLive,
-    FetchHistory,
     SendLive,
     SendPing,
-    SendRest,
 )
-from lume_widget.core.backoff import Backoff, Decision, classify
-from lume_widget.core.errors_map import error_for_status
+from lume_widget.core.backoff import Backoff
+from lume_widget.core.delivery import TurnDelivery
 from lume_widget.core.events import (
-    ChunkReceived,
     ConnectionStatus,
     Event,
-    HistoryLoaded,
-    Reply,
-    ReplyCompleted,
     StatusChanged,
     Tier,
     TierChanged,
     TurnFailed,
-    UserMessageStored,
 )
 from lume_widget.core.models import Message
 from lume_widget.core.settings import Settings
-from lume_widget.core.transcript import Transcript, find_turn
-from lume_widget.core.wire import message_from_json, parse_frames, validate_message
+from lume_widget.core.transcript import Transcript
+from lume_widget.core.turn import (
+    PHASE_MOVES,
+    WAITING_FOR_CONTENT,
+    IllegalTransition,
+    Turn,
+    TurnPhase,
+)
+from lume_widget.core.wire import validate_message
 from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
-    ConsultationNotActiveError,
     LumeError,
-    ServerError,
     TurnCancelledError,
     TurnTimeoutError,
 )
@@ -78,10 +74,7 @@ __all__ = ["IllegalTransition", "LinkState", "Session", "TurnPhase"]
 logger = logging.getLogger(__name__)
 
 S = ConnectionStatus
-
-
-class IllegalTransition(RuntimeError):
-    """An input arrived that the current state does not allow; nothing was changed."""
+P = TurnPhase
 
 
 class LinkState(enum.Enum):
@@ -92,94 +85,14 @@ class LinkState(enum.Enum):
     UP = "up"
 
 
-class TurnPhase(enum.Enum):
-    """Where the turn in flight stands."""
-
-    PROBING = "probing"  # checking whether live is back before sending
-    WAITING_LINK = "waiting_link"  # queued until the live link opens
-    CHECKING = "checking"  # looking in history before (re)sending
-    SENDING = "sending"  # POST issued, no answer yet
-    SENT = "sent"  # sent on live, not acknowledged yet
-    ACKNOWLEDGED = "acknowledged"  # the server has the message, no content yet
-    STREAMING = "streaming"  # content arriving on a socket
-    RECOVERING = "recovering"  # polling history for the reply
-    RECONCILING = "reconciling"  # reply finished, reading the server's stored copy
-
-
-P = TurnPhase
-
 _STATUS_MOVES: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
-    S.CONNECTING: frozenset(
-        {S.CONNECTED, S.STREAMING, S.RECONNECTING, S.DEGRADED, S.OFFLINE, S.ERROR}
-    ),
-    S.CONNECTED: frozenset(
-        {S.STREAMING, S.RECONNECTING, S.DEGRADED, S.CONNECTING, S.OFFLINE, S.ERROR}
-    ),
-    S.STREAMING: frozenset(
-        {S.CONNECTED, S.RECONNECTING, S.DEGRADED, S.CONNECTING, S.OFFLINE, S.ERROR}
-    ),
-    S.RECONNECTING: frozenset(
-        {S.CONNECTED, S.STREAMING, S.DEGRADED, S.CONNECTING, S.OFFLINE, S.ERROR}
-    ),
-    S.DEGRADED: frozenset(
-        {S.CONNECTED, S.STREAMING, S.CONNECTING, S.RECONNECTING, S.OFFLINE, S.ERROR}
-    ),
-    S.OFFLINE: frozenset(
-        {S.CONNECTING, S.CONNECTED, S.STREAMING, S.DEGRADED, S.RECONNECTING, S.ERROR}
-    ),
-    S.ERROR: frozenset(
-        {S.CONNECTING, S.CONNECTED, S.STREAMING, S.DEGRADED, S.RECONNECTING, S.OFFLINE}
-    ),
+    status: frozenset(ConnectionStatus) - {status} for status in ConnectionStatus
 }
-"""Legal status moves; a closed session moves to OFFLINE once and never leaves it."""
-
-_PHASE_MOVES: dict[TurnPhase | None, frozenset[TurnPhase]] = {
-    None: frozenset({P.PROBING, P.WAITING_LINK, P.SENDING, P.SENT}),
-    P.PROBING: frozenset({P.WAITING_LINK, P.SENDING, P.SENT}),
-    P.WAITING_LINK: frozenset({P.SENT, P.SENDING, P.CHECKING}),
-    P.CHECKING: frozenset({P.WAITING_LINK, P.SENDING, P.SENT, P.RECOVERING}),
-    P.SENDING: frozenset({P.RECOVERING, P.RECONCILING, P.CHECKING, P.SENDING}),
-    P.SENT: frozenset({P.ACKNOWLEDGED, P.STREAMING, P.CHECKING, P.RECONCILING, P.RECOVERING}),
-    P.ACKNOWLEDGED: frozenset({P.STREAMING, P.RECOVERING, P.RECONCILING}),
-    P.STREAMING: frozenset({P.RECOVERING, P.RECONCILING}),
-    P.RECOVERING: frozenset({P.STREAMING, P.RECONCILING, P.RECOVERING}),
-    P.RECONCILING: frozenset({P.RECONCILING}),
-}
-"""Legal turn-phase moves (ending a turn is always legal)."""
-
-_WAITING_FOR_CONTENT = frozenset({P.SENT, P.ACKNOWLEDGED, P.STREAMING})
-_MAX_SENDS = 8
+"""Legal status moves: any status may follow another (the status is derived from the tier,
+the links and the turn); the one rule is that a closed session moves to OFFLINE and stays."""
 
 
-@dataclass(slots=True)
-class _Turn:
-    id: str
-    text: str
-    began_at: float
-    wall_start: datetime | None
-    baseline: int
-    phase: TurnPhase | None = None
-    sent_at: float | None = None
-    sends: int = 0
-    acknowledged: bool = False
-    user_message: Message | None = None
-    user_message_reported: bool = False
-    chunks: list[str] = field(default_factory=list)
-    first_content_at: float | None = None
-    last_activity: float = 0.0
-    reconnects: int = 0
-    tier_changes: list[TierChanged] = field(default_factory=list)
-    metadata: dict[str, Any] = field(default_factory=dict)
-    poll_interval: float = 0.0
-    whole_message: Message | None = None
-    last_problem: str = ""
-
-    @property
-    def partial_text(self) -> str:
-        return "".join(self.chunks)
-
-
-class Session:
+class Session(TurnDelivery):
     """The state machine of one consultation; see the module docstring."""
 
     def __init__(
@@ -217,7 +130,7 @@ class Session:
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
         self._turn_ids = itertools.count(1)
-        self._turn: _Turn | None = None
+        self._turn: Turn | None = None
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._started = False
@@ -292,7 +205,7 @@ class Session:
             raise IllegalTransition(
                 "a reply is still in flight; wait for it (or stop it) before sending again"
             )
-        turn = _Turn(
+        turn = Turn(
             id=f"turn-{next(self._turn_ids)}",
             text=trimmed,
             began_at=now,
@@ -478,134 +391,6 @@ class Session:
             return
         self._handle_frame(frame, now, legacy=True)
 
-    # requests -----------------------------------------------------------------
-
-    def send_succeeded(
-        self,
-        request_id: int,
-        user_message: Message | None,
-        assistant_message: Message | None,
-        now: float,
-    ) -> None:
-        """A POST of the user's message was accepted (200, 201 or 202)."""
-        turn = self._take_request(request_id)
-        if turn is None or turn.phase is not P.SENDING:
-            return
-        self._rest_failures = 0
-        turn.acknowledged = True
-        turn.last_activity = now
-        if user_message is not None:
-            turn.user_message = user_message
-            self._report_user_message(turn)
-        assistant_message = assistant_message or turn.whole_message
-        if assistant_message is not None:
-            turn.whole_message = assistant_message
-            self._note_content(turn, assistant_message.content, now, whole=True)
-            self._reconcile(turn, 0.0)
-            return
-        self._move(turn, P.RECOVERING)
-        turn.poll_interval = self._first_poll_interval()
-        if self.tier is Tier.LEGACY and self.legacy is LinkState.UP:
-            return  # the legacy socket delivers the reply; the inactivity deadline guards it
-        self._poll(turn, turn.poll_interval)
-
-    def send_failed(
-        self,
-        request_id: int,
-        status: int | None,
-        retry_after: str | None,
-        reason: str,
-        now: float,
-        *,
-        code: str | None = None,
-    ) -> None:
-        """A POST of the user's message failed (``status`` None: no answer at all)."""
-        turn = self._take_request(request_id)
-        if turn is None or turn.phase is not P.SENDING:
-            return
-        turn.last_problem = reason
-        verdict = classify(status, retry_after, self.settings)
-        if verdict.decision is Decision.WAIT:
-            logger.info("send rate limited; waiting %.2f s", verdict.wait_s)
-            self._send_rest(turn, verdict.wait_s, count=False)
-            return
-        if verdict.decision is not Decision.RETRY:
-            error = error_for_status(status, reason, code=code, unsent_text=turn.text)
-            self._fail_turn(error, now, reason)
-            return
-        self._count_rest_failure(turn, reason, now, check_first=True)
-
-    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
-        """A history read answered; ``request_id`` 0 is a read the user asked for."""
-        turn = self._take_request(request_id) if request_id else None
-        stale = request_id != 0 and turn is None
-        if self.transcript.replace(messages):
-            self._events.append(HistoryLoaded(self.transcript.messages))
-        if stale or turn is None:
-            return
-        if turn.phase is not P.CHECKING:
-            self._rest_failures = 0  # a check between failed sends does not prove sends work
-        match = find_turn(
-            self.transcript.messages,
-            turn.text,
-            turn.baseline,
-            None if turn.user_message is None else turn.user_message.id,
-        )
-        if match.user_message is not None:
-            turn.user_message = match.user_message
-            turn.acknowledged = True
-            self._report_user_message(turn)
-        if match.reply is not None:
-            self._complete(turn, match.reply, now)
-            return
-        if turn.phase is P.CHECKING:
-            if match.user_message is not None:
-                self._move(turn, P.RECOVERING)
-                turn.poll_interval = self._first_poll_interval()
-                self._poll(turn, turn.poll_interval)
-            else:
-                self._resend(turn, now)
-        elif turn.phase is P.RECONCILING:
-            self._reconcile(turn, self.settings.reconcile_retry_s)
-        elif turn.phase is P.RECOVERING:
-            turn.poll_interval = self._next_poll_interval(turn.poll_interval)
-            self._poll(turn, turn.poll_interval)
-
-    def history_failed(
-        self,
-        request_id: int,
-        status: int | None,
-        retry_after: str | None,
-        reason: str,
-        now: float,
-        *,
-        code: str | None = None,
-    ) -> None:
-        """A history read of a turn failed."""
-        turn = self._take_request(request_id)
-        if turn is None or turn.phase not in (P.CHECKING, P.RECOVERING, P.RECONCILING):
-            return
-        turn.last_problem = reason
-        verdict = classify(status, retry_after, self.settings)
-        phase = turn.phase
-        if verdict.decision is Decision.WAIT:
-            self._again(turn, phase, verdict.wait_s)
-            return
-        if verdict.decision is not Decision.RETRY:
-            error = error_for_status(
-                status,
-                reason,
-                code=code,
-                unsent_text=None if turn.acknowledged else turn.text,
-                partial_text=turn.partial_text,
-            )
-            self._fail_turn(error, now, reason)
-            return
-        if self.tier is Tier.LIVE:
-            self._again(turn, phase, self._backoff_delay_for_poll())
-            return
-        self._count_rest_failure(turn, reason, now, check_first=phase is P.CHECKING)
-
     def tick(self, now: float) -> None:
         """Time passed: enforce deadlines, keep the live link alive."""
         if self.closed:
@@ -657,15 +442,18 @@ class Session:
             return False
         return self._last_probe is None or now - self._last_probe >= self.settings.probe_interval_s
 
-    def _watching_inactivity(self, turn: _Turn) -> bool:
-        if turn.phase in _WAITING_FOR_CONTENT:
+    def _legacy_delivers(self) -> bool:
+        return self.tier is Tier.LEGACY and self.legacy is LinkState.UP
+
+    def _watching_inactivity(self, turn: Turn) -> bool:
+        if turn.phase in WAITING_FOR_CONTENT:
             return True
         return (
             turn.phase is P.RECOVERING and self.tier is Tier.LEGACY and self.legacy is LinkState.UP
         )
 
-    def _move(self, turn: _Turn, phase: TurnPhase) -> None:
-        if phase not in _PHASE_MOVES[turn.phase]:
+    def _move(self, turn: Turn, phase: TurnPhase) -> None:
+        if phase not in PHASE_MOVES[turn.phase]:
             raise IllegalTransition(
                 f"turn cannot move from {turn.phase and turn.phase.value} to {phase.value}"
             )
@@ -789,7 +577,7 @@ class Session:
         if was_short:
             self._live_failures += 1
         turn = self._turn
-        if turn is not None and turn.phase in _WAITING_FOR_CONTENT:
+        if turn is not None and turn.phase in WAITING_FOR_CONTENT:
             if turn.acknowledged:
                 self._move(turn, P.RECOVERING)
                 turn.poll_interval = self._first_poll_interval()
@@ -808,7 +596,7 @@ class Session:
             self._live_generation += 1
         self._refresh_status(f"live link lost: {reason}", now)
 
-    def _stalled(self, turn: _Turn, now: float) -> None:
+    def _stalled(self, turn: Turn, now: float) -> None:
         reason = f"no reply content for {self.settings.stream_inactivity_s:g} s"
         logger.warning("turn %s stalled: %s", turn.id, reason)
         if self.tier is Tier.LEGACY:
@@ -825,7 +613,7 @@ class Session:
             self._move(turn, P.RECOVERING)
             self._poll(turn, 0.0)
 
-    def _dispatch(self, turn: _Turn, now: float) -> None:
+    def _dispatch(self, turn: Turn, now: float) -> None:
         """Send the turn on the current tier, or queue it until that tier can."""
         if self.tier is Tier.LIVE:
             if self.live is LinkState.UP:
@@ -843,243 +631,6 @@ class Session:
             return
         turn.sent_at = turn.sent_at if turn.sent_at is not None else now
         self._send_rest(turn, 0.0, count=True)
-
-    def _send_rest(self, turn: _Turn, delay: float, *, count: bool) -> None:
-        self._move(turn, P.SENDING)
-        if count:
-            turn.sends += 1
-        request_id = self._new_request(turn)
-        self._actions.append(SendRest(request_id, turn.id, self.tier, turn.text, delay))
-
-    def _resend(self, turn: _Turn, now: float) -> None:
-        if turn.sends >= _MAX_SENDS:
-            self._fail_turn(
-                ConnectionFailedError(
-                    "The message could not be delivered after a retry; it was not stored. "
-                    "Send it again when the connection is back.",
-                    unsent_text=turn.text,
-                ),
-                now,
-                "delivery failed twice",
-            )
-            return
-        self._dispatch(turn, now)
-
-    def _check(self, turn: _Turn, delay: float) -> None:
-        request_id = self._new_request(turn)
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "check"))
-
-    def _poll(self, turn: _Turn, delay: float) -> None:
-        request_id = self._new_request(turn)
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "poll"))
-
-    def _reconcile(self, turn: _Turn, delay: float) -> None:
-        if turn.phase is not P.RECONCILING:
-            self._move(turn, P.RECONCILING)
-        request_id = self._new_request(turn)
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
-
-    def _again(self, turn: _Turn, phase: TurnPhase, delay: float) -> None:
-        if phase is P.CHECKING:
-            self._check(turn, delay)
-        elif phase is P.RECONCILING:
-            self._reconcile(turn, delay)
-        else:
-            self._poll(turn, delay)
-
-    def _history_tier(self) -> Tier:
-        return Tier.LEGACY if self.tier is Tier.LEGACY else Tier.REST
-
-    def _new_request(self, turn: _Turn) -> int:
-        request_id = next(self._request_ids)
-        self._pending_requests = {request_id}
-        return request_id
-
-    def _take_request(self, request_id: int) -> _Turn | None:
-        if request_id not in self._pending_requests or self._turn is None:
-            return None
-        self._pending_requests.discard(request_id)
-        return self._turn
-
-    def _first_poll_interval(self) -> float:
-        if self.tier is Tier.LEGACY:
-            return self.settings.legacy_poll_s
-        return self.settings.rest_poll_initial_s
-
-    def _next_poll_interval(self, current: float) -> float:
-        if self.tier is Tier.LEGACY:
-            return self.settings.legacy_poll_s
-        grown = max(current, self.settings.rest_poll_initial_s) * self.settings.rest_poll_growth
-        return min(self.settings.rest_poll_max_s, grown)
-
-    def _backoff_delay_for_poll(self) -> float:
-        return max(self.settings.rest_poll_initial_s, self._backoff.ceiling())
-
-    def _count_rest_failure(
-        self, turn: _Turn, reason: str, now: float, *, check_first: bool
-    ) -> None:
-        self._rest_failures += 1
-        logger.info("%s failure %d: %s", self.tier.value, self._rest_failures, reason)
-        if self._rest_failures >= self.settings.rest_failure_limit:
-            self._rest_failures = 0
-            if turn.phase is P.SENDING:
-                self._move(turn, P.CHECKING)
-            self._demote(
-                f"{self.tier.value} failed {self.settings.rest_failure_limit} times ({reason})", now
-            )
-            if self._turn is turn and turn.phase is P.CHECKING and not self._pending_requests:
-                self._check(turn, 0.0)
-            return
-        delay = self._backoff.ceiling() * min(1.0, 0.5 + 0.5 * self._rest_failures / 3)
-        if turn.phase is P.SENDING:
-            self._move(turn, P.CHECKING)
-        if check_first or turn.phase is P.CHECKING:
-            self._check(turn, delay)
-        else:
-            self._poll(turn, delay)
-
-    def _handle_frame(self, frame: str | bytes, now: float, *, legacy: bool) -> None:
-        batch = parse_frames(frame)
-        if batch.skipped:
-            self.frames_skipped += batch.skipped
-            logger.debug("skipped %d unusable frame part(s)", batch.skipped)
-        for event in batch.events:
-            turn = self._turn
-            kind = event.get("type")
-            if turn is None or turn.phase is None:
-                self._handle_idle_frame(event)
-                continue
-            if kind == "message_received":
-                if turn.phase is P.SENT:
-                    turn.acknowledged = True
-                    turn.last_activity = now
-                    self._move(turn, P.ACKNOWLEDGED)
-            elif kind == "stream_chunk":
-                content = event.get("content")
-                if isinstance(content, str) and turn.phase in (P.SENT, P.ACKNOWLEDGED, P.STREAMING):
-                    turn.acknowledged = True
-                    if turn.phase is not P.STREAMING:
-                        self._move(turn, P.STREAMING)
-                    self._note_content(turn, content, now, whole=False)
-            elif kind == "stream_complete":
-                if turn.phase in (P.SENT, P.ACKNOWLEDGED, P.STREAMING):
-                    metadata = event.get("metadata")
-                    if isinstance(metadata, Mapping):
-                        turn.metadata.update(metadata)
-                    turn.acknowledged = True
-                    self._reconcile(turn, 0.0)
-            elif kind == "message":
-                self._handle_message_frame(turn, event, now)
-            elif kind == "error":
-                self._handle_error_frame(turn, event, now)
-            # connected, pong: liveness only
-
-    def _handle_idle_frame(self, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "message":
-            message = message_from_json(event.get("message"))
-            if message is not None and self.transcript.add(message):
-                self._events.append(HistoryLoaded(self.transcript.messages))
-
-    def _handle_message_frame(self, turn: _Turn, event: Mapping[str, Any], now: float) -> None:
-        message = message_from_json(event.get("message"))
-        if message is None:
-            self.frames_skipped += 1
-            return
-        if message.role == "user":
-            if turn.user_message is None and message.content.strip() == turn.text:
-                turn.user_message = message
-                turn.acknowledged = True
-                self._report_user_message(turn)
-            return
-        if message.role != "assistant" or turn.phase not in (
-            P.SENT,
-            P.ACKNOWLEDGED,
-            P.STREAMING,
-            P.RECOVERING,
-            P.SENDING,
-        ):
-            return
-        if turn.phase is P.SENDING:
-            # The reply beat the POST's answer: keep it and reconcile once the POST answers.
-            turn.whole_message = message
-            return
-        turn.acknowledged = True
-        turn.whole_message = message
-        self._note_content(turn, message.content, now, whole=True)
-        self._reconcile(turn, 0.0)
-
-    def _handle_error_frame(self, turn: _Turn, event: Mapping[str, Any], now: float) -> None:
-        text = event.get("error")
-        message = text if isinstance(text, str) and text else "the server reported an error"
-        code = event.get("code")
-        unsent = None if turn.acknowledged else turn.text
-        error: LumeError
-        if code == "CONSULTATION_NOT_ACTIVE":
-            error = ConsultationNotActiveError(
-                "This consultation is no longer active; start a new one to keep chatting.",
-                code=str(code),
-                unsent_text=unsent,
-                partial_text=turn.partial_text,
-            )
-        else:
-            error = ServerError(
-                f"The server could not produce a reply: {message}. Send the message again.",
-                code=code if isinstance(code, str) else None,
-                unsent_text=unsent,
-                partial_text=turn.partial_text,
-            )
-        self._fail_turn(error, now, message)
-
-    def _note_content(self, turn: _Turn, content: str, now: float, *, whole: bool) -> None:
-        turn.last_activity = now
-        if whole and turn.chunks:
-            return  # already streamed: the reconcile adopts the stored text
-        if content and turn.first_content_at is None:
-            turn.first_content_at = now
-        index = len(turn.chunks)
-        turn.chunks.append(content)
-        if content:
-            self._events.append(ChunkReceived(turn.id, content, index, now))
-
-    def _report_user_message(self, turn: _Turn) -> None:
-        if turn.user_message is not None and not turn.user_message_reported:
-            turn.user_message_reported = True
-            self._events.append(UserMessageStored(turn.user_message, turn.id))
-
-    def _complete(self, turn: _Turn, reply: Message, now: float) -> None:
-        if turn.first_content_at is None:
-            turn.first_content_at = now
-        sent_at = turn.sent_at if turn.sent_at is not None else turn.began_at
-        metadata = dict(turn.metadata)
-        if reply.tokens_used is not None:
-            metadata.setdefault("tokens_used", reply.tokens_used)
-        if reply.processing_time_ms is not None:
-            metadata.setdefault("processing_time_ms", reply.processing_time_ms)
-        result = Reply(
-            text=reply.content,
-            message_id=reply.id,
-            consultation_id=self.consultation_id,
-            user_message_id=None if turn.user_message is None else turn.user_message.id,
-            tier=self.tier,
-            ttft_s=max(0.0, turn.first_content_at - sent_at),
-            duration_s=max(0.0, now - sent_at),
-            chunks=max(1, len([c for c in turn.chunks if c])),
-            reconnects=turn.reconnects,
-            tier_changes=tuple(turn.tier_changes),
-            started_at=turn.wall_start,
-            metadata=metadata,
-            turn_id=turn.id,
-        )
-        logger.info(
-            "turn %s complete on %s: %d chars, %d chunks",
-            turn.id,
-            self.tier.value,
-            len(reply.content),
-            result.chunks,
-        )
-        self._end_turn()
-        self._after_turn("reply complete", now)
-        self._events.append(ReplyCompleted(result))
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn

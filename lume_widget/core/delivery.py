@@ -1,0 +1,402 @@
+"""How a turn is delivered and finished: send and history results, frames, polls, completion.
+
+A mixin of :class:`lume_widget.core.session.Session` (which owns the links, tiers and
+status); kept apart so each module stays readable. Pure: no I/O, time comes in ``now``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from lume_widget.core.actions import Action, FetchHistory, SendRest
+from lume_widget.core.backoff import Backoff, Decision, classify
+from lume_widget.core.errors_map import error_for_status
+from lume_widget.core.events import (
+    ChunkReceived,
+    ConnectionStatus,
+    Event,
+    HistoryLoaded,
+    ReplyCompleted,
+    Tier,
+    UserMessageStored,
+)
+from lume_widget.core.models import Message
+from lume_widget.core.settings import Settings
+from lume_widget.core.transcript import Transcript, find_turn
+from lume_widget.core.turn import (
+    MAX_SENDS,
+    Turn,
+    TurnPhase,
+    build_reply,
+    error_from_frame,
+)
+from lume_widget.core.wire import message_from_json, parse_frames
+from lume_widget.errors import ConnectionFailedError, LumeError
+
+__all__ = ["TurnDelivery"]
+
+logger = logging.getLogger("lume_widget.core.session")
+
+P = TurnPhase
+
+
+class TurnDelivery:
+    """Turn delivery for the session; the attributes and hooks below are the session's."""
+
+    consultation_id: str
+    settings: Settings
+    tier: Tier
+    status: ConnectionStatus
+    transcript: Transcript
+    frames_skipped: int
+    _turn: Turn | None
+    _events: list[Event]
+    _actions: list[Action]
+    _pending_requests: set[int]
+    _request_ids: itertools.count[int]
+    _rest_failures: int
+    _backoff: Backoff
+
+    if TYPE_CHECKING:  # provided by Session
+
+        def _move(self, turn: Turn, phase: TurnPhase) -> None: ...
+
+        def _fail_turn(self, error: LumeError, now: float, reason: str) -> None: ...
+
+        def _demote(self, reason: str, now: float) -> None: ...
+
+        def _dispatch(self, turn: Turn, now: float) -> None: ...
+
+        def _end_turn(self) -> None: ...
+
+        def _after_turn(self, reason: str, now: float) -> None: ...
+
+        def _legacy_delivers(self) -> bool: ...
+
+    # results of requests --------------------------------------------------------
+
+    def send_succeeded(
+        self,
+        request_id: int,
+        user_message: Message | None,
+        assistant_message: Message | None,
+        now: float,
+    ) -> None:
+        """A POST of the user's message was accepted (200, 201 or 202)."""
+        turn = self._take_request(request_id)
+        if turn is None or turn.phase is not P.SENDING:
+            return
+        self._rest_failures = 0
+        turn.acknowledged = True
+        turn.last_activity = now
+        if user_message is not None:
+            turn.user_message = user_message
+            self._report_user_message(turn)
+        assistant_message = assistant_message or turn.whole_message
+        if assistant_message is not None:
+            turn.whole_message = assistant_message
+            self._note_content(turn, assistant_message.content, now, whole=True)
+            self._reconcile(turn, 0.0)
+            return
+        self._move(turn, P.RECOVERING)
+        turn.poll_interval = self._first_poll_interval()
+        if self._legacy_delivers():
+            return  # the legacy socket delivers the reply; the inactivity deadline guards it
+        self._poll(turn, turn.poll_interval)
+
+    def send_failed(
+        self,
+        request_id: int,
+        status: int | None,
+        retry_after: str | None,
+        reason: str,
+        now: float,
+        *,
+        code: str | None = None,
+    ) -> None:
+        """A POST of the user's message failed (``status`` None: no answer at all)."""
+        turn = self._take_request(request_id)
+        if turn is None or turn.phase is not P.SENDING:
+            return
+        turn.last_problem = reason
+        verdict = classify(status, retry_after, self.settings)
+        if verdict.decision is Decision.WAIT:
+            logger.info("send rate limited; waiting %.2f s", verdict.wait_s)
+            self._send_rest(turn, verdict.wait_s, count=False)
+            return
+        if verdict.decision is not Decision.RETRY:
+            error = error_for_status(status, reason, code=code, unsent_text=turn.text)
+            self._fail_turn(error, now, reason)
+            return
+        self._count_rest_failure(turn, reason, now, check_first=True)
+
+    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
+        """A history read answered; ``request_id`` 0 is a read the user asked for."""
+        turn = self._take_request(request_id) if request_id else None
+        stale = request_id != 0 and turn is None
+        if self.transcript.replace(messages):
+            self._events.append(HistoryLoaded(self.transcript.messages))
+        if stale or turn is None:
+            return
+        if turn.phase is not P.CHECKING:
+            self._rest_failures = 0  # a check between failed sends does not prove sends work
+        match = find_turn(
+            self.transcript.messages,
+            turn.text,
+            turn.baseline,
+            None if turn.user_message is None else turn.user_message.id,
+        )
+        if match.user_message is not None:
+            turn.user_message = match.user_message
+            turn.acknowledged = True
+            self._report_user_message(turn)
+        if match.reply is not None:
+            self._complete(turn, match.reply, now)
+            return
+        if turn.phase is P.CHECKING:
+            if match.user_message is not None:
+                self._move(turn, P.RECOVERING)
+                turn.poll_interval = self._first_poll_interval()
+                self._poll(turn, turn.poll_interval)
+            else:
+                self._resend(turn, now)
+        elif turn.phase is P.RECONCILING:
+            self._reconcile(turn, self.settings.reconcile_retry_s)
+        elif turn.phase is P.RECOVERING:
+            turn.poll_interval = self._next_poll_interval(turn.poll_interval)
+            self._poll(turn, turn.poll_interval)
+
+    def history_failed(
+        self,
+        request_id: int,
+        status: int | None,
+        retry_after: str | None,
+        reason: str,
+        now: float,
+        *,
+        code: str | None = None,
+    ) -> None:
+        """A history read of a turn failed."""
+        turn = self._take_request(request_id)
+        if turn is None or turn.phase not in (P.CHECKING, P.RECOVERING, P.RECONCILING):
+            return
+        turn.last_problem = reason
+        verdict = classify(status, retry_after, self.settings)
+        phase = turn.phase
+        if verdict.decision is Decision.WAIT:
+            self._again(turn, phase, verdict.wait_s)
+            return
+        if verdict.decision is not Decision.RETRY:
+            error = error_for_status(
+                status,
+                reason,
+                code=code,
+                unsent_text=None if turn.acknowledged else turn.text,
+                partial_text=turn.partial_text,
+            )
+            self._fail_turn(error, now, reason)
+            return
+        if self.tier is Tier.LIVE:
+            self._again(turn, phase, self._backoff_delay_for_poll())
+            return
+        self._count_rest_failure(turn, reason, now, check_first=phase is P.CHECKING)
+
+    def _send_rest(self, turn: Turn, delay: float, *, count: bool) -> None:
+        self._move(turn, P.SENDING)
+        if count:
+            turn.sends += 1
+        request_id = self._new_request(turn)
+        self._actions.append(SendRest(request_id, turn.id, self.tier, turn.text, delay))
+
+    def _resend(self, turn: Turn, now: float) -> None:
+        if turn.sends >= MAX_SENDS:
+            self._fail_turn(
+                ConnectionFailedError(
+                    "The message could not be delivered after a retry; it was not stored. "
+                    "Send it again when the connection is back.",
+                    unsent_text=turn.text,
+                ),
+                now,
+                "delivery failed twice",
+            )
+            return
+        self._dispatch(turn, now)
+
+    def _check(self, turn: Turn, delay: float) -> None:
+        request_id = self._new_request(turn)
+        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "check"))
+
+    def _poll(self, turn: Turn, delay: float) -> None:
+        request_id = self._new_request(turn)
+        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "poll"))
+
+    def _reconcile(self, turn: Turn, delay: float) -> None:
+        if turn.phase is not P.RECONCILING:
+            self._move(turn, P.RECONCILING)
+        request_id = self._new_request(turn)
+        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+
+    def _again(self, turn: Turn, phase: TurnPhase, delay: float) -> None:
+        if phase is P.CHECKING:
+            self._check(turn, delay)
+        elif phase is P.RECONCILING:
+            self._reconcile(turn, delay)
+        else:
+            self._poll(turn, delay)
+
+    def _history_tier(self) -> Tier:
+        return Tier.LEGACY if self.tier is Tier.LEGACY else Tier.REST
+
+    def _new_request(self, turn: Turn) -> int:
+        request_id = next(self._request_ids)
+        self._pending_requests = {request_id}
+        return request_id
+
+    def _take_request(self, request_id: int) -> Turn | None:
+        if request_id not in self._pending_requests or self._turn is None:
+            return None
+        self._pending_requests.discard(request_id)
+        return self._turn
+
+    def _first_poll_interval(self) -> float:
+        if self.tier is Tier.LEGACY:
+            return self.settings.legacy_poll_s
+        return self.settings.rest_poll_initial_s
+
+    def _next_poll_interval(self, current: float) -> float:
+        if self.tier is Tier.LEGACY:
+            return self.settings.legacy_poll_s
+        grown = max(current, self.settings.rest_poll_initial_s) * self.settings.rest_poll_growth
+        return min(self.settings.rest_poll_max_s, grown)
+
+    def _backoff_delay_for_poll(self) -> float:
+        return max(self.settings.rest_poll_initial_s, self._backoff.ceiling())
+
+    def _count_rest_failure(
+        self, turn: Turn, reason: str, now: float, *, check_first: bool
+    ) -> None:
+        self._rest_failures += 1
+        logger.info("%s failure %d: %s", self.tier.value, self._rest_failures, reason)
+        if self._rest_failures >= self.settings.rest_failure_limit:
+            self._rest_failures = 0
+            if turn.phase is P.SENDING:
+                self._move(turn, P.CHECKING)
+            self._demote(
+                f"{self.tier.value} failed {self.settings.rest_failure_limit} times ({reason})", now
+            )
+            if self._turn is turn and turn.phase is P.CHECKING and not self._pending_requests:
+                self._check(turn, 0.0)
+            return
+        delay = self._backoff.ceiling() * min(1.0, 0.5 + 0.5 * self._rest_failures / 3)
+        if turn.phase is P.SENDING:
+            self._move(turn, P.CHECKING)
+        if check_first or turn.phase is P.CHECKING:
+            self._check(turn, delay)
+        else:
+            self._poll(turn, delay)
+
+    def _handle_frame(self, frame: str | bytes, now: float, *, legacy: bool) -> None:
+        batch = parse_frames(frame)
+        if batch.skipped:
+            self.frames_skipped += batch.skipped
+            logger.debug("skipped %d unusable frame part(s)", batch.skipped)
+        for event in batch.events:
+            turn = self._turn
+            kind = event.get("type")
+            if turn is None or turn.phase is None:
+                self._handle_idle_frame(event)
+                continue
+            if kind == "message_received":
+                if turn.phase is P.SENT:
+                    turn.acknowledged = True
+                    turn.last_activity = now
+                    self._move(turn, P.ACKNOWLEDGED)
+            elif kind == "stream_chunk":
+                content = event.get("content")
+                if isinstance(content, str) and turn.phase in (P.SENT, P.ACKNOWLEDGED, P.STREAMING):
+                    turn.acknowledged = True
+                    if turn.phase is not P.STREAMING:
+                        self._move(turn, P.STREAMING)
+                    self._note_content(turn, content, now, whole=False)
+            elif kind == "stream_complete":
+                if turn.phase in (P.SENT, P.ACKNOWLEDGED, P.STREAMING):
+                    metadata = event.get("metadata")
+                    if isinstance(metadata, Mapping):
+                        turn.metadata.update(metadata)
+                    turn.acknowledged = True
+                    self._reconcile(turn, 0.0)
+            elif kind == "message":
+                self._handle_message_frame(turn, event, now)
+            elif kind == "error":
+                self._handle_error_frame(turn, event, now)
+            # connected, pong: liveness only
+
+    def _handle_idle_frame(self, event: Mapping[str, Any]) -> None:
+        if event.get("type") == "message":
+            message = message_from_json(event.get("message"))
+            if message is not None and self.transcript.add(message):
+                self._events.append(HistoryLoaded(self.transcript.messages))
+
+    def _handle_message_frame(self, turn: Turn, event: Mapping[str, Any], now: float) -> None:
+        message = message_from_json(event.get("message"))
+        if message is None:
+            self.frames_skipped += 1
+            return
+        if message.role == "user":
+            if turn.user_message is None and message.content.strip() == turn.text:
+                turn.user_message = message
+                turn.acknowledged = True
+                self._report_user_message(turn)
+            return
+        if message.role != "assistant" or turn.phase not in (
+            P.SENT,
+            P.ACKNOWLEDGED,
+            P.STREAMING,
+            P.RECOVERING,
+            P.SENDING,
+        ):
+            return
+        if turn.phase is P.SENDING:
+            # The reply beat the POST's answer: keep it and reconcile once the POST answers.
+            turn.whole_message = message
+            return
+        turn.acknowledged = True
+        turn.whole_message = message
+        self._note_content(turn, message.content, now, whole=True)
+        self._reconcile(turn, 0.0)
+
+    def _handle_error_frame(self, turn: Turn, event: Mapping[str, Any], now: float) -> None:
+        error, message = error_from_frame(turn, event)
+        self._fail_turn(error, now, message)
+
+    def _note_content(self, turn: Turn, content: str, now: float, *, whole: bool) -> None:
+        turn.last_activity = now
+        if whole and turn.chunks:
+            return  # already streamed: the reconcile adopts the stored text
+        if content and turn.first_content_at is None:
+            turn.first_content_at = now
+        index = len(turn.chunks)
+        turn.chunks.append(content)
+        if content:
+            self._events.append(ChunkReceived(turn.id, content, index, now))
+
+    def _report_user_message(self, turn: Turn) -> None:
+        if turn.user_message is not None and not turn.user_message_reported:
+            turn.user_message_reported = True
+            self._events.append(UserMessageStored(turn.user_message, turn.id))
+
+    def _complete(self, turn: Turn, reply: Message, now: float) -> None:
+        result = build_reply(turn, reply, self.consultation_id, self.tier, now)
+        logger.info(
+            "turn %s complete on %s: %d chars, %d chunks",
+            turn.id,
+            self.tier.value,
+            len(reply.content),
+            result.chunks,
+        )
+        self._end_turn()
+        self._after_turn("reply complete", now)
+        self._events.append(ReplyCompleted(result))

@@ -1,0 +1,150 @@
+"""A turn in flight: its phases and their legal moves, its record, and the reply it produces.
+
+Part of the session core (:mod:`lume_widget.core.session` drives it): pure data and
+functions, no I/O.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from lume_widget.core.events import Reply, Tier, TierChanged
+from lume_widget.core.models import Message
+from lume_widget.errors import ConsultationNotActiveError, LumeError, ServerError
+
+__all__ = [
+    "MAX_SENDS",
+    "PHASE_MOVES",
+    "WAITING_FOR_CONTENT",
+    "IllegalTransition",
+    "Turn",
+    "TurnPhase",
+    "build_reply",
+    "error_from_frame",
+]
+
+
+class IllegalTransition(RuntimeError):
+    """An input arrived that the current state does not allow; nothing was changed."""
+
+
+class TurnPhase(enum.Enum):
+    """Where the turn in flight stands."""
+
+    PROBING = "probing"  # checking whether live is back before sending
+    WAITING_LINK = "waiting_link"  # queued until the live link opens
+    CHECKING = "checking"  # looking in history before (re)sending
+    SENDING = "sending"  # POST issued, no answer yet
+    SENT = "sent"  # sent on live, not acknowledged yet
+    ACKNOWLEDGED = "acknowledged"  # the server has the message, no content yet
+    STREAMING = "streaming"  # content arriving on a socket
+    RECOVERING = "recovering"  # polling history for the reply
+    RECONCILING = "reconciling"  # reply finished, reading the server's stored copy
+
+
+P = TurnPhase
+
+PHASE_MOVES: dict[TurnPhase | None, frozenset[TurnPhase]] = {
+    None: frozenset({P.PROBING, P.WAITING_LINK, P.SENDING, P.SENT}),
+    P.PROBING: frozenset({P.WAITING_LINK, P.SENDING, P.SENT}),
+    P.WAITING_LINK: frozenset({P.SENT, P.SENDING, P.CHECKING}),
+    P.CHECKING: frozenset({P.WAITING_LINK, P.SENDING, P.SENT, P.RECOVERING}),
+    P.SENDING: frozenset({P.RECOVERING, P.RECONCILING, P.CHECKING, P.SENDING}),
+    P.SENT: frozenset({P.ACKNOWLEDGED, P.STREAMING, P.CHECKING, P.RECONCILING, P.RECOVERING}),
+    P.ACKNOWLEDGED: frozenset({P.STREAMING, P.RECOVERING, P.RECONCILING}),
+    P.STREAMING: frozenset({P.RECOVERING, P.RECONCILING}),
+    P.RECOVERING: frozenset({P.STREAMING, P.RECONCILING, P.RECOVERING}),
+    P.RECONCILING: frozenset({P.RECONCILING}),
+}
+"""Legal turn-phase moves (ending a turn is always legal)."""
+
+WAITING_FOR_CONTENT = frozenset({P.SENT, P.ACKNOWLEDGED, P.STREAMING})
+MAX_SENDS = 8
+
+
+@dataclass(slots=True)
+class Turn:
+    """The record of one turn: what was sent, what arrived, and the numbers of its reply."""
+
+    id: str
+    text: str
+    began_at: float
+    wall_start: datetime | None
+    baseline: int
+    phase: TurnPhase | None = None
+    sent_at: float | None = None
+    sends: int = 0
+    acknowledged: bool = False
+    user_message: Message | None = None
+    user_message_reported: bool = False
+    chunks: list[str] = field(default_factory=list)
+    first_content_at: float | None = None
+    last_activity: float = 0.0
+    reconnects: int = 0
+    tier_changes: list[TierChanged] = field(default_factory=list)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    poll_interval: float = 0.0
+    whole_message: Message | None = None
+    last_problem: str = ""
+
+    @property
+    def partial_text(self) -> str:
+        return "".join(self.chunks)
+
+
+def build_reply(turn: Turn, reply: Message, consultation_id: str, tier: Tier, now: float) -> Reply:
+    """The Reply of a finished turn, with its metrics (``turn.first_content_at`` is set here if unset)."""
+    if turn.first_content_at is None:
+        turn.first_content_at = now
+    sent_at = turn.sent_at if turn.sent_at is not None else turn.began_at
+    metadata = dict(turn.metadata)
+    if reply.tokens_used is not None:
+        metadata.setdefault("tokens_used", reply.tokens_used)
+    if reply.processing_time_ms is not None:
+        metadata.setdefault("processing_time_ms", reply.processing_time_ms)
+    return Reply(
+        text=reply.content,
+        message_id=reply.id,
+        consultation_id=consultation_id,
+        user_message_id=None if turn.user_message is None else turn.user_message.id,
+        tier=tier,
+        ttft_s=max(0.0, turn.first_content_at - sent_at),
+        duration_s=max(0.0, now - sent_at),
+        chunks=max(1, len([c for c in turn.chunks if c])),
+        reconnects=turn.reconnects,
+        tier_changes=tuple(turn.tier_changes),
+        started_at=turn.wall_start,
+        metadata=metadata,
+        turn_id=turn.id,
+    )
+
+
+def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, str]:
+    """The error a WebSocket ``error`` frame means for ``turn``, and the server's text."""
+    text = event.get("error")
+    message = text if isinstance(text, str) and text else "the server reported an error"
+    code = event.get("code")
+    unsent = None if turn.acknowledged else turn.text
+    if code == "CONSULTATION_NOT_ACTIVE":
+        return (
+            ConsultationNotActiveError(
+                "This consultation is no longer active; start a new one to keep chatting.",
+                code=str(code),
+                unsent_text=unsent,
+                partial_text=turn.partial_text,
+            ),
+            message,
+        )
+    return (
+        ServerError(
+            f"The server could not produce a reply: {message}. Send the message again.",
+            code=code if isinstance(code, str) else None,
+            unsent_text=unsent,
+            partial_text=turn.partial_text,
+        ),
+        message,
+    )
