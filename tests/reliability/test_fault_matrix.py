@@ -26,6 +26,7 @@ from lume_widget.server import ReferenceServer
 
 from .conftest import Figures
 from .harness import WrongReply, client_settings, rig
+from .support import history
 
 LIVE_DOWN = (ConnectionStatus.RECONNECTING, ConnectionStatus.DEGRADED, ConnectionStatus.OFFLINE)
 
@@ -612,3 +613,30 @@ async def test_soak_random_faults_over_150_turns_lose_nothing(
     reference_server: ReferenceServer, time_scale: float, figures: Figures, seed: int
 ) -> None:
     await random_faults(reference_server, time_scale, figures, turns=150, seed=seed)
+
+
+# -- the chat panel shows what the server stored, once ------------------------------------------
+
+
+async def test_widget_shows_each_message_once_through_drops_and_duplicates(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    from lume_widget.widget import ChatWidget
+
+    async with rig(reference_server, time_scale, frame_transform=duplicate_chunks) as r:
+        widget = ChatWidget(client=r.client, persona="nutritionist", flush_ms=0)
+        try:
+            await widget.ready()
+            reference_server.set_faults(ws_close_after_chunks=3, ws_close_mode="abrupt")
+            await widget.ask_async("First: is rice a good carb?")
+            reference_server.clear_faults()
+            await widget.ask_async("Second: and potatoes?")
+            assert widget.consultation is not None
+            stored = await history(r.http, r.user, widget.consultation.id)
+            shown = [(m["id"], m["role"], m["content"]) for m in widget.get_state()["messages"]]
+            expected = [(m["id"], m["role"], m["content"]) for m in stored]
+            assert shown == expected
+            assert len({m[0] for m in shown}) == len(shown)
+        finally:
+            widget.close()
+        await r.close()
