@@ -382,9 +382,8 @@ class Session(TurnDelivery):
         if self.tier is Tier.LEGACY and not self.closed:
             self._connect_legacy(self._legacy_backoff.next_delay())
             turn = self._turn
-            if was_up and turn is not None and turn.phase in (P.ACKNOWLEDGED, P.STREAMING):
-                self._move(turn, P.RECOVERING)
-                self._poll(turn, 0.0)
+            if was_up and turn is not None and turn.phase is P.RECOVERING:
+                self._poll(turn, 0.0)  # the socket was delivering: poll while it is down
 
     def legacy_message_received(self, generation: int, frame: str | bytes, now: float) -> None:
         if generation != self._legacy_generation:

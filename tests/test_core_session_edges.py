@@ -1,0 +1,278 @@
+"""Edges of the session state machine: stale inputs, odd frames, legacy links, failure paths."""
+
+from __future__ import annotations
+
+import pytest
+
+from lume_widget.core.actions import (
+    CloseLegacy,
+    CloseLive,
+    ConnectLegacy,
+    ConnectLive,
+    FetchHistory,
+    SendRest,
+)
+from lume_widget.core.events import (
+    ChunkReceived,
+    ConnectionStatus,
+    ReplyCompleted,
+    Tier,
+    TurnFailed,
+    UserMessageStored,
+)
+from lume_widget.core.models import Message
+from lume_widget.core.session import IllegalTransition, Session, TurnPhase
+from lume_widget.errors import ConnectionFailedError, ServerError
+from tests.test_core_session import CID, Driver, frame, history
+
+
+def test_session_stale_and_out_of_order_inputs_are_ignored() -> None:
+    d = Driver()
+    d.session.start(0.0)
+    old = d.session.live_generation
+    d.session.live_opened(old + 5, 0.1)
+    d.session.live_connect_failed(old + 5, 403, "stale", 0.1)
+    d.session.live_closed(old, "not up yet", 0.1)
+    d.session.message_received(old + 5, frame(type="pong"), 0.1)
+    d.session.legacy_opened(99, 0.1)
+    d.session.legacy_failed(99, "stale", 0.1)
+    d.session.legacy_message_received(99, "x", 0.1)
+    d.session.send_succeeded(42, None, None, 0.1)
+    d.session.send_failed(42, 500, None, "stale", 0.1)
+    d.session.history_failed(42, 500, None, "stale", 0.1)
+    d.session.history_received(42, history(), 0.1)
+    d.drain()
+    assert d.session.status is ConnectionStatus.CONNECTING
+    assert d.session.tier is Tier.LIVE
+    assert not d.session.turn_in_flight
+    assert d.session.current_turn_id is None
+
+
+def test_session_odd_frames_during_a_turn() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(
+        1.1,
+        {"type": "connected"},
+        {"type": "stream_chunk", "content": ""},  # empty: no event, no first token
+        {"type": "stream_chunk", "content": 5},  # not text
+        {"type": "message", "message": {"id": "x"}},  # unreadable
+        {"type": "message", "message": {"id": "o", "role": "user", "content": "other"}},
+        {"type": "message", "message": {"id": "s", "role": "system", "content": "sys"}},
+        {"type": "message_received"},
+        {"type": "message_received"},  # a duplicate ack changes nothing
+        {"type": "stream_chunk", "content": "a"},
+        {"type": "message", "message": {"id": "a1", "role": "assistant", "content": "a!"}},
+    )
+    assert [c.text for c in d.of(ChunkReceived)] == ["a"]  # the whole message was streamed
+    assert d.session.frames_skipped == 1
+    assert d.session.turn_phase is TurnPhase.RECONCILING
+    d.frames(1.2, {"type": "stream_chunk", "content": "late"}, {"type": "stream_complete"})
+    assert [c.text for c in d.of(ChunkReceived)] == ["a"]
+    d.answer_history(1.3, history(("u1", "user", "Hi"), ("a1", "assistant", "a!")))
+    reply = d.of(ReplyCompleted)[0].reply
+    assert reply.ttft_s == pytest.approx(0.1)
+    assert not d.session.turn_in_flight
+
+
+def test_session_idle_frames_other_than_messages_are_harmless() -> None:
+    d = Driver()
+    d.live_up()
+    d.frames(1.0, {"type": "pong"}, {"type": "stream_complete"})
+    assert len(d.session.transcript) == 1
+
+
+def test_session_legacy_socket_delivers_then_drops_into_polling() -> None:
+    d = Driver(pinned=Tier.LEGACY, stream_inactivity_s=30.0)
+    d.session.start(0.0)
+    d.session.legacy_opened(d.session.legacy_generation, 0.1)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    d.session.send_succeeded(d.last(SendRest).request_id, None, None, 1.1)
+    d.drain()
+    assert not d.of(FetchHistory)  # the socket will deliver
+    d.session.legacy_failed(d.session.legacy_generation, "closed", 2.0)
+    d.drain()
+    assert d.last(FetchHistory).delay_s == 0.0
+    assert d.last(ConnectLegacy).delay_s > 0
+    d.answer_history(2.1, history(("u1", "user", "Hi")))
+    assert d.last(FetchHistory).delay_s == 3.0  # legacy polls every 3 s
+    d.answer_history(5.0, history(("u1", "user", "Hi"), ("a1", "assistant", "ok")))
+    assert d.of(ReplyCompleted)
+
+
+def test_session_legacy_socket_silence_falls_back_to_a_poll() -> None:
+    d = Driver(pinned=Tier.LEGACY, stream_inactivity_s=30.0)
+    d.session.start(0.0)
+    d.session.legacy_opened(d.session.legacy_generation, 0.1)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    d.session.send_succeeded(d.last(SendRest).request_id, None, None, 1.1)
+    d.session.tick(31.1)
+    d.drain()
+    assert d.last(FetchHistory).delay_s == 0.0
+
+
+def test_session_probe_outcomes_after_the_turn_moved_on() -> None:
+    d = Driver()
+    d.session.start(0.0)
+    d.session.live_connect_failed(1, 403, "refused", 0.0)
+    d.session.begin_turn("Hi", 40.0)
+    d.drain()
+    probe = d.last(ConnectLive)
+    d.session.cancel_turn(40.1)
+    d.session.live_connect_failed(probe.generation, None, "timeout", 41.0)
+    d.drain()
+    assert d.session.tier is Tier.REST
+    d.session.begin_turn("Again", 80.0)
+    d.drain()
+    probe = d.last(ConnectLive)
+    d.session.cancel_turn(80.1)
+    d.session.live_opened(probe.generation, 80.2)
+    d.drain()
+    assert d.session.tier is Tier.LIVE  # promoted even though the turn is gone
+    assert d.session.status is ConnectionStatus.CONNECTED
+
+
+def test_session_pinned_live_refusal_without_a_turn_just_reports() -> None:
+    d = Driver(pinned=Tier.LIVE)
+    d.session.start(0.0)
+    d.session.live_connect_failed(1, 404, "refused", 0.1)
+    d.drain()
+    assert d.session.tier is Tier.LIVE
+    assert d.session.status is ConnectionStatus.OFFLINE
+    d.session.begin_turn("Hi", 1.0)  # the live link is down: the turn reconnects it
+    d.drain()
+    assert d.session.turn_phase is TurnPhase.WAITING_LINK
+    assert d.last(ConnectLive).delay_s == 0.0
+
+
+def test_session_next_deadline_includes_the_stability_window() -> None:
+    d = Driver()
+    d.live_up(0.0)
+    d.session.live_closed(d.session.live_generation, "closed", 1.0)
+    d.session.live_opened(d.session.live_generation, 2.0)
+    assert d.session.next_deadline() == pytest.approx(12.0)
+    d.session.tick(12.0)
+    assert d.session.next_deadline() == pytest.approx(22.0)
+
+
+def test_session_close_stops_every_link() -> None:
+    d = Driver()
+    d.session.start(0.0)
+    d.session.pin(Tier.LEGACY, 0.1)
+    d.session.close(0.2)
+    d.drain()
+    assert d.of(CloseLegacy)
+    connecting = Driver()
+    connecting.session.start(0.0)
+    connecting.session.close(0.1)
+    connecting.drain()
+    assert connecting.of(CloseLive)
+    with pytest.raises(ConnectionFailedError):
+        connecting.session.pin(Tier.REST, 0.2)
+
+
+def test_session_illegal_moves_raise_without_changing_state() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    turn = d.session._turn
+    assert turn is not None
+    with pytest.raises(IllegalTransition):
+        d.session._move(turn, TurnPhase.PROBING)
+    assert d.session.turn_phase is TurnPhase.SENT
+    d.session.close(2.0)
+    with pytest.raises(IllegalTransition):
+        d.session._set_status(ConnectionStatus.CONNECTED, "after close", 2.1)
+    assert d.session.status is ConnectionStatus.OFFLINE
+
+
+def test_session_rest_history_failures_count_toward_demotion() -> None:
+    d = Driver(pinned=None)
+    d.session.start(0.0)
+    d.session.live_connect_failed(1, 403, "refused", 0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    d.session.send_succeeded(d.last(SendRest).request_id, Message("u1", "user", "Hi"), None, 1.1)
+    d.drain()
+    for i in range(3):
+        d.session.history_failed(d.last(FetchHistory).request_id, None, None, "refused", 2.0 + i)
+        d.drain()
+    assert d.session.tier is Tier.LEGACY
+    assert d.last(FetchHistory).tier is Tier.LEGACY  # recovering, never resending
+    assert len(d.of(SendRest)) == 1
+
+
+def test_session_history_waits_in_every_phase() -> None:
+    d = Driver(pinned=Tier.REST)
+    d.session.start(0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    d.session.send_failed(d.last(SendRest).request_id, None, None, "reset", 1.1)
+    d.drain()
+    assert d.last(FetchHistory).purpose == "check"
+    d.session.history_failed(d.last(FetchHistory).request_id, 429, "1", "slow", 1.2)
+    d.drain()
+    assert d.last(FetchHistory).purpose == "check"
+    d.answer_history(2.3, history(("u1", "user", "Hi")))
+    d.session.history_failed(d.last(FetchHistory).request_id, 429, "1", "slow", 3.0)
+    d.drain()
+    assert d.last(FetchHistory).purpose == "poll"
+
+
+def test_session_gives_up_after_repeated_undelivered_sends() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    for i in range(8):
+        d.session.live_closed(d.session.live_generation, "closed", 100.0 * (i + 1))
+        d.drain()
+        d.answer_history(100.0 * (i + 1) + 1, history())
+        if d.session.turn_in_flight:
+            d.session.live_opened(d.session.live_generation, 100.0 * (i + 1) + 2)
+            d.drain()
+    failed = d.of(TurnFailed)[0]
+    assert isinstance(failed.error, ConnectionFailedError)
+    assert failed.error.unsent_text == "Hi"
+
+
+def test_session_demotion_while_reconciling_keeps_reconciling() -> None:
+    d = Driver()
+    d.session.start(0.0)
+    d.session.live_opened(1, 0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "stream_complete"})
+    for i in range(5):
+        d.session.live_closed(d.session.live_generation, "closed", 1.2 + i)
+        d.session.live_opened(d.session.live_generation, 1.3 + i)
+    d.drain()
+    assert d.session.tier is Tier.REST
+    assert d.session.turn_phase is TurnPhase.RECONCILING
+
+
+def test_session_user_message_from_a_frame_is_reported_once() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    user = {"id": "u1", "role": "user", "content": "Hi"}
+    d.frames(1.1, {"type": "message", "message": user}, {"type": "message", "message": user})
+    assert len(d.of(UserMessageStored)) == 1
+
+
+def test_session_server_error_frame_and_default_random() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "message_received"}, {"type": "error"})
+    failed = d.of(TurnFailed)[0]
+    assert isinstance(failed.error, ServerError)
+    assert failed.error.unsent_text is None
+    session = Session(CID)
+    session.start(0.0)
+    session.live_connect_failed(1, 503, "busy", 0.1)
+    delay = session.actions_to_perform()[-1]
+    assert isinstance(delay, ConnectLive)
+    assert 0.0 <= delay.delay_s <= 0.5
