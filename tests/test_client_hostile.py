@@ -263,3 +263,16 @@ async def test_client_bad_request_on_send_fails_with_the_text_kept(
             await chat.ask("rejected")
         assert info.value.unsent_text == "rejected"
         assert server.sent == []
+
+
+async def test_client_revoked_refresh_token_falls_back_to_logging_in_again(
+    hostile: list[Hostile], settings: Settings
+) -> None:
+    server = start(hostile)
+    async with await connect(server, settings) as client:
+        await client.list_consultations()
+        server._refresh.clear()  # every refresh token revoked
+        server.expire_token_after = 0
+        await client.list_consultations()
+        assert server.logins == 2
+        assert server.refreshes == 0

@@ -331,13 +331,18 @@ async def test_client_tier_changes_are_events_with_reasons(
     reference_server.set_faults(refuse_ws_upgrade=403)
     async with await connect(reference_server, settings) as client:
         chat = await client.open("nutritionist")
-        events = [e async for e in chat.stream("watch the fallback")]
-    changes = [e for e in events if isinstance(e, TierChanged)] or []
-    if chat.tier is Tier.REST and not changes:
-        # the demotion happened before the turn began; the chat reports the tier in use
-        assert chat.tier is Tier.REST
-    for change in changes:
-        assert change.reason
+        events = chat.events()  # subscribed before the first connect attempt has run
+        seen: list[Event] = []
+        async for event in events:
+            seen.append(event)
+            if isinstance(event, TierChanged):
+                break
+    change = seen[-1]
+    assert isinstance(change, TierChanged)
+    assert (change.previous, change.tier) == (Tier.LIVE, Tier.REST)
+    assert "403" in change.reason
+    statuses = [e for e in seen if isinstance(e, StatusChanged)]
+    assert all(e.reason for e in statuses)
 
 
 async def test_client_refreshes_once_for_concurrent_callers_after_expiry(
