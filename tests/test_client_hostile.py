@@ -276,3 +276,44 @@ async def test_client_revoked_refresh_token_falls_back_to_logging_in_again(
         await client.list_consultations()
         assert server.logins == 2
         assert server.refreshes == 0
+
+
+@pytest.mark.parametrize(
+    ("ws_auth", "query", "header"),
+    [("both", True, True), ("headers", False, True), ("query", True, False)],
+)
+async def test_client_websocket_credentials_go_where_configured(
+    hostile: list[Hostile], settings: Settings, ws_auth: str, query: bool, header: bool
+) -> None:
+    import dataclasses
+
+    from websockets.asyncio.client import connect as ws_connect
+
+    seen: list[tuple[str, dict[str, str]]] = []
+
+    async def spy(url: str, **options: Any) -> Any:
+        seen.append((url, dict(options["additional_headers"])))
+        return await ws_connect(url, **options)
+
+    server = start(hostile)
+    configured = dataclasses.replace(settings, ws_auth=ws_auth)  # type: ignore[arg-type]
+    async with await connect(server, configured, ws_connector=spy) as client:
+        chat = await client.open("nutritionist")
+        assert (await chat.ask("where are my credentials")).tier is Tier.LIVE
+    url, headers = seen[0]
+    assert url.startswith(f"ws://127.0.0.1:{server.port}/api/v1/consultations/")
+    assert ("?token=" in url) is query
+    assert ("Authorization" in headers) is header
+    assert headers["X-API-Key"] == API_KEY
+
+
+def test_client_redaction_hides_every_secret_shape() -> None:
+    from lume_widget.client.redact import redact
+
+    text = redact(
+        "GET /ws?token=abc.def.ghi&x=1 Authorization: Bearer abcdefghijkl "
+        "X-API-Key: k123 {'X-Admin-Token': 'adm'} refresh_token=zzz"
+    )
+    for secret in ("abc.def.ghi", "abcdefghijkl", "k123", "adm", "zzz"):
+        assert secret not in text
+    assert "x=1" in text
