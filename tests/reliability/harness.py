@@ -51,6 +51,13 @@ class WrongReply(AssertionError):
     """A turn completed with the server's reply to another user message."""
 
 
+def duplicate_chunks(opcode: int, payload: bytes) -> list[tuple[int, bytes]]:
+    """A relay frame transform that sends every ``stream_chunk`` frame twice."""
+    if opcode == 1 and b'"stream_chunk"' in payload:
+        return [(opcode, payload), (opcode, payload)]
+    return [(opcode, payload)]
+
+
 def client_settings(time_scale: float) -> Settings:
     """The production defaults (PROTOCOL A3) shrunk by one factor."""
     return Settings().scaled(CLIENT_TIME_FACTOR * time_scale)

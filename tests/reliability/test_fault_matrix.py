@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
-import random
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,8 +24,7 @@ from lume_widget.errors import ServerError, TurnCancelledError
 from lume_widget.server import ReferenceServer
 
 from .conftest import Figures
-from .harness import WrongReply, client_settings, rig
-from .support import history
+from .harness import WrongReply, client_settings, duplicate_chunks, rig
 
 LIVE_DOWN = (ConnectionStatus.RECONNECTING, ConnectionStatus.DEGRADED, ConnectionStatus.OFFLINE)
 
@@ -223,12 +221,6 @@ async def test_missing_stream_complete_still_completes_the_reply_once(
 
 
 # -- frames: duplicated, batched, sliced, malformed, unknown, binary, oversized ---------------------
-
-
-def duplicate_chunks(opcode: int, payload: bytes) -> list[tuple[int, bytes]]:
-    if opcode == 1 and b'"stream_chunk"' in payload:
-        return [(opcode, payload), (opcode, payload)]
-    return [(opcode, payload)]
 
 
 async def test_duplicated_chunks_are_shown_once_as_the_server_stored_them(
@@ -543,100 +535,4 @@ async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_repl
         reference_server.clear_faults()
         await r.turn("Short version please")
         await r.check(failed_turns=1)
-        await r.close()
-
-
-# -- faults at random, turn after turn (the soak variant runs with --run-slow) -----------------------
-
-FAULT_MENU: list[dict[str, object]] = [
-    {},
-    {"ws_close_after_chunks": 2, "ws_close_mode": "clean"},
-    {"ws_close_after_chunks": 3, "ws_close_mode": "abrupt"},
-    {"ws_close_after_connect": True, "ws_close_mode": "abrupt"},
-    {"ws_stall_after_chunks": 2},
-    {"ws_omit_stream_complete": True},
-    {"ws_pack_events": 4},
-    {"ws_malformed_frames": True, "ws_unknown_frames": True},
-    {"http_error_rate": 0.5},
-    {"rate_limit_rate": 0.34, "rate_limit_retry_after_s": 1},
-    {"refuse_ws_upgrade": 503},
-    {"latency_ms": 50},
-]
-
-
-async def random_faults(
-    server: ReferenceServer, time_scale: float, figures: Figures, turns: int, seed: int
-) -> None:
-    rng = random.Random(seed)
-    used: dict[str, int] = {}
-    started = time.monotonic()
-    async with rig(server, time_scale) as r:
-        for index in range(turns):
-            faults = rng.choice(FAULT_MENU)
-            server.clear_faults()
-            server.set_faults(**faults)
-            used[",".join(sorted(faults)) or "none"] = (
-                used.get(",".join(sorted(faults)) or "none", 0) + 1
-            )
-            if (
-                rng.random() < 0.15
-                and r.chat.status is ConnectionStatus.CONNECTED
-                and r.chat.tier is Tier.LIVE
-            ):
-                await r.chat.simulate_live_drop()
-            await r.turn(
-                f"Question {index + 1} of the soak: what about meal {index % 5 + 1}?", timeout=30
-            )
-        server.clear_faults()
-        await r.check()
-        tiers = [t.replies[0].reply.tier.value for t in r.turns if t.replies]
-        figures.record(
-            f"fault: {turns} turns under random faults (seed {seed})",
-            wall_s=since(started),
-            turns=turns,
-            by_tier={tier: tiers.count(tier) for tier in sorted(set(tiers))},
-            fault_sets_used=len(used),
-        )
-        await r.close()
-
-
-async def test_random_faults_turn_after_turn_lose_nothing(
-    reference_server: ReferenceServer, time_scale: float, figures: Figures
-) -> None:
-    await random_faults(reference_server, time_scale, figures, turns=12, seed=7)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(900)
-@pytest.mark.parametrize("seed", [1, 2, 3])
-async def test_soak_random_faults_over_150_turns_lose_nothing(
-    reference_server: ReferenceServer, time_scale: float, figures: Figures, seed: int
-) -> None:
-    await random_faults(reference_server, time_scale, figures, turns=150, seed=seed)
-
-
-# -- the chat panel shows what the server stored, once ------------------------------------------
-
-
-async def test_widget_shows_each_message_once_through_drops_and_duplicates(
-    reference_server: ReferenceServer, time_scale: float
-) -> None:
-    from lume_widget.widget import ChatWidget
-
-    async with rig(reference_server, time_scale, frame_transform=duplicate_chunks) as r:
-        widget = ChatWidget(client=r.client, persona="nutritionist", flush_ms=0)
-        try:
-            await widget.ready()
-            reference_server.set_faults(ws_close_after_chunks=3, ws_close_mode="abrupt")
-            await widget.ask_async("First: is rice a good carb?")
-            reference_server.clear_faults()
-            await widget.ask_async("Second: and potatoes?")
-            assert widget.consultation is not None
-            stored = await history(r.http, r.user, widget.consultation.id)
-            shown = [(m["id"], m["role"], m["content"]) for m in widget.get_state()["messages"]]
-            expected = [(m["id"], m["role"], m["content"]) for m in stored]
-            assert shown == expected
-            assert len({m[0] for m in shown}) == len(shown)
-        finally:
-            widget.close()
         await r.close()
