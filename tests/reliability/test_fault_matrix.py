@@ -536,3 +536,28 @@ async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_repl
         await r.turn("Short version please")
         await r.check(failed_turns=1)
         await r.close()
+
+
+# -- the other wire profile ------------------------------------------------------------------------
+
+
+async def test_faults_in_the_spec_profile_lose_nothing(
+    reference_server_factory: Callable[..., ReferenceServer], time_scale: float
+) -> None:
+    """The 0.34 OpenAPI shapes (success flags, string errors, 202 Message on send) under faults."""
+    server = reference_server_factory(profile="spec")
+    async with rig(server, time_scale, relay=True) as r:
+        assert r.relay is not None
+        await r.wait_status(ConnectionStatus.CONNECTED)
+        server.set_faults(ws_close_after_chunks=2, ws_close_mode="abrupt")
+        await r.turn("Spec profile, live: what is a good snack?")
+        server.clear_faults()
+        r.chat.pin_tier("rest")
+        server.set_faults(http_error_rate=0.5)
+        await r.turn("Spec profile, REST with errors: and a second snack?")
+        server.clear_faults()
+        r.relay.lose_response_to(f"POST /api/v1/consultations/{r.chat.id}/messages".encode())
+        await r.turn("Spec profile, REST with a lost answer: and a third?")
+        assert r.relay.responses_lost == 1
+        await r.check()
+        await r.close()
