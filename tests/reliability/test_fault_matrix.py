@@ -19,7 +19,13 @@ from pathlib import Path
 
 import pytest
 
-from lume_widget.core.events import ChunkReceived, ConnectionStatus, StatusChanged, Tier
+from lume_widget.core.events import (
+    ChunkReceived,
+    ConnectionStatus,
+    StatusChanged,
+    Tier,
+    UserMessageStored,
+)
 from lume_widget.errors import ServerError, TurnCancelledError
 from lume_widget.server import ReferenceServer
 
@@ -560,4 +566,33 @@ async def test_faults_in_the_spec_profile_lose_nothing(
         await r.turn("Spec profile, REST with a lost answer: and a third?")
         assert r.relay.responses_lost == 1
         await r.check()
+        await r.close()
+
+
+async def test_legacy_socket_reset_mid_turn_falls_back_to_polling(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures
+) -> None:
+    reference_server.set_faults(chunk_delay_ms=int(20 * time_scale))
+    async with rig(reference_server, time_scale, relay=True, tier="legacy") as r:
+        assert r.relay is not None
+        relay = r.relay
+        await r.wait_status(ConnectionStatus.DEGRADED)  # a pinned lower tier is degraded
+        reset_at: list[float] = []
+
+        async def reset_after_send() -> None:
+            await r.wait_event(UserMessageStored, time.monotonic() - 60)
+            reset_at.append(time.monotonic())
+            await relay.reset()
+
+        resetter = asyncio.create_task(reset_after_send(), name="harness-reset")
+        record = await r.turn("Legacy tier: how much water per day?")
+        await resetter
+        reply = record.replies[0].reply
+        assert reply.tier is Tier.LEGACY
+        assert reset_at
+        await r.check()
+        figures.record(
+            "fault: legacy socket reset mid-turn",
+            reply_after_reset_s=round(record.events[-1][0] - reset_at[0], 3),
+        )
         await r.close()
