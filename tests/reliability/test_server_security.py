@@ -454,6 +454,10 @@ async def test_admin_route_answers_only_on_loopback(scene: Scene) -> None:
     good = {"X-Admin-Token": scene.server.admin_token}
     transport = httpx.AsyncHTTPTransport(local_address=address)
     async with httpx.AsyncClient(base_url=scene.server.url, transport=transport) as remote:
+        try:
+            await remote.get("/healthz")
+        except httpx.TransportError:
+            pytest.skip(f"this machine does not route {address} to its loopback server")
         for headers in (
             good,
             {**good, "X-Forwarded-For": "127.0.0.1"},
