@@ -98,3 +98,42 @@ def test_sync_facade_reports_errors_and_closes_its_loop(
     chat.close()
     chat.close()
     assert dataclasses.is_dataclass(options["settings"])
+
+
+def test_client_exports_are_complete_and_sorted() -> None:
+    import lume_widget
+    import lume_widget.client as client
+    import lume_widget.core.events as events
+
+    assert client.__all__ == sorted(client.__all__)
+    for name in (
+        "Consultation",
+        "LumeClient",
+        "SyncConsultation",
+        "connect",
+        "Message",
+        "Goal",
+        "ConsultationInfo",
+        "QuickAction",
+        "Reply",
+        "Tier",
+        "ConnectionStatus",
+    ):
+        assert name in client.__all__
+        assert getattr(client, name) is not None
+    for name in (
+        "Reply",
+        "Tier",
+        "ConnectionStatus",
+        "StatusChanged",
+        "TierChanged",
+        "UserMessageStored",
+        "ChunkReceived",
+        "ReplyCompleted",
+        "TurnFailed",
+        "HistoryLoaded",
+        "Event",
+    ):
+        assert name in events.__all__
+    assert lume_widget.connect is client.connect
+    assert lume_widget.Consultation is client.Consultation
