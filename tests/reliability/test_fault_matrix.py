@@ -24,13 +24,13 @@ from lume_widget.core.events import (
     ConnectionStatus,
     StatusChanged,
     Tier,
-    UserMessageStored,
 )
 from lume_widget.errors import ServerError, TurnCancelledError
 from lume_widget.server import ReferenceServer
 
 from .conftest import Figures
 from .harness import WrongReply, client_settings, duplicate_chunks, rig
+from .support import eventually
 
 LIVE_DOWN = (ConnectionStatus.RECONNECTING, ConnectionStatus.DEGRADED, ConnectionStatus.OFFLINE)
 
@@ -569,18 +569,23 @@ async def test_faults_in_the_spec_profile_lose_nothing(
         await r.close()
 
 
-async def test_legacy_socket_reset_mid_turn_falls_back_to_polling(
+async def test_legacy_socket_reset_mid_turn_recovers_the_reply_once(
     reference_server: ReferenceServer, time_scale: float, figures: Figures
 ) -> None:
-    reference_server.set_faults(chunk_delay_ms=int(20 * time_scale))
+    # latency_ms delays every REST answer and the stored reply: time to cut the socket.
+    reference_server.set_faults(latency_ms=int(300 * time_scale))
     async with rig(reference_server, time_scale, relay=True, tier="legacy") as r:
         assert r.relay is not None
         relay = r.relay
         await r.wait_status(ConnectionStatus.DEGRADED)  # a pinned lower tier is degraded
         reset_at: list[float] = []
 
+        async def stored() -> bool:
+            return any(m["role"] == "user" for m in await r.server_history())
+
         async def reset_after_send() -> None:
-            await r.wait_event(UserMessageStored, time.monotonic() - 60)
+            # The server holds the message and is still writing the reply.
+            await eventually(stored, 10 * time_scale, "the user message to be stored")
             reset_at.append(time.monotonic())
             await relay.reset()
 
@@ -590,6 +595,7 @@ async def test_legacy_socket_reset_mid_turn_falls_back_to_polling(
         reply = record.replies[0].reply
         assert reply.tier is Tier.LEGACY
         assert reset_at
+        assert record.events[-1][0] - reset_at[0] > 0.1 * time_scale  # the reply came later
         await r.check()
         figures.record(
             "fault: legacy socket reset mid-turn",
