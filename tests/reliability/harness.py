@@ -6,8 +6,10 @@ and records every event it reports. ``Rig.check`` is the oracle every case ends 
 
 1. the client's transcript equals the server's history by id, role, order and content;
 2. each user message the test sent is stored exactly once;
-3. each reply is shown once: one completed reply per turn, no id twice in the transcript,
-   and exactly one assistant message after each user message;
+3. each reply is shown once: one completed reply per turn, no id twice in the transcript, the
+   reply's text is the stored text, and it is the reply to that turn's message (with one turn
+   in flight at a time the server answers in order: the k-th assistant message after the
+   greeting answers the k-th user message);
 4. after close, no task of the client is still running and no socket of it is still open.
 """
 
@@ -56,6 +58,10 @@ def duplicate_chunks(opcode: int, payload: bytes) -> list[tuple[int, bytes]]:
     if opcode == 1 and b'"stream_chunk"' in payload:
         return [(opcode, payload), (opcode, payload)]
     return [(opcode, payload)]
+
+
+def users_of(stored: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [m for m in stored if m["role"] == "user"]
 
 
 def client_settings(time_scale: float) -> Settings:
@@ -231,11 +237,18 @@ class Rig:
         )
         ids = [m.id for m in transcript]
         assert len(ids) == len(set(ids)), "a message is shown twice"
-        # The server answers user messages in order (one turn after another), so the k-th
-        # assistant message after the greeting is the reply to the k-th user message, even
-        # when a new message was stored before the previous reply finished.
+        for record in completed:
+            reply = record.replies[0].reply
+            user = next(m for m in users_of(stored) if m["content"] == record.text)
+            if reply.user_message_id is not None:
+                assert reply.user_message_id == user["id"], f"{record.text!r}: wrong user message"
+            assert reply.text == next(m for m in stored if m["id"] == reply.message_id)["content"]
+        if failed_turns:
+            return stored  # a stopped reply may still land later, out of order
+        # With one turn in flight at a time the server answers in order, so the k-th assistant
+        # message after the greeting is the reply to the k-th user message.
+        users = users_of(stored)
         first_user = next(i for i, m in enumerate(stored) if m["role"] == "user")
-        users = [m for m in stored if m["role"] == "user"]
         answers = [m for m in stored[first_user:] if m["role"] == "assistant"]
         assert len(answers) == len(users), f"{len(users)} user messages, {len(answers)} replies"
         reply_to = {user["id"]: answer for user, answer in zip(users, answers, strict=True)}
@@ -244,9 +257,6 @@ class Rig:
             user = next(m for m in users if m["content"] == record.text)
             if reply.message_id != reply_to[user["id"]]["id"]:
                 raise WrongReply(f"turn {record.text!r} shows another turn's reply")
-            assert reply.text == reply_to[user["id"]]["content"]
-            if reply.user_message_id is not None:
-                assert reply.user_message_id == user["id"]
         return stored
 
     async def close(self) -> None:

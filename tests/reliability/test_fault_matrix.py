@@ -522,7 +522,7 @@ async def test_all_tiers_down_then_back(
     "server keeps streaming it on the same socket; the next turn takes those leftover "
     "stream_chunk frames (and that reply's stream_complete) as its own, then reconciles to the "
     "first assistant message after its user message, which is the stopped turn's reply. The "
-    "new question is answered with the rest of the old answer",
+    "new question is shown the rest of the old answer",
 )
 async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_reply_once(
     reference_server: ReferenceServer, time_scale: float
@@ -539,7 +539,11 @@ async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_repl
         assert isinstance(record.error, TurnCancelledError)
         assert record.error.partial_text
         reference_server.clear_faults()
-        await r.turn("Short version please")
+        second = await r.turn("Short version please")
+        # What streamed in for the second question must be the reply it ends with.
+        streamed = "".join(chunk.text for chunk in second.chunks)
+        if streamed != second.replies[0].reply.text:
+            raise WrongReply("the second turn streamed the rest of the stopped reply")
         await r.check(failed_turns=1)
         await r.close()
 
