@@ -14,7 +14,7 @@ import asyncio
 import dataclasses
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -606,3 +606,39 @@ async def test_legacy_socket_reset_mid_turn_recovers_the_reply_once(
             reply_after_reset_s=round(record.events[-1][0] - reset_at[0], 3),
         )
         await r.close()
+
+
+async def test_user_cancel_on_rest_shows_the_late_reply_once_and_the_next_its_own(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    async with rig(reference_server, time_scale, tier="rest") as r:
+        reference_server.set_faults(latency_ms=int(300 * time_scale))
+
+        async def count(role: str) -> int:
+            return sum(m["role"] == role for m in await r.server_history())
+
+        async def stop_once_stored() -> None:
+            await eventually(lambda: _at_least(count("user"), 1), 10 * time_scale, "the message")
+            await r.chat.stop()
+
+        stopper = asyncio.create_task(stop_once_stored(), name="harness-stopper")
+        first = await r.turn("REST: tell me everything about fibre")
+        await stopper
+        assert isinstance(first.error, TurnCancelledError)
+        reference_server.clear_faults()
+        # The stopped message is answered anyway (greeting + that reply): wait for it.
+        await eventually(lambda: _at_least(count("assistant"), 2), 10 * time_scale, "the reply")
+        await r.turn("REST: the short version please")
+        stored = await r.check(failed_turns=1)
+        assert [m["role"] for m in stored] == [
+            "assistant",
+            "user",
+            "assistant",
+            "user",
+            "assistant",
+        ]
+        await r.close()
+
+
+async def _at_least(value: Awaitable[int], minimum: int) -> bool:
+    return await value >= minimum
