@@ -22,10 +22,11 @@ from benchmarks.context import Context, require_module
 from benchmarks.floor import FloorSocket, RawApi, parse_timestamp
 from benchmarks.ours import bounded_close, client_turn, close_client, open_chat, open_client
 from benchmarks.server import ServerHandle
+from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS
 
 NAME = "latency"
 CLIENT_P95_TARGET_MS = 5.0
-FLUSH_WINDOW_MS = 40.0
+FLUSH_WINDOW_MS = DEFAULT_FLUSH_MS
 PROMPT = "/long 5"
 
 

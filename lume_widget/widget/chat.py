@@ -48,7 +48,7 @@ from lume_widget.errors import (
     TurnCancelledError,
 )
 from lume_widget.widget.actions import ActionsMixin
-from lume_widget.widget.coalescer import DeltaCoalescer
+from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.model import (
     SHOWN_ROLES,
     TIERS,
@@ -150,7 +150,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         persona: str = DEFAULT_PERSONA,
         goal_id: str | None = None,
         tier: Tier | str | None = None,
-        flush_ms: float = 40,
+        flush_ms: float = DEFAULT_FLUSH_MS,
         client: LumeClient | None = None,
         loop: asyncio.AbstractEventLoop | None = None,
         **kwargs: Any,
@@ -167,7 +167,9 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
                 f"Unknown tier {pinned!r}. Pin one of: {', '.join(TIERS)}, or leave it unset."
             )
         if flush_ms < 0:
-            raise ConfigurationError("flush_ms must be zero or positive (40 is a good default).")
+            raise ConfigurationError(
+                f"flush_ms must be zero or positive ({DEFAULT_FLUSH_MS:g} is a good default)."
+            )
         self._ready_to_switch = False
         super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
         self._credentials = _Credentials(

@@ -26,6 +26,12 @@ __all__ = ["DeltaCoalescer", "TimerHandle"]
 logger = logging.getLogger(__name__)
 
 
+DEFAULT_FLUSH_MS = 50.0
+"""The default coalescing window: at most 20 deltas a second, a few trait updates per turn on
+top, which keeps a streaming panel under 30 comm messages a second (Jupyter drops output past
+1000 a second, so this leaves room for dozens of panels at once)."""
+
+
 class TimerHandle(Protocol):
     """What ``call_later`` returns: something that can be cancelled (asyncio.TimerHandle)."""
 
