@@ -16,11 +16,28 @@ import { AutoScroll } from './scroll.js';
 /** The backend's limit on a message, after trimming (PROTOCOL A1). */
 export const MAX_MESSAGE_CHARS = 5000;
 const MAX_INPUT_HEIGHT_PX = 200;
-/** Rows drawn at once when a long history arrives (a reload); older ones follow per frame. */
+/** Rows drawn at once when a long history arrives (a reload); older ones follow in slices. */
 const FIRST_ROWS = 16;
-/** Time per frame spent drawing older rows of a long history (ms). */
+/** Time per slice spent drawing older rows of a long history (ms): no slice is a long task. */
 const BACKFILL_BUDGET_MS = 8;
 let panelCount = 0;
+
+/**
+ * Runs `fn` in a task of its own as soon as the event loop is free (a MessageChannel
+ * message: no 4 ms timer clamp, no wait for the next frame). Returns {cancel()}.
+ */
+export function nextTask(fn) {
+  let live = true;
+  const run = () => { if (live) fn(); };
+  if (typeof MessageChannel === 'function') {
+    const channel = new MessageChannel();
+    channel.port1.onmessage = () => { channel.port1.close(); run(); };
+    channel.port2.postMessage(null);
+    return { cancel: () => { live = false; channel.port1.close(); } };
+  }
+  const timer = setTimeout(run, 0);
+  return { cancel: () => { live = false; clearTimeout(timer); } };
+}
 
 function badge(kind) {
   return h('span', { class: `lume-badge lume-badge--${kind}`, tabindex: '0', role: 'img' },
@@ -141,7 +158,7 @@ export function createPanel(root, actions) {
   let firstRender = true;
   const rows = new Map(); // key -> {el, draft?}
   let floorKey = null; // oldest drawn row of a long history still being drawn
-  let backfillFrame = 0;
+  let backfillTask = null;
   let lastItems = [];
 
   function setDrawer(open) {
@@ -298,11 +315,12 @@ export function createPanel(root, actions) {
   }
 
   /**
-   * Draws older rows of a long history above the drawn ones, a time slice per frame,
+   * Draws older rows of a long history above the drawn ones in time slices of a few ms,
+   * one task each, back to back (the browser paints between them when a frame is due),
    * keeping the reader's place when they are not at the bottom.
    */
   function backfill() {
-    backfillFrame = 0;
+    backfillTask = null;
     const items = lastItems;
     let at = items.findIndex((item) => item.key === floorKey);
     if (at <= 0 || !rows.has(floorKey)) {
@@ -323,7 +341,7 @@ export function createPanel(root, actions) {
     floorKey = at > 0 ? items[at].key : null;
     if (!scroll.following) transcript.scrollTop += transcript.scrollHeight - before;
     scroll.afterRender();
-    if (floorKey !== null) backfillFrame = requestAnimationFrame(backfill);
+    if (floorKey !== null) backfillTask = nextTask(backfill);
   }
 
   function renderTranscript(visible) {
@@ -353,7 +371,7 @@ export function createPanel(root, actions) {
       previous = entry.el;
     }
     for (const draft of retired) draft.el.remove();
-    if (floorKey !== null && !backfillFrame) backfillFrame = requestAnimationFrame(backfill);
+    if (floorKey !== null && !backfillTask) backfillTask = nextTask(backfill);
     hiddenBar.hidden = hidden === 0;
     hiddenBar.firstChild.textContent = `${hidden} earlier message${hidden === 1 ? '' : 's'} hidden from view.`;
     empty.hidden = visible.items.length > 0 || hidden > 0;
@@ -375,7 +393,8 @@ export function createPanel(root, actions) {
 
   function destroy() {
     clearTimeout(announceTimer);
-    if (backfillFrame) cancelAnimationFrame(backfillFrame);
+    if (backfillTask) backfillTask.cancel();
+    backfillTask = null;
     scroll.destroy();
     panel.removeEventListener('keydown', onKeydown);
     panel.remove();
