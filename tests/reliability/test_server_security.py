@@ -573,6 +573,7 @@ async def test_bad_websocket_frames_are_refused_without_touching_the_database(sc
             "not json",
             "[1,2]",
             '{"type":"shout","content":"hello"}',
+            "[" * 50_000,
             b"\x00\x01binary",
         ):
             await socket.send(frame)
