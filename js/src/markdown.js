@@ -37,9 +37,15 @@ export function escapeHtml(text) {
   return String(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
-function highlight(code, lang) {
+/** The registered language a fence's info string names, or '' when there is none. */
+function knownLanguage(lang) {
   const name = (lang || '').trim().split(/\s+/)[0].toLowerCase();
-  if (name && hljs.getLanguage(name)) {
+  return name && hljs.getLanguage(name) ? name : '';
+}
+
+function highlight(code, lang) {
+  const name = knownLanguage(lang);
+  if (name) {
     try {
       return { html: hljs.highlight(code, { language: name, ignoreIllegals: true }).value, name };
     } catch {
@@ -48,6 +54,11 @@ function highlight(code, lang) {
   }
   return { html: escapeHtml(code), name: '' };
 }
+
+/** While true, code blocks are left plain and marked for `highlightPending` (lazy rows). */
+let deferHighlight = false;
+/** Class of a code element whose highlighting was deferred. */
+export const UNLIT_CLASS = 'lume-unlit';
 
 const marked = new Marked({
   gfm: true,
@@ -59,9 +70,14 @@ const marked = new Marked({
       return escapeHtml(text);
     },
     code({ text, lang }) {
-      const { html, name } = highlight(text.replace(/\n$/, ''), lang);
+      const code = text.replace(/\n$/, '');
+      const known = knownLanguage(lang);
+      const { html, name } = deferHighlight && known
+        ? { html: escapeHtml(code), name: known }
+        : highlight(code, lang);
       const label = name ? ` data-lang="${escapeHtml(name)}"` : '';
-      const cls = name ? ` class="hljs language-${escapeHtml(name)}"` : ' class="hljs"';
+      const unlit = deferHighlight && known ? ` ${UNLIT_CLASS}` : '';
+      const cls = name ? ` class="hljs language-${escapeHtml(name)}${unlit}"` : ' class="hljs"';
       return `<pre${label}><code${cls}>${html}</code></pre>\n`;
     },
     checkbox({ checked }) {
@@ -118,26 +134,52 @@ export function sanitize(html) {
 /** Parse counter, for tests that check finished blocks are parsed once. */
 export const stats = { parses: 0, parsedChars: 0 };
 
-/** Markdown source -> sanitized HTML string. */
-export function renderMarkdown(source) {
+/**
+ * Markdown source -> sanitized HTML string. With `lazy`, code blocks in a known language
+ * are left as plain (escaped) text with the UNLIT_CLASS, for `highlightPending` to colour
+ * once they are about to be seen: highlighting is most of the cost of a code-heavy reply.
+ */
+export function renderMarkdown(source, { lazy = false } = {}) {
   stats.parses += 1;
   stats.parsedChars += source.length;
-  return sanitize(marked.parse(source));
+  deferHighlight = lazy;
+  try {
+    return sanitize(marked.parse(source));
+  } finally {
+    deferHighlight = false;
+  }
 }
 
 const FINISHED_CACHE_LIMIT = 200;
 const finishedCache = new Map();
 
-/** A finished message's HTML, parsed once per distinct text (cached, bounded). */
-export function renderFinished(source) {
-  const hit = finishedCache.get(source);
+/** A finished message's HTML, parsed once per distinct text and mode (cached, bounded). */
+export function renderFinished(source, { lazy = false } = {}) {
+  const key = `${lazy ? 'l' : 'h'}${source}`;
+  const hit = finishedCache.get(key);
   if (hit !== undefined) return hit;
-  const html = renderMarkdown(source);
-  finishedCache.set(source, html);
+  const html = renderMarkdown(source, { lazy });
+  finishedCache.set(key, html);
   if (finishedCache.size > FINISHED_CACHE_LIMIT) {
     finishedCache.delete(finishedCache.keys().next().value);
   }
   return html;
+}
+
+/**
+ * Highlights the code blocks of `container` that a lazy render left plain. The code's own
+ * text is highlighted (hljs escapes it) and the result goes through the same sanitizer as
+ * everything else. Returns how many blocks were highlighted.
+ */
+export function highlightPending(container) {
+  let count = 0;
+  for (const code of container.querySelectorAll(`pre > code.${UNLIT_CLASS}`)) {
+    const { html } = highlight(code.textContent, code.parentElement.getAttribute('data-lang'));
+    code.innerHTML = sanitize(html);
+    code.classList.remove(UNLIT_CLASS);
+    count += 1;
+  }
+  return count;
 }
 
 const WARM_UP_SNIPPETS = [

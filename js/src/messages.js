@@ -8,7 +8,7 @@
 
 import { button, copyText, h, icon } from './dom.js';
 import { formatTime, metricsParts } from './format.js';
-import { renderFinished, StreamingMarkdown } from './markdown.js';
+import { highlightPending, renderFinished, StreamingMarkdown, UNLIT_CLASS } from './markdown.js';
 
 const COPIED_MS = 1500;
 /** HTML characters per group of streamed blocks (see DraftRow.appendBlock). */
@@ -85,8 +85,10 @@ function markFinished(el, message) {
  *
  * With `draft` (the row that streamed this reply), that row becomes the finished one in
  * place: its rendered blocks are kept, so a long reply is neither parsed nor laid out again.
+ * With `lazy`, code is left uncoloured until a LazyHighlighter sees the row (off-screen rows
+ * of a long history).
  */
-export function messageRow(message, announce, draft = null) {
+export function messageRow(message, announce, draft = null, { lazy = false } = {}) {
   const role = message.role === 'user' ? 'user' : 'assistant';
   const content = String(message.content ?? '');
   const { meta, metrics } = finishedMeta(message, role, content, announce);
@@ -105,12 +107,48 @@ export function messageRow(message, announce, draft = null) {
     bubble.append(h('div', { class: 'lume-text', text: content }));
   } else {
     const md = h('div', { class: 'lume-md' });
-    md.innerHTML = renderFinished(content);
+    md.innerHTML = renderFinished(content, { lazy });
     addCodeCopyButtons(md, announce);
     bubble.append(md);
   }
   const column = h('div', { class: 'lume-col' }, bubble, meta, metrics);
   return markFinished(row(role, `m:${message.id}`, role === 'assistant' ? avatar(role) : null, column), message);
+}
+
+/**
+ * Colours the code of lazily rendered rows when they come within `margin` of the visible
+ * part of `root` (an IntersectionObserver); where there is none, at once.
+ */
+export class LazyHighlighter {
+  constructor(root, margin = '800px 0px') {
+    this.observer = typeof IntersectionObserver === 'function'
+      ? new IntersectionObserver((entries) => this.seen(entries), { root, rootMargin: margin })
+      : null;
+  }
+
+  seen(entries) {
+    for (const entry of entries) {
+      if (!entry.isIntersecting) continue;
+      this.observer.unobserve(entry.target);
+      highlightPending(entry.target);
+    }
+  }
+
+  /** Watches a row if it has code left to colour. */
+  watch(el) {
+    if (!el.querySelector(`code.${UNLIT_CLASS}`)) return;
+    if (this.observer) this.observer.observe(el);
+    else highlightPending(el);
+  }
+
+  /** Stops watching a row that left the transcript. */
+  unwatch(el) {
+    if (this.observer) this.observer.unobserve(el);
+  }
+
+  destroy() {
+    if (this.observer) this.observer.disconnect();
+  }
 }
 
 /** The user's message while its turn is in flight and not yet stored. */

@@ -10,7 +10,7 @@ import { createExplore } from './explore.js';
 import {
   badgeAnnouncement, goalLabel, humanize, statusLabel, TIER_HELP, tierLabel,
 } from './format.js';
-import { DraftRow, messageRow, pendingUserRow } from './messages.js';
+import { DraftRow, LazyHighlighter, messageRow, pendingUserRow } from './messages.js';
 import { AutoScroll } from './scroll.js';
 
 /** The backend's limit on a message, after trimming (PROTOCOL A1). */
@@ -151,6 +151,7 @@ export function createPanel(root, actions) {
   const panel = h('div', { class: 'lume-chat', 'data-lm-suppress-shortcuts': 'true' }, header, toolbar, body, composer, live);
   root.append(panel);
   const scroll = new AutoScroll(transcript, jump);
+  const highlighter = new LazyHighlighter(transcript);
 
   let lastTraits = {};
   let dismissedError = '';
@@ -297,7 +298,10 @@ export function createPanel(root, actions) {
         announce(message.status === 'stopped' ? 'Reply stopped.' : message.status === 'error' ? 'Reply interrupted.' : 'Reply finished.');
       }
     }
-    return { el: messageRow(message, announce, draft) };
+    // Older rows of a long history are drawn off screen: their code is coloured when seen.
+    const el = messageRow(message, announce, draft, { lazy: quiet });
+    if (quiet) highlighter.watch(el);
+    return { el };
   }
 
   /** Where drawing starts: a long new history starts near its end, older rows come later. */
@@ -316,8 +320,8 @@ export function createPanel(root, actions) {
 
   /**
    * Draws older rows of a long history above the drawn ones in time slices of a few ms,
-   * one task each, back to back (the browser paints between them when a frame is due),
-   * keeping the reader's place when they are not at the bottom.
+   * one task each, back to back (the browser paints between them when a frame is due).
+   * A reader who is not at the bottom keeps their place through scroll anchoring (CSS).
    */
   function backfill() {
     backfillTask = null;
@@ -328,7 +332,6 @@ export function createPanel(root, actions) {
       return;
     }
     const anchor = rows.get(floorKey).el;
-    const before = transcript.scrollHeight;
     const started = performance.now();
     const fragment = document.createDocumentFragment();
     while (at > 0 && performance.now() - started < BACKFILL_BUDGET_MS) {
@@ -339,7 +342,6 @@ export function createPanel(root, actions) {
     }
     list.insertBefore(fragment, anchor);
     floorKey = at > 0 ? items[at].key : null;
-    if (!scroll.following) transcript.scrollTop += transcript.scrollHeight - before;
     scroll.afterRender();
     if (floorKey !== null) backfillTask = nextTask(backfill);
   }
@@ -354,7 +356,10 @@ export function createPanel(root, actions) {
       if (keys.has(key)) continue;
       // A draft leaving may become its finished message's row: detach it only if not.
       if (entry.draft) retired.push(entry.draft);
-      else entry.el.remove();
+      else {
+        highlighter.unwatch(entry.el);
+        entry.el.remove();
+      }
       rows.delete(key);
     }
     let previous = null;
@@ -396,6 +401,7 @@ export function createPanel(root, actions) {
     if (backfillTask) backfillTask.cancel();
     backfillTask = null;
     scroll.destroy();
+    highlighter.destroy();
     panel.removeEventListener('keydown', onKeydown);
     panel.remove();
     rows.clear();
