@@ -2,7 +2,9 @@
 // Markdown rendering: sanitizing, highlighting, and the incremental streaming renderer
 // (finished blocks parsed once, only the tail re-rendered).
 import { describe, expect, it, vi } from 'vitest';
-import { escapeHtml, renderFinished, renderMarkdown, sanitize, stats, StreamingMarkdown } from '../src/markdown.js';
+import {
+  escapeHtml, highlightPending, renderFinished, renderMarkdown, sanitize, stats, StreamingMarkdown, UNLIT_CLASS,
+} from '../src/markdown.js';
 
 function dom(html) {
   const div = document.createElement('div');
@@ -108,6 +110,45 @@ describe('rendering', () => {
     const first = renderFinished(text);
     expect(renderFinished(text)).toBe(first);
     expect(stats.parses - before).toBe(1);
+  });
+});
+
+describe('lazy highlighting', () => {
+  const SOURCE = '# t\n\n```python\ndef f(x):\n    return "<b>hi</b>"\n```\n\n```cobol\nMOVE A\n```\n\n```json\n{"a": [1, null]}\n```\n';
+
+  it('test_markdown_lazy_render_leaves_known_code_plain_and_marked', () => {
+    const root = dom(renderMarkdown(SOURCE, { lazy: true }));
+    const codes = [...root.querySelectorAll('pre > code')];
+    expect(codes.map((c) => c.classList.contains(UNLIT_CLASS))).toEqual([true, false, true]);
+    expect(root.querySelector('[class^="hljs-"], [class*=" hljs-"]')).toBe(null);
+    expect(codes[0].textContent).toBe('def f(x):\n    return "<b>hi</b>"');
+    expect(root.querySelector('b')).toBe(null);
+    expect(codes[0].parentElement.getAttribute('data-lang')).toBe('python');
+  });
+
+  it('test_markdown_highlight_pending_matches_the_eager_render', () => {
+    const lazy = dom(renderMarkdown(SOURCE, { lazy: true }));
+    expect(highlightPending(lazy)).toBe(2);
+    expect(lazy.innerHTML).toBe(dom(renderMarkdown(SOURCE)).innerHTML);
+    expect(highlightPending(lazy)).toBe(0); // done once
+  });
+
+  it('test_markdown_highlight_pending_keeps_payloads_in_code_as_text', () => {
+    const payload = '</code></pre><img src=x onerror="window.__xss=1"><script>window.__xss=2</script>';
+    const root = dom(renderMarkdown(`\`\`\`javascript\n${payload}\n\`\`\`\n`, { lazy: true }));
+    highlightPending(root);
+    expect(root.querySelector('img, script')).toBe(null);
+    expect(root.querySelector('code').textContent).toBe(payload);
+    expect(everyAttribute(root).filter(([, name]) => name.startsWith('on'))).toEqual([]);
+  });
+
+  it('test_markdown_finished_cache_keeps_lazy_and_eager_apart', () => {
+    const text = `\`\`\`sql\nSELECT ${Math.random()};\n\`\`\`\n`;
+    const eager = renderFinished(text);
+    const lazy = renderFinished(text, { lazy: true });
+    expect(lazy).not.toBe(eager);
+    expect(lazy).toContain(UNLIT_CLASS);
+    expect(renderFinished(text, { lazy: true })).toBe(lazy);
   });
 });
 

@@ -92,6 +92,19 @@ def assistant_message(
     }
 
 
+def long_history(count: int, body_chars: int = 1500, prefix: str = "") -> list[dict[str, Any]]:
+    """`count` messages: questions and long structured replies in turn, no two texts alike.
+
+    Distinct replies, as in a real history, so a per-text cache cannot stand in for rendering.
+    """
+    body = long_markdown(body_chars)
+    messages: list[dict[str, Any]] = []
+    for i in range(count // 2):
+        messages.append(user_message(f"{prefix}u{i}", f"question {i}"))
+        messages.append(assistant_message(f"{prefix}a{i}", f"Reply {i}.\n\n{body}"))
+    return messages
+
+
 def pending_turn(turn_id: str, text: str) -> dict[str, Any]:
     return {"turn_id": turn_id, "user_text": text, "started_at": "2026-03-02T09:16:00Z"}
 
