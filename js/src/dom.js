@@ -52,13 +52,22 @@ const PATHS = {
   bolt: '<path d="M7 2v11h3v9l7-12h-4l4-8z"/>',
 };
 
-/** A decorative 24x24 icon from the fixed set above (aria-hidden; label the button). */
+const ICONS = {};
+
+/**
+ * A decorative 24x24 icon from the fixed set above (aria-hidden; label the button). Each
+ * is parsed once and cloned after that: a long history has a copy button per message and
+ * per code block.
+ */
 export function icon(name) {
-  const span = document.createElement('span');
-  span.className = `lume-icon lume-icon--${name}`;
-  span.setAttribute('aria-hidden', 'true');
-  span.innerHTML = `<svg viewBox="0 0 24 24" width="16" height="16" focusable="false">${PATHS[name]}</svg>`;
-  return span;
+  let span = ICONS[name];
+  if (!span) {
+    span = ICONS[name] = document.createElement('span');
+    span.className = `lume-icon lume-icon--${name}`;
+    span.setAttribute('aria-hidden', 'true');
+    span.innerHTML = `<svg viewBox="0 0 24 24" width="16" height="16" focusable="false">${PATHS[name]}</svg>`;
+  }
+  return span.cloneNode(true);
 }
 
 /** A button with an icon and a label (visible unless `iconOnly`, then it is the tooltip). */

@@ -18,6 +18,8 @@ export const MAX_MESSAGE_CHARS = 5000;
 const MAX_INPUT_HEIGHT_PX = 200;
 /** Rows drawn at once when a long history arrives (a reload); older ones follow in slices. */
 const FIRST_ROWS = 16;
+/** Of those, the newest rows whose code is coloured at once; the others when scrolled near. */
+const EAGER_ROWS = 4;
 /** Time per slice spent drawing older rows of a long history (ms): no slice is a long task. */
 const BACKFILL_BUDGET_MS = 8;
 let panelCount = 0;
@@ -27,16 +29,13 @@ let panelCount = 0;
  * message: no 4 ms timer clamp, no wait for the next frame). Returns {cancel()}.
  */
 export function nextTask(fn) {
-  let live = true;
-  const run = () => { if (live) fn(); };
-  if (typeof MessageChannel === 'function') {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = () => { channel.port1.close(); run(); };
-    channel.port2.postMessage(null);
-    return { cancel: () => { live = false; channel.port1.close(); } };
-  }
-  const timer = setTimeout(run, 0);
-  return { cancel: () => { live = false; clearTimeout(timer); } };
+  const channel = new MessageChannel();
+  channel.port1.onmessage = () => {
+    channel.port1.close();
+    fn();
+  };
+  channel.port2.postMessage(null);
+  return { cancel: () => channel.port1.close() };
 }
 
 function badge(kind) {
@@ -348,7 +347,10 @@ export function createPanel(root, actions) {
 
   function renderTranscript(visible) {
     const { hidden } = visible;
-    const items = visible.items.slice(firstShown(visible.items));
+    const start = firstShown(visible.items);
+    const items = visible.items.slice(start);
+    // A long history: only the newest rows are surely on screen.
+    const quietBefore = start > 0 ? items.length - EAGER_ROWS : 0;
     lastItems = visible.items;
     const keys = new Set(items.map((item) => item.key));
     const retired = [];
@@ -363,10 +365,10 @@ export function createPanel(root, actions) {
       rows.delete(key);
     }
     let previous = null;
-    for (const item of items) {
+    for (const [i, item] of items.entries()) {
       let entry = rows.get(item.key);
       if (!entry) {
-        entry = rowFor(item, retired);
+        entry = rowFor(item, retired, i < quietBefore);
         rows.set(item.key, entry);
       } else if (entry.draft) {
         entry.draft.update(item);
