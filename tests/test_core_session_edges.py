@@ -276,3 +276,46 @@ def test_session_server_error_frame_and_default_random() -> None:
     delay = session.actions_to_perform()[-1]
     assert isinstance(delay, ConnectLive)
     assert 0.0 <= delay.delay_s <= 0.5
+
+
+def test_session_stopping_a_live_reply_reopens_the_socket_and_skips_its_reply() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Tell me everything", 1.0)
+    d.frames(1.1, {"type": "message_received"}, {"type": "stream_chunk", "content": "Every"})
+    old = d.session.live_generation
+    d.session.cancel_turn(1.2)
+    d.drain()
+    assert d.of(CloseLive)[-1].generation == old
+    reopen = d.last(ConnectLive)
+    assert reopen.delay_s == 0.0
+    assert reopen.generation == old + 1
+    d.session.message_received(old, frame(type="stream_chunk", content="thing"), 1.25)  # stale
+    d.session.live_opened(reopen.generation, 1.3)
+    d.session.begin_turn("Short version", 2.0)
+    d.frames(2.1, {"type": "stream_complete"})
+    stored = history(
+        ("u1", "user", "Tell me everything"),
+        ("u2", "user", "Short version"),
+        ("a1", "assistant", "Everything"),
+        ("a2", "assistant", "Short."),
+    )
+    d.answer_history(2.2, stored)
+    assert d.of(ReplyCompleted)[0].reply.message_id == "a2"
+    assert not [c for c in d.of(ChunkReceived) if c.text == "thing"]
+
+
+def test_session_pinned_rest_5xx_past_the_budget_is_a_server_error() -> None:
+    d = Driver(pinned=Tier.REST)
+    d.session.start(0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    for i in range(3):
+        d.session.send_failed(d.last(SendRest).request_id, 503, None, "unavailable", 1.0 + i)
+        d.drain()
+        if d.session.turn_in_flight:
+            d.answer_history(1.5 + i, history())
+    failed = d.of(TurnFailed)[0]
+    assert isinstance(failed.error, ServerError)
+    assert "network" not in str(failed.error)
+    assert failed.error.unsent_text == "Hi"

@@ -226,3 +226,11 @@ def test_wire_not_active_is_recognised_from_the_text() -> None:
         error_for_status(403, "forbidden or consultation not active"), ConsultationNotActiveError
     )
     assert timezone.utc  # keep the import honest
+
+
+def test_wire_hostile_frames_and_stamps_never_raise() -> None:
+    batch = parse_frames('{"type": ["stream_chunk"]}\n{"type": {"a": 1}}\n' + "[" * 100000)
+    assert batch.events == ()
+    assert batch.skipped == 3
+    assert parse_timestamp("2025-01-01T00:00:00+24:00") is None
+    assert parse_timestamp("2025-01-01T00:00:00.5-99:99") is None

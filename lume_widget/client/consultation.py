@@ -113,6 +113,7 @@ class Consultation:
         self._wake = asyncio.Event()
         self._pump_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing_links: set[SocketLink] = set()
         self._closed = False
 
     def __repr__(self) -> str:
@@ -337,6 +338,7 @@ class Consultation:
         if self._closed:
             return
         links = [pair[1] for pair in (self._live, self._legacy) if pair is not None]
+        links += list(self._closing_links)
         self._live = self._legacy = None
         self._apply(self._session.close)
         self._closed = True
@@ -436,7 +438,8 @@ class Consultation:
             if self._live is not None:
                 link = self._live[1]
                 self._live = None
-                self._spawn(link.close(abrupt=action.abrupt))
+                self._closing_links.add(link)
+                self._spawn(self._close_link(link, abrupt=action.abrupt))
         elif isinstance(action, SendLive):
             self._send_on_live(action.generation, {"type": "message", "content": action.text})
         elif isinstance(action, SendPing):
@@ -450,7 +453,14 @@ class Consultation:
         elif isinstance(action, CloseLegacy) and self._legacy is not None:
             link = self._legacy[1]
             self._legacy = None
-            self._spawn(link.close())
+            self._closing_links.add(link)
+            self._spawn(self._close_link(link, abrupt=False))
+
+    async def _close_link(self, link: SocketLink, *, abrupt: bool) -> None:
+        try:
+            await link.close(abrupt=abrupt)
+        finally:
+            self._closing_links.discard(link)
 
     def _send_on_live(self, generation: int, payload: dict[str, Any]) -> None:
         if self._live is None or self._live[0] != generation:

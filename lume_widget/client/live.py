@@ -145,13 +145,20 @@ class SocketLink:
             await self.close(abrupt=True)
 
     async def close(self, *, abrupt: bool = False) -> None:
-        """Close the socket; ``abrupt`` drops the TCP connection without a closing handshake."""
-        if abrupt:
-            transport = getattr(self.connection, "transport", None)
-            if transport is not None:
+        """Close the socket; ``abrupt`` drops the TCP connection without a closing handshake.
+
+        Whatever happens (a peer that never answers the close, a cancelled task), the
+        transport is closed on the way out, so no socket is left to the garbage collector.
+        """
+        transport = getattr(self.connection, "transport", None)
+        try:
+            if abrupt and transport is not None:
                 transport.abort()
-        with contextlib.suppress(Exception):
-            await asyncio.wait_for(self.connection.close(1001, "going away"), 2.0)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.connection.close(1001, "going away"), 2.0)
+        finally:
+            if transport is not None and not transport.is_closing():
+                transport.abort()
 
     async def stop(self) -> None:
         """Stop reading and close quietly (no close report)."""

@@ -58,6 +58,7 @@ class TurnDelivery:
     _pending_requests: set[int]
     _request_ids: itertools.count[int]
     _rest_failures: int
+    _strays: list[str]
     _backoff: Backoff
 
     if TYPE_CHECKING:  # provided by Session
@@ -122,6 +123,7 @@ class TurnDelivery:
         if turn is None or turn.phase is not P.SENDING:
             return
         turn.last_problem = reason
+        turn.last_status = status
         verdict = classify(status, retry_after, self.settings)
         if verdict.decision is Decision.WAIT:
             logger.info("send rate limited; waiting %.2f s", verdict.wait_s)
@@ -148,6 +150,9 @@ class TurnDelivery:
             turn.text,
             turn.baseline,
             None if turn.user_message is None else turn.user_message.id,
+            self._strays,
+            turn.partial_text if turn.phase is P.RECONCILING else "",
+            None if turn.whole_message is None else turn.whole_message.id,
         )
         if match.user_message is not None:
             turn.user_message = match.user_message
@@ -184,6 +189,7 @@ class TurnDelivery:
         if turn is None or turn.phase not in (P.CHECKING, P.RECOVERING, P.RECONCILING):
             return
         turn.last_problem = reason
+        turn.last_status = status
         verdict = classify(status, retry_after, self.settings)
         phase = turn.phase
         if verdict.decision is Decision.WAIT:

@@ -65,6 +65,7 @@ from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
     LumeError,
+    ServerError,
     TurnCancelledError,
     TurnTimeoutError,
 )
@@ -117,6 +118,7 @@ class Session(TurnDelivery):
         self.legacy = LinkState.DOWN
         self.frames_skipped = 0
         self.closed = False
+        self._closing = False
         self._fatal: str | None = None
         self._live_generation = 0
         self._legacy_generation = 0
@@ -127,6 +129,7 @@ class Session(TurnDelivery):
         self._last_ping = 0.0
         self._last_probe: float | None = None
         self._rest_failures = 0
+        self._strays: list[str] = []
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
         self._turn_ids = itertools.count(1)
@@ -260,6 +263,7 @@ class Session(TurnDelivery):
         """The user closed the consultation: everything stops."""
         if self.closed:
             return
+        self._closing = True
         turn = self._turn
         if turn is not None:
             self._fail_turn(
@@ -523,16 +527,24 @@ class Session(TurnDelivery):
         turn = self._turn
         if below is None or self.pinned is not None:
             if turn is not None:
-                self._fail_turn(
-                    ConnectionFailedError(
+                error: LumeError
+                unsent = None if turn.acknowledged else turn.text
+                if turn.last_status is not None and turn.last_status >= 500:
+                    error = ServerError(
+                        f"The backend kept failing ({turn.last_status}: {turn.last_problem}). "
+                        "Try again shortly; if it persists the server may be down.",
+                        status=turn.last_status,
+                        unsent_text=unsent,
+                        partial_text=turn.partial_text,
+                    )
+                else:
+                    error = ConnectionFailedError(
                         f"The backend could not be reached ({reason}). Check the URL and your "
                         "network, then send again.",
-                        unsent_text=None if turn.acknowledged else turn.text,
+                        unsent_text=unsent,
                         partial_text=turn.partial_text,
-                    ),
-                    now,
-                    reason,
-                )
+                    )
+                self._fail_turn(error, now, reason)
             self._set_status(S.OFFLINE, reason, now)
             return
         self._live_failures = 0
@@ -637,7 +649,23 @@ class Session(TurnDelivery):
         logger.warning("turn %s failed: %s", turn.id, reason)
         if isinstance(error, AuthenticationError):
             self._fatal = reason
+        if turn.acknowledged and isinstance(error, (TurnCancelledError, TurnTimeoutError)):
+            # The server has the message and will store its reply whole; the next turn
+            # must not take that reply (or its leftover frames) for its own.
+            self._strays = [*self._strays[-9:], turn.text]
+        streaming_live = (
+            self.tier is Tier.LIVE
+            and self.live is LinkState.UP
+            and turn.phase in WAITING_FOR_CONTENT
+            and not self._closing
+        )
         self._end_turn()
+        if streaming_live:
+            # a fresh socket, so no leftover frame of the abandoned reply reaches the next turn
+            logger.info("reopening the live link: the reply in flight was abandoned")
+            self._actions.append(CloseLive(self._live_generation, f"reply abandoned: {reason}"))
+            self._live_up_since = None
+            self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
         self._after_turn(f"turn failed: {reason}", now)
         self._events.append(TurnFailed(turn.id, error, turn.partial_text))
 

@@ -30,12 +30,18 @@ def find_turn(
     text: str,
     baseline: int,
     user_message_id: str | None = None,
+    strays: Sequence[str] = (),
+    draft: str = "",
+    reply_id: str | None = None,
 ) -> TurnMatch:
     """Find the turn's user message (by id if known, else by content at or after ``baseline``).
 
-    The reply is the first assistant message after it. ``baseline`` is how many messages
-    the client knew when the turn began, so an identical earlier message is never taken
-    for this one.
+    The reply is the first assistant message after it, skipping one for each stopped turn
+    (``strays``: their texts) whose message sits unanswered just before it, since the server
+    still stores those replies. ``baseline`` is how many messages the client knew when the
+    turn began, so an identical earlier message is never taken for this one. ``draft`` (the
+    text streamed so far) and ``reply_id`` (of a whole reply frame) pick the reply among
+    several when stopped turns' replies are still being stored.
     """
     index = -1
     if user_message_id is not None:
@@ -53,7 +59,30 @@ def find_turn(
         )
     if index < 0:
         return TurnMatch(None, None)
-    reply = next((m for m in history[index + 1 :] if m.role == "assistant"), None)
+    # Stopped turns whose replies the server is still producing: user messages in the run
+    # right before this one (after the last assistant message) whose text is a stray's.
+    # Their replies come first, in order, so this turn's reply is the one after them.
+    stray_texts = {s.strip() for s in strays}
+    waiting = 0
+    for message in reversed(history[:index]):
+        if message.role == "assistant":
+            break
+        if message.role == "user" and message.content.strip() in stray_texts:
+            waiting += 1
+    replies = [m for m in history[index + 1 :] if m.role == "assistant"]
+    # Replies are stored when they finish, so a stopped turn's long reply can land after
+    # this one's: what was streamed (or the id of a whole message) identifies ours.
+    by_id = next((m for m in replies if m.id == reply_id), None) if reply_id else None
+    if by_id is not None:
+        return TurnMatch(history[index], by_id)
+    wanted_text = draft.strip()
+    if wanted_text:
+        exact = next((m for m in replies if m.content.strip() == wanted_text), None)
+        if exact is not None:
+            return TurnMatch(history[index], exact)
+        if waiting:
+            return TurnMatch(history[index], None)  # ours is not stored yet
+    reply = replies[waiting] if len(replies) > waiting else None
     return TurnMatch(history[index], reply)
 
 

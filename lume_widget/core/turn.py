@@ -90,6 +90,7 @@ class Turn:
     poll_interval: float = 0.0
     whole_message: Message | None = None
     last_problem: str = ""
+    last_status: int | None = None
 
     @property
     def partial_text(self) -> str:

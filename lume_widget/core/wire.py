@@ -75,7 +75,10 @@ def parse_timestamp(value: Any) -> datetime | None:
     else:
         sign = 1 if offset[0] == "+" else -1
         digits = offset[1:].replace(":", "")
-        tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        try:
+            tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
+        except ValueError:  # an offset of 24 hours or more
+            return None
     return base.replace(microsecond=micros, tzinfo=tz)
 
 
@@ -264,10 +267,11 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
             continue
         try:
             event = json.loads(line)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: absurdly deep nesting
             skipped += 1
             continue
-        if isinstance(event, dict) and event.get("type") in KNOWN_FRAME_TYPES:
+        kind = event.get("type") if isinstance(event, dict) else None
+        if isinstance(kind, str) and kind in KNOWN_FRAME_TYPES:
             events.append(event)
         else:
             skipped += 1
