@@ -207,6 +207,8 @@ def test_wire_urls_use_the_bare_origin_and_redact_secrets() -> None:
         (403, {}, PermissionDeniedError),
         (404, {}, NotFoundError),
         (429, {"creating": True}, TooManyConsultationsError),
+        (429, {"creating": True, "retry_after": 3.0}, RateLimitedError),
+        (429, {"creating": True, "code": "RATE_LIMITED"}, RateLimitedError),
         (429, {}, RateLimitedError),
         (503, {"retry_after": 2.0}, RateLimitedError),
         (500, {}, ServerError),

@@ -72,7 +72,9 @@ def error_for_status(
             "list_goals() on this server.",
             **common,
         )
-    if status == 429 and creating:
+    # On create, a 429 is the active-consultation limit unless it says it is a request-rate
+    # limit (Retry-After or code RATE_LIMITED): only the former needs the user to clean up.
+    if status == 429 and creating and retry_after is None and code != "RATE_LIMITED":
         return TooManyConsultationsError(
             "Too many active consultations (the backend allows at most 10 per user). Complete "
             f"or delete some before opening a new one ({message}).",
