@@ -383,13 +383,6 @@ async def test_rest_5xx_burst_longer_than_the_retry_budget_fails_the_turn_and_ke
         await r.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug in lume_widget/core/session.py _demote: a turn that fails because the server "
-    "answered 5xx past the retry budget raises ConnectionFailedError ('could not be reached ... "
-    "check the URL and your network') instead of ServerError, so the user is told to check a "
-    "network that works",
-)
 async def test_rest_5xx_without_end_is_reported_as_a_server_error(
     reference_server: ReferenceServer, time_scale: float
 ) -> None:
@@ -515,15 +508,6 @@ async def test_all_tiers_down_then_back(
 # -- the user stops a reply ----------------------------------------------------------------------
 
 
-@pytest.mark.xfail(
-    raises=WrongReply,
-    strict=True,
-    reason="bug in lume_widget/core/session.py (live tier): after the user stops a reply, the "
-    "server keeps streaming it on the same socket; the next turn takes those leftover "
-    "stream_chunk frames (and that reply's stream_complete) as its own, then reconciles to the "
-    "first assistant message after its user message, which is the stopped turn's reply. The "
-    "new question is shown the rest of the old answer",
-)
 async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_reply_once(
     reference_server: ReferenceServer, time_scale: float
 ) -> None:
