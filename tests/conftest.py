@@ -32,6 +32,17 @@ def scaled(seconds: float) -> float:
     return seconds * TIME_SCALE
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    # Declared here so `pytest --run-slow` works from the repository root; the suites that
+    # have soak variants (tests/reliability) read it.
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the long soak variants (tests marked slow); or set LUME_RUN_SLOW=1",
+    )
+
+
 @pytest.fixture
 def time_scale() -> float:
     return TIME_SCALE

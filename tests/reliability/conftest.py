@@ -1,10 +1,8 @@
 """Fixtures and options of the reliability suite (tests/reliability).
 
-- ``--run-slow`` (or ``LUME_RUN_SLOW=1``) runs the long soak variants marked ``slow``; they are
-  skipped otherwise so the default suite stays within a few minutes on two cores. Give the
-  option with the folder on the command line (``pytest tests/reliability --run-slow``): pytest
-  only reads options of a sub-folder's conftest when that folder is named; the environment
-  variable works from anywhere.
+- ``--run-slow`` (declared in the root conftest, so it works from anywhere) or
+  ``LUME_RUN_SLOW=1`` runs the long soak variants marked ``slow``; they are skipped otherwise
+  so the default suite stays within a few minutes on two cores.
 - Every timing of these tests is multiplied by ``LUME_TEST_TIME_SCALE`` (the root conftest's
   ``time_scale`` fixture); client timings are the defaults of PROTOCOL A3 shrunk by
   ``CLIENT_TIME_FACTOR`` times that scale, so no timeout is tuned on its own.
