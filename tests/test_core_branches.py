@@ -1,0 +1,144 @@
+"""The session core's rarer paths: pins during probes, unstable links, resends, closed sessions."""
+
+from __future__ import annotations
+
+from lume_widget.core.actions import (
+    CloseLive,
+    ConnectLive,
+    FetchHistory,
+    SendLive,
+    SendPing,
+    SendRest,
+)
+from lume_widget.core.events import ConnectionStatus, StatusChanged, Tier, TierChanged
+from lume_widget.core.models import Message
+from lume_widget.core.session import TurnPhase
+from lume_widget.core.transcript import find_turn
+from lume_widget.core.wire import ErrorInfo, error_info
+from tests.test_core_session import Driver, history
+
+
+def _probe_opened_while_rest_is_pinned() -> Driver:
+    """Live refused, a later turn probes it, the user pins REST, and then the probe opens."""
+    d = Driver()
+    d.session.start(0.0)
+    d.session.live_connect_failed(d.session.live_generation, 403, "refused", 0.0)
+    d.drain()
+    assert d.session.tier is Tier.REST
+    d.session.begin_turn("Hi", 31.0)  # a probe interval after live failed
+    d.drain()
+    probe = d.last(ConnectLive)
+    assert probe.probe
+    d.session.pin(Tier.REST, 31.1)
+    d.session.live_opened(probe.generation, 31.5)
+    d.drain()
+    return d
+
+
+def test_session_pin_during_a_probe_keeps_the_turn_on_the_pinned_tier() -> None:
+    d = _probe_opened_while_rest_is_pinned()
+    assert d.session.tier is Tier.REST
+    assert [c.tier for c in d.of(TierChanged)] == [Tier.REST]  # no move back to live
+    assert d.last(SendRest).text == "Hi"
+    assert not d.of(SendLive)
+    assert d.session.turn_phase is TurnPhase.SENDING
+
+
+def test_session_live_link_lost_off_the_live_tier_is_not_reopened() -> None:
+    d = _probe_opened_while_rest_is_pinned()
+    generation = d.session.live_generation
+    connects = len(d.of(ConnectLive))
+    d.session.live_closed(generation, "closed by the server", 32.0)
+    d.drain()
+    assert len(d.of(ConnectLive)) == connects
+    assert d.session.live_generation == generation + 1  # late frames of that socket are stale
+    assert d.session.tier is Tier.REST
+    assert d.session.turn_phase is TurnPhase.SENDING  # the POST in flight is untouched
+    d.session.send_succeeded(d.last(SendRest).request_id, None, None, 32.1)
+    d.answer_history(33.0, history(("u1", "user", "Hi"), ("a1", "assistant", "Hello there")))
+    assert not d.session.turn_in_flight
+    assert d.session.status is ConnectionStatus.DEGRADED
+
+
+def test_session_tick_before_the_stability_window_keeps_the_failure_count() -> None:
+    d = Driver(live_connect_attempts=2)
+    d.live_up(0.0)
+    d.session.live_closed(d.session.live_generation, "closed", 1.0)  # up 1 s: one failure
+    d.session.live_opened(d.session.live_generation, 2.0)
+    assert d.session.next_deadline() == 12.0  # the stability window ends before the ping
+    d.session.tick(5.0)  # up 3 s: not stable yet
+    d.drain()
+    assert not d.of(SendPing)
+    assert d.session.next_deadline() == 12.0
+    d.session.live_closed(d.session.live_generation, "closed", 6.0)  # the second failure
+    d.drain()
+    assert d.session.tier is Tier.REST
+    assert "soon after opening" in d.of(TierChanged)[-1].reason
+
+
+def test_session_rest_turn_has_no_inactivity_deadline() -> None:
+    d = Driver(pinned=Tier.REST)
+    d.session.start(0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    assert d.session.turn_phase is TurnPhase.SENDING
+    assert d.session.next_deadline() == 121.0  # the turn deadline only: no stall to watch
+    d.session.tick(40.0)  # past the 30 s inactivity window
+    actions, events = d.drain()
+    assert (actions, events) == ([], [])
+    assert d.session.turn_phase is TurnPhase.SENDING
+
+
+def test_session_demotion_after_a_resend_on_live_checks_history_before_sending() -> None:
+    d = Driver()
+    d.live_up(0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.session.live_closed(d.session.live_generation, "dropped", 1.5)  # before the ack
+    d.answer_history(1.6, history())  # not stored: send once more, once live is back
+    assert d.session.turn_phase is TurnPhase.WAITING_LINK
+    assert len(d.of(SendLive)) == 1
+    d.session.live_connect_failed(d.session.live_generation, 403, "refused", 2.0)
+    d.drain()
+    assert d.session.tier is Tier.REST
+    assert d.session.turn_phase is TurnPhase.CHECKING
+    check = d.last(FetchHistory)
+    assert (check.purpose, check.tier, check.delay_s) == ("check", Tier.REST, 0.0)
+    assert not d.of(SendRest)
+    # the live send arrived after all: found in history, so it is never sent again
+    d.answer_history(2.1, history(("u1", "user", "Hi")))
+    assert d.session.turn_phase is TurnPhase.RECOVERING
+    assert not d.of(SendRest)
+    assert d.last(FetchHistory).purpose == "poll"
+
+
+def test_session_closed_before_it_started_stays_offline() -> None:
+    d = Driver(pinned=Tier.REST)
+    d.session.close(0.0)
+    d.drain()
+    d.session.start(1.0)
+    actions, events = d.drain()
+    assert actions == []
+    assert d.session.status is ConnectionStatus.OFFLINE
+    assert all(e.status is ConnectionStatus.OFFLINE for e in events if isinstance(e, StatusChanged))
+    assert not d.of(CloseLive)
+
+
+def test_transcript_only_stray_messages_push_the_reply_back() -> None:
+    history_ = [
+        Message("g", "assistant", "Hello"),
+        Message("u0", "user", "Stopped question"),
+        Message("u1", "user", "Failed question"),  # not stopped: its reply is not coming
+        Message("s", "system", "Consultation resumed"),
+        Message("u2", "user", "Q"),
+        Message("a0", "assistant", "Answer to the stopped question"),
+        Message("a2", "assistant", "Answer to Q"),
+    ]
+    match = find_turn(history_, "Q", 4, strays=["Stopped question"])
+    assert match.user_message == history_[4]
+    assert match.reply == history_[6]  # one stray ahead, not three messages ahead
+
+
+def test_wire_error_info_without_a_usable_message_falls_back() -> None:
+    assert error_info({"message": ""}, "Request failed (500)") == ErrorInfo("Request failed (500)")
+    assert error_info({"message": 7, "code": "X"}, "fallback") == ErrorInfo("fallback")
+    assert error_info({"detail": "Not Found"}, "fallback") == ErrorInfo("fallback")
