@@ -170,7 +170,8 @@ class TurnDelivery:
                 self._resend(turn, now)
         elif turn.phase is P.RECONCILING:
             self._reconcile(turn, self.settings.reconcile_retry_s)
-        elif turn.phase is P.RECOVERING:
+        # A turn's pending history read is a check, a reconcile or a poll: no fourth phase.
+        elif turn.phase is P.RECOVERING:  # pragma: no branch
             turn.poll_interval = self._next_poll_interval(turn.poll_interval)
             self._poll(turn, turn.poll_interval)
 

@@ -383,7 +383,9 @@ class Session(TurnDelivery):
         self.legacy = LinkState.DOWN
         self._legacy_backoff.link_down(now)
         logger.info("legacy link down: %s", reason)
-        if self.tier is Tier.LEGACY and not self.closed:
+        # A legacy link lives only on the legacy tier: leaving it or closing closes the link
+        # and bumps the generation, so this failure would have been stale.
+        if self.tier is Tier.LEGACY and not self.closed:  # pragma: no branch
             self._connect_legacy(self._legacy_backoff.next_delay())
             turn = self._turn
             if was_up and turn is not None and turn.phase is P.RECOVERING:
@@ -497,7 +499,7 @@ class Session(TurnDelivery):
     def _switch_tier(self, tier: Tier, reason: str, now: float) -> None:
         previous = self.tier
         if tier is previous:
-            return
+            return  # pragma: no cover - every caller checks the tier differs
         self.tier = tier
         self._rest_failures = 0
         logger.info("tier %s -> %s: %s", previous.value, tier.value, reason)
@@ -526,7 +528,8 @@ class Session(TurnDelivery):
         below = self.tier.below()
         turn = self._turn
         if below is None or self.pinned is not None:
-            if turn is not None:
+            # Demoted below legacy, or off a tier pinned mid-turn: only a turn's failures do that.
+            if turn is not None:  # pragma: no branch
                 error: LumeError
                 unsent = None if turn.acknowledged else turn.text
                 if turn.last_status is not None and turn.last_status >= 500:
@@ -675,7 +678,7 @@ class Session(TurnDelivery):
 
     def _after_turn(self, reason: str, now: float) -> None:
         if self.closed:
-            return
+            return  # pragma: no cover - close() ends the turn before it sets closed
         if self.pinned is not None and self.pinned is not self.tier:
             self._switch_tier(self.pinned, "pinned by the user", now)
         self._refresh_status(reason, now)
