@@ -1,17 +1,19 @@
 """The synchronous facade: ``lume_widget.connect(...)`` for scripts and notebook cells.
 
-In a plain script the facade keeps a private event loop and runs each call on it. Inside
-a running loop (a Jupyter kernel) it applies ``nest_asyncio`` to that loop and runs the
-call there, so the consultation lives on the kernel's loop like the widget's do.
+In a plain script the facade keeps a private event loop for its whole life (the
+consultation's sockets belong to it) and runs each call on it. Inside a running loop (a
+Jupyter kernel) it nests on that loop with ``nest_asyncio`` and runs the call there, so the
+consultation lives on the kernel's loop like the widget's do. ``lume_widget._loop`` owns
+that policy.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncGenerator, Coroutine, Iterator
+from collections.abc import AsyncGenerator, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any
 
+from lume_widget._loop import BlockingRunner
 from lume_widget.client.consultation import Consultation
 from lume_widget.client.lume_client import LumeClient
 from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier
@@ -19,40 +21,11 @@ from lume_widget.core.models import Message
 
 __all__ = ["SyncConsultation", "connect"]
 
-T = TypeVar("T")
-
-
-class _Runner:
-    """Runs coroutines to completion from synchronous code, on one loop for the facade's life."""
-
-    def __init__(self) -> None:
-        try:
-            running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
-        except RuntimeError:
-            running = None
-        if running is not None:
-            import nest_asyncio
-
-            nest_asyncio.apply(running)
-            self.loop = running
-            self._owned = False
-        else:
-            self.loop = asyncio.new_event_loop()
-            self._owned = True
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        return self.loop.run_until_complete(coro)
-
-    def close(self) -> None:
-        if self._owned and not self.loop.is_closed():
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
-
 
 class SyncConsultation:
     """A consultation driven synchronously; ``.chat`` is the underlying async :class:`Consultation`."""
 
-    def __init__(self, runner: _Runner, chat: Consultation, client: LumeClient) -> None:
+    def __init__(self, runner: BlockingRunner, chat: Consultation, client: LumeClient) -> None:
         self._runner = runner
         self.chat = chat
         self.client = client
@@ -105,9 +78,11 @@ class SyncConsultation:
         if self._closed:
             return
         self._closed = True
-        self._runner.run(self.chat.aclose())
-        self._runner.run(self.client.aclose())
-        self._runner.close()
+        try:
+            self._runner.run(self.chat.aclose())
+            self._runner.run(self.client.aclose())
+        finally:
+            self._runner.close()
 
     def __enter__(self) -> SyncConsultation:
         return self
@@ -132,7 +107,7 @@ def connect(
     **client_options: Any,
 ) -> SyncConsultation:
     """Open a consultation synchronously; options are those of :meth:`LumeClient.connect`."""
-    runner = _Runner()
+    runner = BlockingRunner()
 
     async def open_chat() -> tuple[LumeClient, Consultation]:
         client = await LumeClient.connect(url, **client_options)

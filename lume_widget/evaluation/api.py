@@ -7,7 +7,6 @@ In a notebook it shows a live progress line that updates while the run goes on.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
 import time
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from lume_widget._loop import run_blocking
 from lume_widget.evaluation.records import TRANSCRIPTS_FILE
 from lume_widget.evaluation.report import summarize, write_summary
 from lume_widget.evaluation.result import EvaluationResult
@@ -158,14 +158,7 @@ async def evaluate_async(
 
 def evaluate(scenarios: str | Path | ScenarioFile, **options: Any) -> EvaluationResult:
     """Synchronous :func:`evaluate_async`: works in scripts and in a running notebook cell."""
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(evaluate_async(scenarios, **options))
-    import nest_asyncio
-
-    nest_asyncio.apply(loop)
-    return loop.run_until_complete(evaluate_async(scenarios, **options))
+    return run_blocking(evaluate_async(scenarios, **options))
 
 
 def _in_kernel() -> bool:

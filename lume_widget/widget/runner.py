@@ -1,7 +1,7 @@
 """Where a ChatWidget's coroutines run: the kernel's event loop, or a private loop thread.
 
 The client's sockets belong to the loop they were opened on, so every coroutine of one
-widget runs on one loop:
+widget runs on one loop, chosen by the policy of ``lume_widget._loop``:
 
 - In a Jupyter kernel (or any code with a running loop) that is the running loop, so a
   streaming reply is an asyncio task next to the kernel's own message handling and Stop
@@ -20,44 +20,16 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
-import logging
 import threading
 from collections.abc import Coroutine, Iterator
 from typing import Any, TypeVar
 
+from lume_widget._loop import background_loop, run_until_complete, running_loop
 from lume_widget.errors import ConfigurationError
 
 __all__ = ["LoopRunner", "latest_request_parent"]
 
-logger = logging.getLogger(__name__)
-
 T = TypeVar("T")
-
-_background_lock = threading.Lock()
-_background_loop: asyncio.AbstractEventLoop | None = None
-_background_thread: threading.Thread | None = None
-
-
-def _shared_background_loop() -> tuple[asyncio.AbstractEventLoop, threading.Thread]:
-    """The process-wide private loop, started on first use in a daemon thread."""
-    global _background_loop, _background_thread
-    with _background_lock:
-        if _background_loop is None or _background_loop.is_closed():
-            loop = asyncio.new_event_loop()
-            ready = threading.Event()
-
-            def serve() -> None:
-                asyncio.set_event_loop(loop)
-                loop.call_soon(ready.set)
-                loop.run_forever()
-
-            thread = threading.Thread(target=serve, name="lume-widget-loop", daemon=True)
-            thread.start()
-            ready.wait()
-            _background_loop, _background_thread = loop, thread
-            logger.debug("started the private event loop thread for widgets")
-        assert _background_thread is not None
-        return _background_loop, _background_thread
 
 
 class LoopRunner:
@@ -65,19 +37,14 @@ class LoopRunner:
 
     def __init__(self, loop: asyncio.AbstractEventLoop | None = None) -> None:
         if loop is None:
-            try:
-                loop = asyncio.get_running_loop()
-            except RuntimeError:
-                loop = None
+            loop = running_loop()
         if loop is not None:
             self.loop = loop
             self.private = False
             self._thread_id: int | None = threading.get_ident() if loop.is_running() else None
         else:
-            self.loop, thread = _shared_background_loop()
+            self.loop, self._thread_id = background_loop()
             self.private = True
-            self._thread_id = thread.ident
-        self._nested = False
 
     def on_loop_thread(self) -> bool:
         """True when the caller runs on the thread that drives this runner's loop."""
@@ -141,19 +108,7 @@ class LoopRunner:
                     "complete on it. Use 'await chat.ask_async(...)' inside that loop instead."
                 )
             return asyncio.run_coroutine_threadsafe(coro, self.loop).result()
-        if self.loop.is_running():
-            self._enable_nesting()
-        return self.loop.run_until_complete(coro)
-
-    def _enable_nesting(self) -> None:
-        """Let a blocking call inside a running loop (a notebook cell) drive that loop."""
-        if self._nested:
-            return
-        import nest_asyncio
-
-        nest_asyncio.apply(self.loop)
-        self._nested = True
-        logger.debug("nest_asyncio applied so blocking calls can run inside the running loop")
+        return run_until_complete(self.loop, coro)
 
 
 @contextlib.contextmanager
