@@ -99,8 +99,14 @@ def save_notebook(page: Page) -> None:
 
 
 def reply_text(page: Page) -> str:
-    """The text of the last assistant message shown."""
-    return page.locator(".lume-row--assistant .lume-md").last.inner_text()
+    """The text of the last assistant message shown.
+
+    Rows off screen skip rendering (``content-visibility: auto``), and the text of a skipped
+    row reads as empty, so the row is scrolled into view first, as a reader would.
+    """
+    last = page.locator(".lume-row--assistant .lume-md").last
+    last.scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
+    return last.inner_text()
 
 
 def last_stdout(page: Page) -> str:
