@@ -99,14 +99,13 @@ def save_notebook(page: Page) -> None:
 
 
 def reply_text(page: Page) -> str:
-    """The text of the last assistant message shown.
+    """The text of the last assistant message in the panel.
 
-    Rows off screen skip rendering (``content-visibility: auto``), and the text of a skipped
-    row reads as empty, so the row is scrolled into view first, as a reader would.
+    Text is read from the DOM (``textContent``): rows scrolled out of view skip rendering
+    (``content-visibility: auto``), and the rendered text (``innerText``) of a skipped row
+    reads as empty although the row is there.
     """
-    last = page.locator(".lume-row--assistant .lume-md").last
-    last.scroll_into_view_if_needed(timeout=UI_TIMEOUT_MS)
-    return last.inner_text()
+    return page.locator(".lume-row--assistant .lume-md").last.text_content() or ""
 
 
 def last_stdout(page: Page) -> str:
@@ -135,14 +134,14 @@ def send_and_wait(page: Page, text: str) -> None:
 
 def draft_length(page: Page) -> int:
     draft = page.locator(".lume-row--draft .lume-md")
-    return len(draft.inner_text()) if draft.count() else 0
+    return len(draft.text_content() or "") if draft.count() else 0
 
 
 def wait_for_streaming(page: Page, at_least: int) -> int:
     """Wait until the streaming draft shows at least ``at_least`` characters; returns its length."""
     page.wait_for_function(
         """(n) => { const d = document.querySelector('.lume-row--draft .lume-md');
-                    return d && d.innerText.length >= n; }""",
+                    return d && d.textContent.length >= n; }""",
         arg=at_least,
         timeout=UI_TIMEOUT_MS,
     )
