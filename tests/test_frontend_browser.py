@@ -349,6 +349,39 @@ def test_panel_autoscroll_follows_at_bottom_and_offers_jump_to_latest(panel: Pan
     panel.page.wait_for_function(at_bottom)
 
 
+def test_panel_reload_mid_stream_with_long_history_starts_and_stays_at_the_bottom(
+    panel: Panel,
+) -> None:
+    # A reload mid-stream: long replies (2-4k chars) drawn at the 160px stand-in height at
+    # first, then their real heights; the view follows the snapshot and the deltas throughout.
+    history = []
+    for i in range(5):
+        history += [
+            user_message(f"u{i}", f"question {i}"),
+            assistant_message(f"a{i}", f"Reply {i}.\n\n{long_markdown(2000 + 500 * i)}"),
+        ]
+    panel.mount(messages=history, pending=pending_turn("t1", "tell me more"))
+    assert panel.sent() == [{"type": "sync_request"}]
+    # One paragraph of plain prose, so the drawn text is the streamed text exactly.
+    snapshot = " ".join(f"Sentence {n} of the reply so far." for n in range(70))[:2000]
+    deltas = [f" Streamed sentence {seq} after the reload." for seq in range(41, 49)]
+    panel.custom({"type": "snapshot", "turn_id": "t1", "seq": 40, "text": snapshot})
+    for seq, text in enumerate(deltas, start=41):
+        panel.delta("t1", seq, text)
+        panel.frames(1)
+    draft = panel.root.locator(".lume-row--draft .lume-md")
+    expect(draft).to_have_text(snapshot + "".join(deltas))
+    panel.frames(4)  # rows take their real heights in place of the stand-ins
+    scroll = panel.page.evaluate(
+        "() => { const s = document.querySelector('.lume-transcript');"
+        " return [s.scrollTop, s.clientHeight, s.scrollHeight]; }"
+    )
+    assert scroll[0] + scroll[1] >= scroll[2] - 2, scroll
+    expect(panel.root.locator(".lume-jump")).to_be_hidden()
+    expect(draft).to_be_in_viewport()
+    assert draft.evaluate("d => d.textContent.trim()") == snapshot + "".join(deltas)
+
+
 def test_panel_long_history_draws_newest_first_then_the_rest_in_order(panel: Panel) -> None:
     body = long_markdown(1500)
     history = []

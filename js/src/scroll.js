@@ -3,7 +3,11 @@
  * bottom; once they scroll up, leave them there and offer a "jump to latest" button.
  *
  * "At the bottom" is decided from the reader's own scrolling (scroll, wheel, touch and key
- * events), never from the content growing, so a fast stream cannot pull a reader down.
+ * events, and a scroll upwards), never from the content changing size: while following, the
+ * transcript opts out of scroll anchoring and is pinned to the bottom whenever its content
+ * resizes (rows taking their real height in place of a stand-in, older rows drawn in above),
+ * so neither a fast stream nor a long history being drawn can pull the view off the bottom.
+ * Once the reader leaves the bottom, scroll anchoring keeps their place.
  */
 
 /** Distance from the bottom (px) that still counts as "at the bottom". */
@@ -18,25 +22,53 @@ export class AutoScroll {
     this.scroller = scroller;
     this.jump = jump;
     this.following = true;
+    this.lastTop = scroller.scrollTop;
     this.onScroll = () => {
-      this.following = this.distance() <= BOTTOM_SLACK_PX;
+      const top = this.scroller.scrollTop;
+      const movedUp = top < this.lastTop - 1;
+      this.lastTop = top;
+      if (this.following && !movedUp) {
+        // Not the reader leaving: a layout change or our own pinning. Stay at the bottom.
+        this.pin();
+        return;
+      }
+      this.setFollowing(this.distance() <= BOTTOM_SLACK_PX);
       if (this.following) this.setJump(false);
     };
     this.onWheel = (event) => {
       // Scrolling up is an intent to read back; do not wait for the scroll event.
-      if (event.deltaY < 0 && this.scroller.scrollTop > 0) this.following = false;
+      if (event.deltaY < 0 && this.scroller.scrollTop > 0) this.setFollowing(false);
     };
     this.onKey = (event) => {
       if (['PageUp', 'ArrowUp', 'Home'].includes(event.key) && event.target === this.scroller) {
-        this.following = false;
+        this.setFollowing(false);
       }
     };
+    // Content resizing fires no scroll event: re-pin when it does, while following.
+    this.resizes = typeof ResizeObserver === 'function' ? new ResizeObserver(() => {
+      if (this.following) this.pin();
+    }) : null;
+    for (const child of scroller.children) this.resizes?.observe(child);
+    this.setFollowing(true);
     this.onJump = () => this.toBottom();
     scroller.addEventListener('scroll', this.onScroll, { passive: true });
     scroller.addEventListener('wheel', this.onWheel, { passive: true });
     scroller.addEventListener('keydown', this.onKey);
     jump.addEventListener('click', this.onJump);
     this.setJump(false);
+  }
+
+  /** Following opts out of scroll anchoring: the bottom, not a row, is what stays put. */
+  setFollowing(following) {
+    this.following = following;
+    this.scroller.classList.toggle('lume-transcript--following', following);
+  }
+
+  /** Scrolls to the very bottom if not there (no scroll event when already there). */
+  pin() {
+    const s = this.scroller;
+    if (this.distance() > 0) s.scrollTop = s.scrollHeight;
+    this.lastTop = s.scrollTop;
   }
 
   distance() {
@@ -51,15 +83,15 @@ export class AutoScroll {
 
   /** Scrolls to the newest content and follows it again (jump button, sending a message). */
   toBottom() {
-    this.following = true;
-    this.scroller.scrollTop = this.scroller.scrollHeight;
+    this.setFollowing(true);
+    this.pin();
     this.setJump(false);
   }
 
   /** Called after the DOM changed: follow, or show the button when there is more below. */
   afterRender() {
     if (this.following) {
-      if (this.distance() > 0) this.scroller.scrollTop = this.scroller.scrollHeight;
+      this.pin();
       this.setJump(false);
     } else {
       this.setJump(this.distance() > BOTTOM_SLACK_PX);
@@ -67,6 +99,7 @@ export class AutoScroll {
   }
 
   destroy() {
+    this.resizes?.disconnect();
     this.scroller.removeEventListener('scroll', this.onScroll);
     this.scroller.removeEventListener('wheel', this.onWheel);
     this.scroller.removeEventListener('keydown', this.onKey);
