@@ -349,16 +349,17 @@ def test_panel_autoscroll_follows_at_bottom_and_offers_jump_to_latest(panel: Pan
     panel.page.wait_for_function(at_bottom)
 
 
+@pytest.mark.parametrize("turns", [5, 30])  # 30 turns: older rows are drawn in slices
 def test_panel_reload_mid_stream_with_long_history_starts_and_stays_at_the_bottom(
-    panel: Panel,
+    panel: Panel, turns: int
 ) -> None:
     # A reload mid-stream: long replies (2-4k chars) drawn at the 160px stand-in height at
     # first, then their real heights; the view follows the snapshot and the deltas throughout.
     history = []
-    for i in range(5):
+    for i in range(turns):
         history += [
             user_message(f"u{i}", f"question {i}"),
-            assistant_message(f"a{i}", f"Reply {i}.\n\n{long_markdown(2000 + 500 * i)}"),
+            assistant_message(f"a{i}", f"Reply {i}.\n\n{long_markdown(2000 + 500 * (i % 5))}"),
         ]
     panel.mount(messages=history, pending=pending_turn("t1", "tell me more"))
     assert panel.sent() == [{"type": "sync_request"}]
@@ -371,6 +372,7 @@ def test_panel_reload_mid_stream_with_long_history_starts_and_stays_at_the_botto
         panel.frames(1)
     draft = panel.root.locator(".lume-row--draft .lume-md")
     expect(draft).to_have_text(snapshot + "".join(deltas))
+    expect(panel.root.locator(".lume-row")).to_have_count(2 * turns + 2)  # history drawn whole
     panel.frames(4)  # rows take their real heights in place of the stand-ins
     scroll = panel.page.evaluate(
         "() => { const s = document.querySelector('.lume-transcript');"
