@@ -12,7 +12,7 @@ const options = {
   bundle: true,
   format: 'esm',
   minify: true,
-  target: ['es2020', 'chrome100', 'firefox100', 'safari15'],
+  target: ['es2022', 'chrome100', 'firefox100', 'safari15'],
   legalComments: 'none',
   metafile: true,
   logLevel: 'info',
