@@ -189,6 +189,21 @@ def test_panel_streams_deltas_after_a_typing_indicator(panel: Panel) -> None:
     expect(panel.root.locator(".lume-row--assistant").last.locator(".lume-metrics")).to_be_visible()
 
 
+def test_panel_late_view_asks_again_when_its_sync_request_goes_unanswered(panel: Panel) -> None:
+    panel.mount(pending=pending_turn("t1", "tell me"))
+    assert panel.sent_types() == ["sync_request"]
+    # the first request is lost: the view asks again while the reply is in flight
+    panel.page.wait_for_function(
+        "() => window.lume.model.sent.filter(m => m.type === 'sync_request').length >= 2",
+        timeout=10_000,
+    )
+    panel.custom({"type": "snapshot", "turn_id": "t1", "seq": 2, "text": "caught up"})
+    expect(panel.root.locator(".lume-row--draft .lume-md")).to_have_text("caught up")
+    asked = len(panel.sent_types())
+    panel.page.wait_for_timeout(2_500)
+    assert len(panel.sent_types()) == asked, "no more requests once the snapshot arrived"
+
+
 def test_panel_late_view_resyncs_from_snapshot_and_applies_newer_deltas(panel: Panel) -> None:
     panel.mount(pending=pending_turn("t1", "tell me"))
     assert panel.sent() == [{"type": "sync_request"}]

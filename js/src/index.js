@@ -57,6 +57,9 @@ export class ChatView {
     for (const name of TRAITS.slice(2)) model.on(`change:${name}`, this.onTrait);
     // Custom messages sent before this view listened are lost: ask for the draft so far.
     this.requestSync();
+    // A request can be lost too (a view restored after a reload may send it before the
+    // kernel side listens): while a reply is in flight and no snapshot came, ask again.
+    this.resyncTimer = setInterval(() => this.checkSync(), RESYNC_AFTER_MS);
     this.schedule();
     warmUp();
   }
@@ -74,6 +77,11 @@ export class ChatView {
     this.lastSyncAt = Date.now();
     this.model.send({ type: 'sync_request' });
     this.state = reduce(this.state, { type: 'sync_requested' });
+  }
+
+  checkSync() {
+    const waiting = this.state.awaitingSnapshot && this.state.pending;
+    if (waiting && Date.now() - this.lastSyncAt >= RESYNC_AFTER_MS) this.requestSync();
   }
 
   receive(message) {
@@ -105,6 +113,7 @@ export class ChatView {
   }
 
   destroy() {
+    clearInterval(this.resyncTimer);
     if (this.frame) cancelFrame(this.frame);
     this.frame = 0;
     this.model.off('msg:custom', this.onCustom);
