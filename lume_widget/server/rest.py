@@ -219,25 +219,25 @@ async def login(request: Request) -> Response:
 
 async def refresh(request: Request) -> Response:
     state = _state(request)
-    state.auth.check_api_key(request.headers.get("x-api-key"))
-    body = await read_json(request)
-    token = body.get("refresh_token")
-    if not isinstance(token, str) or not token:
-        raise ApiProblem(400, "refresh_token is required", code="VALIDATION_ERROR")
-    pair = await state.auth.rotate(token)
+    pair = await state.auth.rotate(await _refresh_token_of(request, state))
     return success(
         {"access_token": pair.access_token, "refresh_token": pair.refresh_token}, state.profile
     )
 
 
-async def logout(request: Request) -> Response:
-    state = _state(request)
+async def _refresh_token_of(request: Request, state: ServerState) -> str:
+    """The ``refresh_token`` of a refresh or logout body, after the API key is checked."""
     state.auth.check_api_key(request.headers.get("x-api-key"))
     body = await read_json(request)
     token = body.get("refresh_token")
     if not isinstance(token, str) or not token:
         raise ApiProblem(400, "refresh_token is required", code="VALIDATION_ERROR")
-    await state.auth.revoke(token)
+    return token
+
+
+async def logout(request: Request) -> Response:
+    state = _state(request)
+    await state.auth.revoke(await _refresh_token_of(request, state))
     return no_content()
 
 
