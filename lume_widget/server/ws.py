@@ -176,8 +176,17 @@ async def _refuse_if_faulted(websocket: WebSocket, state: ServerState, legacy: b
 
 
 async def consultation_socket(websocket: WebSocket) -> None:
+    await _serve_socket(websocket, legacy=False)
+
+
+async def legacy_socket(websocket: WebSocket) -> None:
+    await _serve_socket(websocket, legacy=True)
+
+
+async def _serve_socket(websocket: WebSocket, *, legacy: bool) -> None:
+    """One socket's life: faults and auth at upgrade, ``connected``, then messages until it closes."""
     state: ServerState = websocket.app.state.lume
-    if await _refuse_if_faulted(websocket, state, legacy=False):
+    if await _refuse_if_faulted(websocket, state, legacy=legacy):
         return
     consultation = await _authorize(websocket, state)
     if consultation is None:
@@ -189,36 +198,19 @@ async def consultation_socket(websocket: WebSocket) -> None:
     faults = state.faults.current
     try:
         await session.send_event(session.event("connected"))
-        if faults.ws_close_after_connect:
-            await session.terminate(faults.ws_close_mode)
-            return
-        # The worker is the server's, not the socket's: it finishes (and stores) the turns
-        # already accepted after the client has gone.
-        state.spawn(_turn_worker(session), name=f"turns:{cid}")
-        await _receive_loop(session, legacy=False)
+        if not legacy:
+            if faults.ws_close_after_connect:
+                await session.terminate(faults.ws_close_mode)
+                return
+            # The worker is the server's, not the socket's: it finishes (and stores) the turns
+            # already accepted after the client has gone.
+            state.spawn(_turn_worker(session), name=f"turns:{cid}")
+        await _receive_loop(session, legacy=legacy)
     finally:
         session.open = False
         state.unsubscribe(cid, session)
-        session.turns.put_nowait(None)
-
-
-async def legacy_socket(websocket: WebSocket) -> None:
-    state: ServerState = websocket.app.state.lume
-    if await _refuse_if_faulted(websocket, state, legacy=True):
-        return
-    consultation = await _authorize(websocket, state)
-    if consultation is None:
-        return
-    await websocket.accept()
-    cid = consultation["id"]
-    session = SocketSession(state, websocket, cid)
-    state.subscribe(cid, session)
-    try:
-        await session.send_event(session.event("connected"))
-        await _receive_loop(session, legacy=True)
-    finally:
-        session.open = False
-        state.unsubscribe(cid, session)
+        if not legacy:
+            session.turns.put_nowait(None)
 
 
 async def _receive_loop(session: SocketSession, legacy: bool) -> None:
