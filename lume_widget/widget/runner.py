@@ -113,13 +113,25 @@ class LoopRunner:
 
 @contextlib.contextmanager
 def latest_request_parent(comm: Any) -> Iterator[None]:
-    """Send comm messages as replies to the kernel's latest request, not the one that started the task.
+    """Send comm messages as replies to the kernel's latest request, on its main shell.
 
-    ipykernel takes a message's parent from a context variable that a task copies when it
-    is created, so a reply streamed by a task started in cell 1 would be labelled as
-    output of cell 1 for ever. Tools that follow a cell's messages (nbclient storing widget
-    state, say) drop messages labelled with a cell that has finished; labelling them with
-    the request being handled now keeps them. Outside a kernel this does nothing.
+    Two ipykernel behaviours make the default parent wrong for a widget that streams from
+    a task:
+
+    - ipykernel takes a message's parent from a context variable that a task copies when
+      it is created, so a reply streamed by a task started in cell 1 would be labelled as
+      output of cell 1 for ever. Tools that follow a cell's messages (nbclient storing
+      widget state, say) drop messages labelled with a cell that has finished; labelling
+      them with the request being handled now keeps them.
+    - ipykernel 7 routes what the front end sends on a comm to the subshell named in the
+      parent of that comm's last message. JupyterLab 4.6 sends comm messages from a
+      subshell of its own, and deletes it when the page goes away: a parent naming that
+      subshell would send every later message from the panel (a reloaded page's request
+      for the draft, Stop, typing) to a subshell that no longer exists, where the kernel
+      drops it. The panel's coroutines all run on the main shell's loop, so the parent is
+      labelled without a subshell and the kernel routes the panel's messages there.
+
+    Outside a kernel this does nothing.
     """
     kernel = getattr(comm, "kernel", None)
     variable = getattr(kernel, "_shell_parent", None)
@@ -128,11 +140,19 @@ def latest_request_parent(comm: Any) -> Iterator[None]:
         latest = context[variable] if context is not None and variable is not None else None
     except (KeyError, LookupError, TypeError):
         latest = None
-    if latest is None or variable is None:
+    if not isinstance(latest, dict) or variable is None:
         yield
         return
-    token = variable.set(latest)
+    token = variable.set(_on_main_shell(latest))
     try:
         yield
     finally:
         variable.reset(token)
+
+
+def _on_main_shell(parent: dict[str, Any]) -> dict[str, Any]:
+    """``parent`` with its header's ``subshell_id`` taken out (the same dict when it has none)."""
+    header = parent.get("header")
+    if not isinstance(header, dict) or header.get("subshell_id") is None:
+        return parent
+    return {**parent, "header": {**header, "subshell_id": None}}
