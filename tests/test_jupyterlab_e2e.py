@@ -212,6 +212,9 @@ def test_jupyterlab_reload_mid_stream_catches_up(page: Page) -> None:
     assert len(shown) >= expected * 0.9, "the reloaded view shows the whole reply"
     assert page.locator(".lume-row--user", has_text="/long 800").count() == 1
     screenshot(page, "reloaded-caught-up")
+    # the reloaded page drives the widget too: its next question is answered
+    send_and_wait(page, "Thanks, one more thing")
+    expect(page.locator(".lume-row--user", has_text="one more thing")).to_have_count(1)
 
 
 def test_jupyterlab_persona_picker_switches_and_resumes(page: Page) -> None:
