@@ -196,6 +196,20 @@ async def test_server_oversized_body_is_413(api: Api) -> None:
     assert "too large" in response.json()["error"]["message"]
 
 
+async def test_server_oversized_body_on_a_route_without_body_is_413_and_changes_nothing(
+    api: Api,
+) -> None:
+    cid = (await api.create())["consultation"]["id"]
+    huge = "z" * (70 * 1024)
+    response = await api.request("POST", f"/api/v1/consultations/{cid}/complete", content=huge)
+    assert response.status_code == 413
+    assert "too large" in response.json()["error"]["message"]
+    assert (await api.data("GET", f"/api/v1/consultations/{cid}"))["status"] == "active"
+    # without a body (or a small one) the same route completes the consultation
+    done = await api.data("POST", f"/api/v1/consultations/{cid}/complete", content="{}")
+    assert done["status"] == "completed"
+
+
 async def test_server_send_to_completed_consultation_is_403(api: Api) -> None:
     cid = (await api.create())["consultation"]["id"]
     await api.data("POST", f"/api/v1/consultations/{cid}/complete")

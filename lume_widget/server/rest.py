@@ -68,6 +68,19 @@ async def read_json(request: Request) -> dict[str, Any]:
     return value
 
 
+async def discard_body(request: Request) -> None:
+    """Read and drop the body of a route that takes none; 413 past the size limit all the same."""
+    limit = _state(request).config.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    size = 0
+    async for part in request.stream():
+        size += len(part)
+        if size > limit:
+            raise _too_large(limit)
+
+
 def _too_large(limit: int) -> ApiProblem:
     return ApiProblem(
         413, f"request body too large: the limit is {limit} bytes", code="PAYLOAD_TOO_LARGE"
@@ -475,6 +488,7 @@ async def delete_consultation(request: Request) -> Response:
 
 async def complete_consultation(request: Request) -> Response:
     state, row = await _owned(request)
+    await discard_body(request)
     try:
         completed = await state.store.complete_consultation(row["id"])
     except StoreError:
