@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import time
 from typing import Any
 
@@ -59,6 +60,40 @@ async def test_server_fault_refuse_ws_upgrade(api: Api, reference_server: Refere
     reference_server.clear_faults()
     async with api.ws(cid) as ws:
         assert json.loads(await ws.recv())["type"] == "connected"
+
+
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+async def test_server_refused_upgrades_log_no_handshake_error(
+    api: Api, reference_server: ReferenceServer
+) -> None:
+    """A denied upgrade is a complete answer: uvicorn's "without completing handshake" is noise."""
+    cid = (await api.create())["consultation"]["id"]
+    recorder = Recorder()
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addHandler(recorder)
+    try:
+        for status in (403, 404, 503):
+            reference_server.set_faults(refuse_ws_upgrade=status)
+            with pytest.raises(websockets.InvalidStatus):
+                async with api.ws(cid):
+                    pass
+        bad = {**api.headers, "Authorization": "Bearer not-a-token"}
+        with pytest.raises(websockets.InvalidStatus):  # a denial without the fault: bad token
+            async with api.ws(cid, additional_headers=bad):
+                pass
+        await asyncio.sleep(0.1)
+    finally:
+        uvicorn_log.removeHandler(recorder)
+        reference_server.clear_faults()
+    assert not [m for m in recorder.messages if "handshake" in m], recorder.messages
 
 
 @pytest.mark.parametrize(("mode", "closed_ok"), [("clean", True), ("abrupt", False)])

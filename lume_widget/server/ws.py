@@ -13,6 +13,7 @@ Faults (close, stall, pack, malformed and unknown frames, refusal) are applied h
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import json
 import logging
 import socket
@@ -33,6 +34,33 @@ from lume_widget.server.wire import ApiProblem, error_response, parse_id, ws_eve
 logger = logging.getLogger(__name__)
 
 MALFORMED_FRAME = '{"type": "stream_chunk", "content": "unterminated'
+
+
+class _DeniedUpgradeNoise(logging.Filter):
+    """Drops uvicorn's "returned without completing handshake" error after a denied upgrade.
+
+    uvicorn (0.54, websockets-sansio and wsproto) logs that error for every upgrade answered
+    with an HTTP denial response, although the denial is a complete answer. The denial is
+    marked in a context variable of the connection's task, where uvicorn logs right after
+    the endpoint returns, so the error still shows for an endpoint that truly returned
+    without answering, and one connection's mark never hides another's error.
+    """
+
+    UVICORN_MESSAGE = "ASGI callable returned without completing handshake."
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._denied = contextvars.ContextVar("lume_upgrade_denied", default=False)
+
+    def expect(self) -> None:
+        self._denied.set(True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (self._denied.get() and record.getMessage() == self.UVICORN_MESSAGE)
+
+
+_DENIED_UPGRADES = _DeniedUpgradeNoise()
+logging.getLogger("uvicorn.error").addFilter(_DENIED_UPGRADES)
 
 
 class SocketSession:
@@ -116,6 +144,7 @@ class SocketSession:
 async def _deny(websocket: WebSocket, problem: ApiProblem, profile: str) -> None:
     try:
         await websocket.send_denial_response(error_response(problem, profile))
+        _DENIED_UPGRADES.expect()
     except RuntimeError:  # the server cannot send HTTP answers to upgrades: close (403)
         await websocket.close()
 
