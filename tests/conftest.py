@@ -8,6 +8,10 @@ pacing) for each test, stopped afterwards. It exposes ``url``, ``ws_url``, ``api
 
 Timing-dependent values in tests are multiplied by ``LUME_TEST_TIME_SCALE`` (default 1),
 so a slow machine can scale every timeout with one setting.
+
+A test run never touches the user's own data: ``LUME_DATA_DIR`` points at a temporary
+directory for the whole run, so the embedded server (and every kernel or subprocess the
+tests start) keeps its database there, and no run depends on what an earlier one left.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
@@ -30,6 +36,20 @@ TIME_SCALE = float(os.environ.get("LUME_TEST_TIME_SCALE", "1"))
 def scaled(seconds: float) -> float:
     """A timeout scaled by LUME_TEST_TIME_SCALE."""
     return seconds * TIME_SCALE
+
+
+_RUN_DATA_DIR: str | None = None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    global _RUN_DATA_DIR
+    _RUN_DATA_DIR = tempfile.mkdtemp(prefix="lume-test-data-")
+    os.environ["LUME_DATA_DIR"] = _RUN_DATA_DIR
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _RUN_DATA_DIR is not None:
+        shutil.rmtree(_RUN_DATA_DIR, ignore_errors=True)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
