@@ -44,14 +44,16 @@ def test_session_pin_during_a_probe_keeps_the_turn_on_the_pinned_tier() -> None:
     assert d.session.turn_phase is TurnPhase.SENDING
 
 
-def test_session_live_link_lost_off_the_live_tier_is_not_reopened() -> None:
+def test_session_probe_opened_off_a_pinned_tier_is_closed_at_once() -> None:
     d = _probe_opened_while_rest_is_pinned()
+    close = d.last(CloseLive)
+    assert "pinned" in close.reason
     generation = d.session.live_generation
+    assert close.generation == generation - 1  # late frames of that socket are stale
     connects = len(d.of(ConnectLive))
-    d.session.live_closed(generation, "closed by the server", 32.0)
+    d.session.live_closed(close.generation, "closed by the client", 32.0)  # stale: ignored
     d.drain()
     assert len(d.of(ConnectLive)) == connects
-    assert d.session.live_generation == generation + 1  # late frames of that socket are stale
     assert d.session.tier is Tier.REST
     assert d.session.turn_phase is TurnPhase.SENDING  # the POST in flight is untouched
     d.session.send_succeeded(d.last(SendRest).request_id, None, None, 32.1)

@@ -17,6 +17,7 @@ from lume_widget.core.events import (
     ConnectionStatus,
     ReplyCompleted,
     Tier,
+    TierChanged,
     TurnFailed,
     UserMessageStored,
 )
@@ -319,3 +320,33 @@ def test_session_pinned_rest_5xx_past_the_budget_is_a_server_error() -> None:
     assert isinstance(failed.error, ServerError)
     assert "network" not in str(failed.error)
     assert failed.error.unsent_text == "Hi"
+
+
+def test_session_start_after_close_opens_nothing() -> None:
+    for pinned in (None, Tier.REST, Tier.LEGACY):
+        d = Driver(pinned=pinned)
+        d.session.close(0.0)  # the user gave up while the consultation was opening
+        d.drain()
+        d.session.start(0.1)
+        actions, _ = d.drain()
+        assert actions == [], pinned
+        assert d.session.status is ConnectionStatus.OFFLINE
+    started = Driver()
+    started.session.start(0.0)
+    started.session.close(0.1)
+    with pytest.raises(IllegalTransition, match="already started"):
+        started.session.start(0.2)
+
+
+def test_session_close_mid_turn_with_a_pending_pin_reports_no_tier_change() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.session.pin(Tier.REST, 1.1)  # takes effect after the turn...
+    d.drain()
+    d.session.close(1.2)  # ...but the turn ends because the session closes
+    actions, events = d.drain()
+    assert [e for e in events if isinstance(e, TurnFailed)]
+    assert not [e for e in events if isinstance(e, TierChanged)]
+    assert not [a for a in actions if isinstance(a, (ConnectLive, ConnectLegacy, SendRest))]
+    assert d.session.status is ConnectionStatus.OFFLINE

@@ -191,6 +191,8 @@ class Session(TurnDelivery):
         if self._started:
             raise IllegalTransition("the session has already started")
         self._started = True
+        if self.closed:
+            return  # closed before it started (the user gave up while it opened): stay offline
         logger.info("session %s starts on tier %s", self.consultation_id, self.tier.value)
         self._events.append(StatusChanged(self.status, None, "opening the consultation", now))
         if self.tier is Tier.LIVE:
@@ -302,9 +304,18 @@ class Session(TurnDelivery):
             turn.reconnects += 1
         self._live_ever_up = True
         logger.info("live link open (generation %d)", generation)
-        if probe:
-            if self.pinned is None and self.tier is not Tier.LIVE:
+        if probe and self.tier is not Tier.LIVE:
+            if self.pinned is None:
                 self._switch_tier(Tier.LIVE, "live is reachable again", now)
+            else:  # pinned while the probe was on its way: the probed link is not wanted
+                self._actions.append(
+                    CloseLive(self._live_generation, f"tier {self.pinned.value} pinned")
+                )
+                self.live = LinkState.DOWN
+                self._live_up_since = None
+                self._backoff.link_down(now)
+                self._live_generation += 1
+        if probe:
             if turn is not None and turn.phase is P.PROBING:
                 self._dispatch(turn, now)
         elif turn is not None and turn.phase is P.WAITING_LINK:
@@ -477,7 +488,7 @@ class Session(TurnDelivery):
         self._events.append(StatusChanged(status, previous, reason, now))
 
     def _refresh_status(self, reason: str, now: float) -> None:
-        if self.closed:
+        if self.closed:  # pragma: no cover - every input after close() stops before this
             return
         if self._fatal is not None:
             status = S.ERROR
@@ -606,7 +617,7 @@ class Session(TurnDelivery):
             self._connect_live(
                 self._backoff.next_delay(), self.settings.connect_timeout_s, False, now
             )
-        else:
+        else:  # pragma: no cover - live is up only on the live tier (an unwanted probe is closed)
             self._live_generation += 1
         self._refresh_status(f"live link lost: {reason}", now)
 
@@ -677,8 +688,8 @@ class Session(TurnDelivery):
         self._pending_requests = set()
 
     def _after_turn(self, reason: str, now: float) -> None:
-        if self.closed:
-            return  # pragma: no cover - close() ends the turn before it sets closed
+        if self._closing:
+            return  # close() reports the end itself; a pending pin no longer matters
         if self.pinned is not None and self.pinned is not self.tier:
             self._switch_tier(self.pinned, "pinned by the user", now)
         self._refresh_status(reason, now)
