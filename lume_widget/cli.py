@@ -18,7 +18,10 @@ from lume_widget._version import __version__
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("lume_widget.server.cli", "run the reference server (the embedded default backend)"),
-    "chat": ("lume_widget.client.cli", "chat with a persona from the terminal, streaming the reply"),
+    "chat": (
+        "lume_widget.client.cli",
+        "chat with a persona from the terminal, streaming the reply",
+    ),
     "eval": ("lume_widget.evaluation.cli", "run scripted persona evaluations from a YAML file"),
     "demo": ("lume_widget.demo", "open the demo notebooks in JupyterLab on the embedded server"),
 }

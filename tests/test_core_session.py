@@ -423,6 +423,93 @@ def test_session_every_tier_failing_fails_the_turn_and_goes_offline() -> None:
     assert d.session.status is ConnectionStatus.OFFLINE
 
 
+def fail_requests_until_live_again(d: Driver, now: float) -> float:
+    """Answer every request of the turn with a refused connection until it goes back to live."""
+    before = len([e for e in d.events if isinstance(e, TierChanged)])
+    for _ in range(60):
+        d.drain()
+        changes = [e for e in d.events if isinstance(e, TierChanged)][before:]
+        if any(c.tier is Tier.LIVE for c in changes):
+            return now
+        request = next(a for a in reversed(d.actions) if isinstance(a, (SendRest, FetchHistory)))
+        if isinstance(request, SendRest):
+            d.session.send_failed(request.request_id, None, None, "refused", now)
+        else:
+            d.session.history_failed(request.request_id, None, None, "refused", now)
+        now += 0.1
+    raise AssertionError("the turn never went back to live")
+
+
+def turn_on_rest(**settings: Any) -> Driver:
+    d = Driver(**settings)
+    d.session.start(0.0)
+    d.session.live_connect_failed(1, 404, "refused", 0.0)
+    d.session.begin_turn("Hi", 1.0)  # live failed 1 s ago: no probe, straight to rest
+    d.drain()
+    assert d.session.tier is Tier.REST
+    return d
+
+
+def test_session_every_tier_failing_starts_again_from_live_and_the_turn_completes() -> None:
+    d = turn_on_rest()
+    now = fail_requests_until_live_again(d, 1.1)
+    change = d.of(TierChanged)[-1]
+    assert change.tier is Tier.LIVE
+    assert "every tier failed" in change.reason
+    assert [c.tier for c in d.of(TierChanged)] == [Tier.REST, Tier.LEGACY, Tier.LIVE]
+    assert not d.of(TurnFailed)
+    assert d.session.turn_in_flight
+    assert d.last(ConnectLive).delay_s == pytest.approx(2.0)  # round 1: ceiling 0.5 * 2**2
+    # the backend is back: the check finds the message was never stored, so it goes out on live
+    d.session.live_opened(d.session.live_generation, now + 2.0)
+    d.answer_history(now + 2.1, history())
+    assert d.last(SendLive).text == "Hi"
+    d.frames(
+        now + 2.2,
+        {"type": "message_received"},
+        {"type": "stream_chunk", "content": "Hello"},
+        {"type": "stream_complete"},
+    )
+    d.answer_history(now + 2.3, history(("u1", "user", "Hi"), ("a1", "assistant", "Hello")))
+    reply = d.of(ReplyCompleted)[0].reply
+    assert reply.text == "Hello"
+    assert d.session.status is ConnectionStatus.CONNECTED
+
+
+def test_session_each_round_of_failing_tiers_waits_longer_until_the_deadline() -> None:
+    d = turn_on_rest()
+    now = fail_requests_until_live_again(d, 1.1)
+    first = d.last(ConnectLive).delay_s
+    for _ in range(5):
+        d.session.live_connect_failed(d.session.live_generation, 404, "refused", now)
+    now = fail_requests_until_live_again(d, now)
+    assert d.last(ConnectLive).delay_s == pytest.approx(2 * first)
+    assert d.session.turn_in_flight
+    d.session.tick(1.0 + 120.0)
+    d.drain()
+    failed = d.of(TurnFailed)[0]
+    assert isinstance(failed.error, TurnTimeoutError)
+    assert failed.error.unsent_text == "Hi"
+
+
+def test_session_without_cycling_every_tier_failing_fails_the_turn() -> None:
+    d = turn_on_rest(cycle_tiers=False)
+    for _ in range(60):
+        if d.of(TurnFailed):
+            break
+        request = next(a for a in reversed(d.actions) if isinstance(a, (SendRest, FetchHistory)))
+        if isinstance(request, SendRest):
+            d.session.send_failed(request.request_id, None, None, "refused", 2.0)
+        else:
+            d.session.history_failed(request.request_id, None, None, "refused", 2.0)
+        d.drain()
+    failed = d.of(TurnFailed)[0]
+    assert isinstance(failed.error, ConnectionFailedError)
+    assert failed.error.unsent_text == "Hi"
+    assert d.session.tier is Tier.LEGACY
+    assert d.session.status is ConnectionStatus.OFFLINE
+
+
 def test_session_probes_live_before_a_turn_at_most_every_interval() -> None:
     d = Driver()
     d.session.start(0.0)

@@ -108,6 +108,7 @@ class Session(TurnDelivery):
         self.consultation_id = consultation_id
         self.settings = settings or Settings()
         rnd = random if random is not None else _default_random()
+        self._random = rnd
         self._backoff = Backoff(self.settings, rnd)
         self._legacy_backoff = Backoff(self.settings, rnd)
         self.pinned = pinned
@@ -507,7 +508,7 @@ class Session(TurnDelivery):
             status = S.CONNECTED
         self._set_status(status, reason, now)
 
-    def _switch_tier(self, tier: Tier, reason: str, now: float) -> None:
+    def _switch_tier(self, tier: Tier, reason: str, now: float, live_delay: float = 0.0) -> None:
         previous = self.tier
         if tier is previous:
             return  # pragma: no cover - every caller checks the tier differs
@@ -526,7 +527,7 @@ class Session(TurnDelivery):
         if tier is Tier.LIVE and self.live is LinkState.DOWN:
             self._live_failures = 0
             self._backoff.reset()
-            self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
+            self._connect_live(live_delay, self.settings.connect_timeout_s, False, now)
         if tier is Tier.LEGACY and self.legacy is LinkState.DOWN:
             self._connect_legacy(0.0)
         if tier is not Tier.LEGACY and self.legacy is not LinkState.DOWN:
@@ -538,6 +539,9 @@ class Session(TurnDelivery):
     def _demote(self, reason: str, now: float) -> None:
         below = self.tier.below()
         turn = self._turn
+        if below is None and self.pinned is None and turn is not None and self.settings.cycle_tiers:
+            self._start_over(turn, reason, now)
+            return
         if below is None or self.pinned is not None:
             # Demoted below legacy, or off a tier pinned mid-turn: only a turn's failures do that.
             if turn is not None:  # pragma: no branch
@@ -566,18 +570,44 @@ class Session(TurnDelivery):
         if self.tier is Tier.LIVE:
             self._last_probe = now  # live just failed: the next probe waits a full interval
         self._switch_tier(below, reason, now)
-        if turn is None:
-            return
+        if turn is not None:
+            self._carry_over(turn, 0.0, now)
+
+    def _carry_over(self, turn: Turn, delay: float, now: float) -> None:
+        """Go on with ``turn`` on the tier just switched to (never sending it twice)."""
         if turn.phase in (P.PROBING, P.WAITING_LINK) and turn.sends == 0:
             self._dispatch(turn, now)
         elif turn.acknowledged:
             if turn.phase is not P.RECONCILING:
                 self._move(turn, P.RECOVERING)
                 turn.poll_interval = self._first_poll_interval()
-                self._poll(turn, 0.0)
+                self._poll(turn, delay)
         elif turn.phase is not P.CHECKING:
             self._move(turn, P.CHECKING)
-            self._check(turn, 0.0)
+            self._check(turn, delay)
+
+    def _start_over(self, turn: Turn, reason: str, now: float) -> None:
+        """Every tier failed during ``turn``: go back to live after a backoff, the turn kept.
+
+        Each round waits longer (full jitter, capped like every backoff); the turn deadline
+        ends the rounds with a TurnTimeoutError that keeps what arrived.
+        """
+        turn.rounds += 1
+        s = self.settings
+        ceiling = min(s.backoff_cap_s, s.backoff_base_s * s.backoff_factor ** (turn.rounds + 1))
+        delay = self._random() * ceiling
+        logger.warning(
+            "every tier failed (%s); starting again from live in %.2f s (round %d)",
+            reason,
+            delay,
+            turn.rounds + 1,
+        )
+        self._live_failures = 0
+        self._backoff.reset()
+        self._switch_tier(
+            Tier.LIVE, f"every tier failed ({reason}); trying live again", now, live_delay=delay
+        )
+        self._carry_over(turn, delay, now)
 
     def _connect_live(self, delay: float, timeout: float, probe: bool, now: float) -> None:
         self._live_generation += 1

@@ -67,6 +67,11 @@ class Settings:
     refresh_margin_s: float = 300.0
     """Refresh an access token this long before its JWT ``exp`` (not scaled: a token lifetime)."""
     ws_auth: WsAuth = "both"
+    cycle_tiers: bool = True
+    """When even the last tier fails during a turn, start again from ``live`` (after a backoff
+    that grows with each round) until the turn deadline, instead of failing the turn at once:
+    a short outage of the whole backend costs a wait, not the message. Off: the turn fails
+    as soon as the last tier has spent its budget."""
 
     def scaled(self, factor: float) -> Settings:
         """A copy with every timing multiplied by ``factor`` (limits and counts unchanged)."""

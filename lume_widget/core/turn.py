@@ -85,6 +85,8 @@ class Turn:
     first_content_at: float | None = None
     last_activity: float = 0.0
     reconnects: int = 0
+    rounds: int = 0
+    """How many times every tier failed and the turn started again from live."""
     tier_changes: list[TierChanged] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
     poll_interval: float = 0.0

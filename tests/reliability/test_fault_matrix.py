@@ -489,13 +489,11 @@ async def test_all_tiers_down_then_back(
         record = await r.turn("Does anyone hear me?")
         await back
         outcome = "failed" if record.error is not None else "completed"
-        if record.error is not None:
-            assert (
-                record.error.unsent_text == "Does anyone hear me?"
-                or record.error.partial_text is not None
-            )
+        # every tier fails, the turn starts again from live, and completes once they are back
+        assert record.error is None, f"the turn did not outlive a 1 s outage: {record.error!r}"
+        assert Tier.LIVE in [c.tier for c in r.tier_changes()]
         await r.turn("Now that you are back: what about lunch?")
-        await r.check(failed_turns=1 if record.error is not None else 0)
+        await r.check()
         figures.record(
             "fault: every tier down for 1 s",
             first_turn=outcome,
