@@ -74,8 +74,58 @@ def enable_nesting(loop: asyncio.AbstractEventLoop) -> None:
     import nest_asyncio
 
     nest_asyncio.apply(loop)
+    _let_callbacks_run_in_their_entered_context()
     _nested_loops.add(loop)
     logger.debug("nest_asyncio applied so blocking calls can run inside the running loop")
+
+
+_handles_patched = False
+
+
+def _context_entered(context: contextvars.Context) -> bool:
+    """True when ``context`` is entered somewhere up this thread's stack."""
+    try:
+        context.run(bool)
+    except RuntimeError:
+        return True
+    return False
+
+
+def _let_callbacks_run_in_their_entered_context() -> None:
+    """Run a callback whose context is already entered in place, instead of losing it.
+
+    A nested ``run_until_complete`` runs inside a callback of the outer loop, so that
+    callback's context stays entered while the nested loop runs other callbacks. asyncio
+    runs each callback with ``context.run``, which refuses a context that is already
+    entered: the callback is dropped with "cannot enter context ... is already entered".
+    ipykernel 7 starts every shell request as a task in one shared context, so during a
+    blocking ``chat.ask()`` in a cell every request that arrived (the panel's Stop, the next
+    queued cell) was silently lost. The context entered up the stack is the current one
+    (nested callbacks enter and leave their own), so such a callback is run directly,
+    exactly as ``context.run`` would have run it; every other callback runs as before.
+    """
+    global _handles_patched
+    if _handles_patched:
+        return
+    original = asyncio.Handle._run
+
+    def _run(self: asyncio.Handle) -> None:
+        context: contextvars.Context = self._context  # type: ignore[attr-defined]
+        if not _context_entered(context):
+            original(self)
+            return
+        callback, args = self._callback, self._args  # type: ignore[attr-defined]
+        try:
+            callback(*args)
+        except (SystemExit, KeyboardInterrupt):
+            raise
+        except BaseException as exc:
+            self._loop.call_exception_handler(  # type: ignore[attr-defined]
+                {"message": f"Exception in callback {callback!r}", "exception": exc, "handle": self}
+            )
+
+    asyncio.Handle._run = _run  # type: ignore[method-assign]
+    _handles_patched = True
 
 
 def run_until_complete(loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, T]) -> T:

@@ -168,3 +168,52 @@ def test_on_main_shell_keeps_parents_without_a_subshell() -> None:
         "msg_id": "b",
         "subshell_id": None,
     }
+
+
+BLOCKING_CELL = """import asyncio, time
+from lume_widget._loop import run_until_complete
+started = time.monotonic()
+run_until_complete(asyncio.get_running_loop(), asyncio.sleep({seconds}))
+print("blocking cell done")"""
+
+
+def collect_stdout(client: Any, msg_ids: list[str], timeout_s: float) -> dict[str, str]:
+    """What each of ``msg_ids`` printed, waiting until each is idle (or the timeout passes)."""
+    out = dict.fromkeys(msg_ids, "")
+    idle: set[str] = set()
+    deadline = time.monotonic() + timeout_s
+    while idle != set(msg_ids) and time.monotonic() < deadline:
+        try:
+            msg = client.get_iopub_msg(timeout=0.2)
+        except queue.Empty:
+            continue
+        parent = msg["parent_header"].get("msg_id")
+        if parent not in out:
+            continue
+        if msg["msg_type"] == "stream":
+            out[parent] += msg["content"]["text"]
+        elif msg["msg_type"] == "status" and msg["content"]["execution_state"] == "idle":
+            idle.add(parent)
+    return out
+
+
+def test_a_cell_queued_behind_a_blocking_ask_still_runs(kernel: Any) -> None:
+    """Run All: the next cell arrives while chat.ask() blocks the current one (nesting)."""
+    first = kernel.execute(BLOCKING_CELL.format(seconds=1.0))
+    time.sleep(0.3)
+    second = kernel.execute("print('queued cell done')")
+    out = collect_stdout(kernel, [first, second], TIMEOUT_S)
+    assert "blocking cell done" in out[first]
+    assert "queued cell done" in out[second], "the queued cell was lost"
+
+
+def test_panel_messages_reach_the_kernel_while_a_cell_blocks_in_ask(kernel: Any) -> None:
+    """The panel's Stop must be handled while chat.ask() blocks its cell, not lost."""
+    comm_id = execute(kernel, ECHO_COMM).strip()
+    cell = kernel.execute(BLOCKING_CELL.format(seconds=3.0))
+    time.sleep(0.5)
+    sent = time.monotonic()
+    send_from(kernel, comm_id, {"stop": True}, None)
+    assert wait_for_echo(kernel, comm_id, {"stop": True}, TIMEOUT_S) is True
+    assert time.monotonic() - sent < 2.5, "handled only after the cell finished"
+    assert "blocking cell done" in collect_stdout(kernel, [cell], TIMEOUT_S)[cell]
