@@ -30,7 +30,15 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
     )
 
 from e2e.lab import Lab, start_lab, write_notebook  # noqa: E402
-from e2e.page import launch, open_notebook, run_cell, run_code, screenshot  # noqa: E402
+from e2e.page import (  # noqa: E402
+    launch,
+    open_notebook,
+    run_cell,
+    run_code,
+    screenshot,
+    start_code,
+    wait_for_cells,
+)
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 WIDGET_CELL = """from lume_widget import ChatWidget
@@ -190,6 +198,28 @@ def test_jupyterlab_stop_keeps_partial_reply(page: Page) -> None:
     status, length = last_stdout(page).split()
     assert status == "stopped"
     assert int(length) >= len(shown) * 0.9
+
+
+ASK_IN_A_CELL = """try:
+    reply = chat.ask("/long 600")
+    print("complete", len(reply.text))
+except Exception as exc:
+    print(type(exc).__name__, len(chat.messages[-1]["content"]))"""
+
+
+def test_jupyterlab_stop_in_the_panel_ends_a_blocking_ask_in_a_cell(page: Page) -> None:
+    """chat.ask() blocks its cell, yet the panel's Stop reaches the kernel and ends it."""
+    run_code(page, "chat.set_faults(chunk_delay_ms=40)")
+    before = start_code(page, ASK_IN_A_CELL)
+    wait_for_streaming(page, 30)
+    page.locator(".lume-stop").click()
+    wait_for_cells(page, before)
+    name, length = last_stdout(page).split()
+    assert name == "TurnCancelledError"
+    assert int(length) > 30
+    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    screenshot(page, "stopped-blocking-ask")
 
 
 def test_jupyterlab_reload_mid_stream_catches_up(page: Page) -> None:

@@ -34,6 +34,7 @@ from lume_widget.errors import (
     ConnectionFailedError,
     InvalidPersonaError,
     LumeError,
+    TurnCancelledError,
 )
 from lume_widget.widget import ChatWidget
 from lume_widget.widget import chat as chat_module
@@ -317,6 +318,35 @@ async def test_widget_stop_keeps_partial_text_as_stopped_message(
     assert stopped["metrics"]["chunks"] == 1
     assert widget.input_enabled
     assert widget.error == ""
+
+
+async def test_widget_ask_stopped_from_the_panel_raises_turn_cancelled_with_the_partial_text(
+    widget: ChatWidget, client: FakeClient
+) -> None:
+    gate = asyncio.Event()
+    client.script = Script(chunks=["partial ", "never"], gate=gate)
+    asking = asyncio.ensure_future(widget.ask_async("long please"))
+    await settle(lambda: widget._coalescer.text == "partial ", "first chunk")
+    front_end(widget, {"type": "stop"})
+    with pytest.raises(TurnCancelledError) as stopped:
+        await asking
+    assert stopped.value.partial_text == "partial "
+    assert widget.messages[-1]["status"] == "stopped"
+    assert widget.input_enabled
+
+
+async def test_widget_ask_cancelled_by_its_caller_stops_the_turn_and_stays_cancelled(
+    widget: ChatWidget, client: FakeClient
+) -> None:
+    gate = asyncio.Event()
+    client.script = Script(chunks=["partial ", "never"], gate=gate)
+    asking = asyncio.ensure_future(widget.ask_async("long please"))
+    await settle(lambda: widget._coalescer.text == "partial ", "first chunk")
+    asking.cancel()  # an interrupted cell
+    with pytest.raises(asyncio.CancelledError):
+        await asking
+    await settle(lambda: widget.pending is None, "turn stopped")
+    assert widget.messages[-1]["status"] == "stopped"
 
 
 async def test_widget_failed_send_keeps_text_for_retry(

@@ -408,7 +408,22 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
 
     async def _ask(self, text: str) -> Reply:
         task = self._start_turn(text)
-        return await task
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not (task.done() and task.cancelled()):
+                task.cancel()  # the caller was cancelled (an interrupted cell): stop the turn too
+                raise
+        # Stopped from the panel or with chat.stop(): an error the caller can catch, not a
+        # cancellation that would look like the caller's own.
+        stopped = next(
+            (m for m in reversed(self.messages) if m["id"] == f"local-{task.get_name()}-assistant"),
+            None,
+        )
+        raise TurnCancelledError(
+            "The reply was stopped; what had arrived is kept in the chat.",
+            partial_text=stopped["content"] if stopped else None,
+        )
 
     def _start_turn(self, text: str) -> asyncio.Task[Reply]:
         """Start a turn as a task on the loop (the caller is on the loop's thread)."""
@@ -419,7 +434,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         if not text.strip():
             raise InvalidMessageError("The message is empty; type something to send.")
         turn_id = uuid.uuid4().hex[:12]
-        task = asyncio.get_running_loop().create_task(self._run_turn(text, turn_id))
+        task = asyncio.get_running_loop().create_task(self._run_turn(text, turn_id), name=turn_id)
         self._turn_task = task
         return task
 

@@ -58,8 +58,8 @@ def run_cell(page: Page, index: int) -> None:
     )
 
 
-def run_code(page: Page, code: str) -> None:
-    """Type ``code`` into the notebook's last cell and run it (the kernel keeps serving the widget)."""
+def start_code(page: Page, code: str) -> int:
+    """Type ``code`` into the notebook's last cell and start it; returns the count of run cells."""
     cells = page.locator(".jp-Notebook .jp-Cell")
     last = cells.nth(cells.count() - 1)
     last.locator(".cm-content").click()
@@ -67,12 +67,22 @@ def run_code(page: Page, code: str) -> None:
     page.keyboard.insert_text(code)
     before = executed_cells(page)
     page.keyboard.press("Shift+Enter")
+    return before
+
+
+def wait_for_cells(page: Page, before: int) -> None:
+    """Wait until more than ``before`` cells show an execution count."""
     page.wait_for_function(
         """(before) => [...document.querySelectorAll('.jp-Cell .jp-InputArea-prompt')]
               .filter(p => /\\[\\d+\\]/.test(p.textContent)).length > before""",
         arg=before,
         timeout=KERNEL_TIMEOUT_MS,
     )
+
+
+def run_code(page: Page, code: str) -> None:
+    """Type ``code`` into the notebook's last cell and run it (the kernel keeps serving the widget)."""
+    wait_for_cells(page, start_code(page, code))
 
 
 def screenshot(page: Page, name: str) -> Path:
