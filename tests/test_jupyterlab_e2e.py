@@ -45,6 +45,7 @@ WIDGET_CELL = """from lume_widget import ChatWidget
 chat = ChatWidget(persona="wellness_specialist")
 chat"""
 UI_TIMEOUT_MS = scaled(30) * 1000
+KERNEL_TIMEOUT_S = scaled(120)
 
 
 @pytest.fixture(scope="module")
@@ -263,3 +264,38 @@ def test_jupyterlab_persona_picker_switches_and_resumes(page: Page) -> None:
         1, timeout=UI_TIMEOUT_MS
     )
     expect(page.locator(".lume-row--user", has_text="eat tonight")).to_have_count(0)
+
+
+def test_jupyterlab_run_all_on_the_quickstart_notebook(browser: Browser, lab: Lab) -> None:
+    """Run All sends every cell at once: cells queued behind a blocking chat.ask() must run."""
+    source = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+    target = lab.root / "quickstart-run-all.ipynb"
+    target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
+    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    page = context.new_page()
+    try:
+        open_notebook(page, lab.notebook_url(target.name))
+        page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        page.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        code_cells = page.locator(".jp-Notebook .jp-CodeCell")
+        count = code_cells.count()
+        page.wait_for_function(
+            """(n) => [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]
+                  .filter(p => /\\[\\d+\\]/.test(p.textContent)).length === n""",
+            arg=count,
+            timeout=KERNEL_TIMEOUT_S * 1000,
+        )
+        expect(
+            page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+        ).to_have_count(0)
+        last = code_cells.nth(count - 1).locator(
+            "[data-mime-type='application/vnd.jupyter.stdout']"
+        )
+        expect(last).to_contain_text("assistant", timeout=UI_TIMEOUT_MS)
+        expect(page.locator(".lume-chat")).to_be_visible()
+        screenshot(page, "quickstart-run-all")
+    finally:
+        context.close()
+        for session in lab.api("GET", "api/sessions"):
+            if session["path"].endswith(target.name):
+                lab.api("DELETE", f"api/sessions/{session['id']}")
