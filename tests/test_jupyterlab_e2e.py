@@ -266,10 +266,14 @@ def test_jupyterlab_persona_picker_switches_and_resumes(page: Page) -> None:
     expect(page.locator(".lume-row--user", has_text="eat tonight")).to_have_count(0)
 
 
-def test_jupyterlab_run_all_on_the_quickstart_notebook(browser: Browser, lab: Lab) -> None:
+@pytest.mark.parametrize("notebook", ["quickstart", "personas_and_goals", "fallback_tiers"])
+def test_jupyterlab_run_all_on_a_shipped_notebook(
+    browser: Browser, lab: Lab, server: ReferenceServer, notebook: str
+) -> None:
     """Run All sends every cell at once: cells queued behind a blocking chat.ask() must run."""
-    source = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
-    target = lab.root / "quickstart-run-all.ipynb"
+    server.clear_faults()
+    source = Path(__file__).resolve().parents[1] / "notebooks" / f"{notebook}.ipynb"
+    target = lab.root / f"{notebook}-run-all.ipynb"
     target.write_text(source.read_text(encoding="utf-8"), encoding="utf-8")
     context = browser.new_context(viewport={"width": 1280, "height": 1000})
     page = context.new_page()
@@ -288,12 +292,8 @@ def test_jupyterlab_run_all_on_the_quickstart_notebook(browser: Browser, lab: La
         expect(
             page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
         ).to_have_count(0)
-        last = code_cells.nth(count - 1).locator(
-            "[data-mime-type='application/vnd.jupyter.stdout']"
-        )
-        expect(last).to_contain_text("assistant", timeout=UI_TIMEOUT_MS)
-        expect(page.locator(".lume-chat")).to_be_visible()
-        screenshot(page, "quickstart-run-all")
+        expect(page.locator(".lume-chat").first).to_be_visible()
+        screenshot(page, f"run-all-{notebook}")
     finally:
         context.close()
         for session in lab.api("GET", "api/sessions"):
