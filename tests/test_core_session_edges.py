@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from lume_widget.core.actions import (
@@ -350,3 +352,16 @@ def test_session_close_mid_turn_with_a_pending_pin_reports_no_tier_change() -> N
     assert not [e for e in events if isinstance(e, TierChanged)]
     assert not [a for a in actions if isinstance(a, (ConnectLive, ConnectLegacy, SendRest))]
     assert d.session.status is ConnectionStatus.OFFLINE
+
+
+def test_session_a_stop_is_logged_as_information_not_a_warning(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    with caplog.at_level(logging.DEBUG, logger="lume_widget.core.session"):
+        d.session.cancel_turn(1.1)
+    stopped = [r for r in caplog.records if "stopped by the user" in r.getMessage()]
+    assert stopped
+    assert all(r.levelno == logging.INFO for r in stopped)

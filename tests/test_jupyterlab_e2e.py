@@ -217,6 +217,10 @@ def test_jupyterlab_stop_in_the_panel_ends_a_blocking_ask_in_a_cell(page: Page) 
     wait_for_cells(page, before)
     name, length = last_stdout(page).split()
     assert name == "TurnCancelledError"
+    # a stop the user asked for prints no warning into the notebook
+    expect(
+        page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    ).to_have_count(0)
     assert int(length) > 30
     expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
     expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)

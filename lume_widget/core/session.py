@@ -690,7 +690,9 @@ class Session(TurnDelivery):
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
         assert turn is not None
-        logger.warning("turn %s failed: %s", turn.id, reason)
+        # a stop the user asked for is not a problem worth a warning (notebooks show warnings)
+        level = logging.INFO if isinstance(error, TurnCancelledError) else logging.WARNING
+        logger.log(level, "turn %s failed: %s", turn.id, reason)
         if isinstance(error, AuthenticationError):
             self._fatal = reason
         if turn.acknowledged and isinstance(error, (TurnCancelledError, TurnTimeoutError)):
