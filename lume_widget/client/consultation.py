@@ -512,6 +512,8 @@ class Consultation:
             lambda frame: self._apply(lambda now: self._session.message_received(gen, frame, now)),
             lambda reason: self._apply(lambda now: self._session.live_closed(gen, reason, now)),
             "live",
+            ping_interval_s=self._client.settings.ws_ping_interval_s,
+            ping_timeout_s=self._client.settings.ws_ping_timeout_s,
         )
         self._live = (gen, link)
         self._apply(lambda now: self._session.live_opened(gen, now))
@@ -538,6 +540,8 @@ class Consultation:
             ),
             lambda reason: self._apply(lambda now: self._session.legacy_failed(gen, reason, now)),
             "legacy",
+            ping_interval_s=self._client.settings.ws_ping_interval_s,
+            ping_timeout_s=self._client.settings.ws_ping_timeout_s,
         )
         self._legacy = (gen, link)
         self._apply(lambda now: self._session.legacy_opened(gen, now))

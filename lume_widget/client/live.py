@@ -85,8 +85,10 @@ async def open_socket(
                 url,
                 additional_headers=dict(headers),
                 open_timeout=timeout,
-                ping_interval=settings.ws_ping_interval_s,
-                ping_timeout=settings.ws_ping_timeout_s,
+                # keepalive is SocketLink's: a missing pong drops the link at once, where
+                # websockets would first wait out a closing handshake the peer never answers
+                ping_interval=None,
+                ping_timeout=None,
                 close_timeout=min(2.0, settings.connect_timeout_s),
                 max_size=2**22,
                 logger=_ws_logger,
@@ -111,15 +113,53 @@ class SocketLink:
         on_frame: Callable[[str | bytes], None],
         on_close: Callable[[str], None],
         name: str,
+        *,
+        ping_interval_s: float | None = None,
+        ping_timeout_s: float | None = None,
     ) -> None:
         self.connection = connection
         self._on_frame = on_frame
         self._on_close = on_close
         self._name = name
         self._reader: asyncio.Task[None] | None = None
+        self._keepalive_task: asyncio.Task[None] | None = None
+        self._ping_interval_s = ping_interval_s
+        self._ping_timeout_s = ping_timeout_s
 
     def start(self) -> None:
-        self._reader = asyncio.get_running_loop().create_task(self._read())
+        loop = asyncio.get_running_loop()
+        self._reader = loop.create_task(self._read())
+        if self._ping_interval_s is not None and self._ping_timeout_s is not None:
+            self._keepalive_task = loop.create_task(
+                self._keepalive(self._ping_interval_s, self._ping_timeout_s)
+            )
+
+    async def _keepalive(self, interval_s: float, timeout_s: float) -> None:
+        """A protocol ping every ``interval_s``; no pong within ``timeout_s`` drops the link.
+
+        A half-open connection (the peer gone without a FIN or RST) is then reported within
+        interval + timeout: the transport is aborted, so the reader ends at once with
+        "connection lost" instead of waiting out a closing handshake nobody will answer.
+        """
+        try:
+            while True:
+                await asyncio.sleep(interval_s)
+                try:
+                    pong = await self.connection.ping()
+                except (ConnectionClosed, OSError):
+                    return  # the reader reports the close
+                try:
+                    await asyncio.wait_for(pong, timeout_s)
+                except (asyncio.TimeoutError, TimeoutError):
+                    logger.info("%s socket: no pong within %g s", self._name, timeout_s)
+                    transport = getattr(self.connection, "transport", None)
+                    if transport is not None:
+                        transport.abort()
+                    return
+                except ConnectionClosed:
+                    return
+        except asyncio.CancelledError:
+            return
 
     async def _read(self) -> None:
         reason = "closed by the server"
@@ -150,6 +190,8 @@ class SocketLink:
         Whatever happens (a peer that never answers the close, a cancelled task), the
         transport is closed on the way out, so no socket is left to the garbage collector.
         """
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
         transport = getattr(self.connection, "transport", None)
         try:
             if abrupt and transport is not None:
@@ -162,6 +204,8 @@ class SocketLink:
 
     async def stop(self) -> None:
         """Stop reading and close quietly (no close report)."""
+        if self._keepalive_task is not None:
+            self._keepalive_task.cancel()
         if self._reader is not None:
             self._reader.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
