@@ -320,13 +320,18 @@ async def test_widget_stop_keeps_partial_text_as_stopped_message(
     assert widget.error == ""
 
 
+async def ask_until_first_chunk(widget: ChatWidget, client: FakeClient) -> asyncio.Future[Any]:
+    """Start ``ask_async`` on a reply that streams one chunk and then waits for ever."""
+    client.script = Script(chunks=["partial ", "never"], gate=asyncio.Event())
+    asking = asyncio.ensure_future(widget.ask_async("long please"))
+    await settle(lambda: widget._coalescer.text == "partial ", "first chunk")
+    return asking
+
+
 async def test_widget_ask_stopped_from_the_panel_raises_turn_cancelled_with_the_partial_text(
     widget: ChatWidget, client: FakeClient
 ) -> None:
-    gate = asyncio.Event()
-    client.script = Script(chunks=["partial ", "never"], gate=gate)
-    asking = asyncio.ensure_future(widget.ask_async("long please"))
-    await settle(lambda: widget._coalescer.text == "partial ", "first chunk")
+    asking = await ask_until_first_chunk(widget, client)
     front_end(widget, {"type": "stop"})
     with pytest.raises(TurnCancelledError) as stopped:
         await asking
@@ -338,10 +343,7 @@ async def test_widget_ask_stopped_from_the_panel_raises_turn_cancelled_with_the_
 async def test_widget_ask_cancelled_by_its_caller_stops_the_turn_and_stays_cancelled(
     widget: ChatWidget, client: FakeClient
 ) -> None:
-    gate = asyncio.Event()
-    client.script = Script(chunks=["partial ", "never"], gate=gate)
-    asking = asyncio.ensure_future(widget.ask_async("long please"))
-    await settle(lambda: widget._coalescer.text == "partial ", "first chunk")
+    asking = await ask_until_first_chunk(widget, client)
     asking.cancel()  # an interrupted cell
     with pytest.raises(asyncio.CancelledError):
         await asking
