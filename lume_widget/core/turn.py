@@ -93,6 +93,8 @@ class Turn:
     whole_message: Message | None = None
     last_problem: str = ""
     last_status: int | None = None
+    reconcile_since: float | None = None
+    """When the reply was complete and the first read of its stored copy was asked for."""
 
     @property
     def partial_text(self) -> str:
