@@ -24,6 +24,7 @@ from lume_widget.core.errors_map import error_for_status
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import ErrorInfo, error_info, redact_url, unwrap
 from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
+from lume_widget.text import repair_json
 
 __all__ = ["Outcome", "RestApi"]
 
@@ -120,6 +121,7 @@ class RestApi:
                 payload = response.json()
             except ValueError:
                 payload = response.text
+            payload = repair_json(payload)  # valid Unicode from here on, whatever was sent
         logger.debug("%s %s -> %d", method, path, response.status_code)
         if response.status_code >= 400:
             info = error_info(payload, response.reason_phrase or f"HTTP {response.status_code}")

@@ -35,6 +35,7 @@ from lume_widget.core.turn import (
 )
 from lume_widget.core.wire import message_from_json, parse_frames
 from lume_widget.errors import ConnectionFailedError, LumeError
+from lume_widget.text import is_high_surrogate, repair_text
 
 __all__ = ["TurnDelivery", "has_text"]
 
@@ -400,6 +401,12 @@ class TurnDelivery:
         turn.last_activity = now
         if whole and turn.chunks:
             return  # already streamed: the reconcile adopts the stored text
+        if not whole:
+            # a backend slicing text in UTF-16 units can end a chunk with half a character
+            content, turn.held_back = turn.held_back + content, ""
+            if content and is_high_surrogate(content[-1]):
+                content, turn.held_back = content[:-1], content[-1]
+            content = repair_text(content)
         if content and turn.first_content_at is None:
             turn.first_content_at = now
         index = len(turn.chunks)
