@@ -26,7 +26,6 @@ from tests.reliability.conftest import Figures
 from tests.reliability.harness import client_settings, rig
 from tests.reliability.support import API, User, eventually, login_user
 
-
 TOKEN_LIFETIME_S = 0.4
 """Access tokens of these servers expire this fast (a token lifetime: not scaled)."""
 

@@ -23,7 +23,6 @@ from lume_widget.text import lone_surrogate_at, repair_text
 from tests.reliability.harness import rig
 from tests.reliability.support import API, create_consultation, login_user
 
-
 GRIN = "\U0001f600"
 HIGH, LOW = "\ud83d", "\ude00"
 
