@@ -32,6 +32,7 @@ from lume_widget.core.turn import (
     TurnPhase,
     build_reply,
     error_from_frame,
+    reply_not_stored,
 )
 from lume_widget.core.wire import message_from_json, parse_frames
 from lume_widget.errors import ConnectionFailedError, LumeError
@@ -201,6 +202,9 @@ class TurnDelivery:
             return
         turn.last_problem = reason
         turn.last_status = status
+        if code == "REPLY_NOT_STORED":
+            self._fail_turn(reply_not_stored(turn), now, reason)
+            return
         verdict = classify(status, retry_after, self.settings)
         phase = turn.phase
         if phase is P.RECONCILING and has_text(turn):

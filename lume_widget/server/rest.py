@@ -534,6 +534,7 @@ async def list_messages(request: Request) -> Response:
     state, row = await _owned(request)
     limit = _query_int(request, "limit", None, 1, 100)
     offset = _query_int(request, "offset", 0, 0, 10**9) or 0
+    state.check_stored(row["id"])
     rows, total = await state.store.messages(row["id"], limit, offset)
     data: dict[str, Any] = {
         "messages": [message_json(m, state.profile) for m in rows],

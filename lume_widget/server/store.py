@@ -113,14 +113,15 @@ class StoreError(Exception):
 class Store:
     """The server's database. Create with ``await Store.open(path)``; close with ``aclose``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout_ms: int = 5000) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-sqlite")
         self._conn: sqlite3.Connection | None = None
 
     @classmethod
-    async def open(cls, path: str) -> Store:
-        store = cls(path)
+    async def open(cls, path: str, busy_timeout_ms: int = 5000) -> Store:
+        store = cls(path, busy_timeout_ms)
         await store._run(store._open_sync)
         return store
 
@@ -145,7 +146,7 @@ class Store:
         )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
@@ -173,6 +174,20 @@ class Store:
 
     async def _tx_async(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._run(self._tx, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a read transaction: it takes no write lock, so reads go on while
+        another connection writes (WAL), and a stuck writer never fails a history read."""
+        conn = self._conn
+        assert conn is not None, "store is closed"
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    async def _read_async(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(self._read, fn)
 
     # -- settings -------------------------------------------------------------------
 
@@ -222,12 +237,12 @@ class Store:
         )
 
     async def user_by_email(self, email: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM users WHERE email = ?", (email,))
         )
 
     async def user_by_id(self, user_id: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM users WHERE id = ?", (user_id,))
         )
 
@@ -300,12 +315,12 @@ class Store:
         return await self._tx_async(op)
 
     async def goal(self, goal_id: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM goals WHERE id = ?", (goal_id,))
         )
 
     async def goals_of(self, user_id: str) -> list[Row]:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _all(
                 conn, "SELECT * FROM goals WHERE user_id = ? ORDER BY created_at", (user_id,)
             )
@@ -385,7 +400,7 @@ class Store:
         return await self._tx_async(op)
 
     async def consultation(self, consultation_id: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM consultations WHERE id = ?", (consultation_id,))
         )
 
@@ -409,7 +424,7 @@ class Store:
             )
             return rows, int(total)
 
-        return await self._tx_async(op)
+        return await self._read_async(op)
 
     async def delete_consultation(self, consultation_id: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -459,6 +474,22 @@ class Store:
 
         return await self._tx_async(op)
 
+    async def unanswered(self) -> list[tuple[str, str]]:
+        """(consultation id, user message id) of active consultations whose last message is
+        a user's: a reply the server owed when it stopped (killed mid-reply, a crash)."""
+
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows = conn.execute(
+                "SELECT m.consultation_id, m.id FROM messages m "
+                "JOIN consultations c ON c.id = m.consultation_id "
+                "WHERE c.status = 'active' AND m.role = 'user' AND m.seq = "
+                "(SELECT MAX(seq) FROM messages WHERE consultation_id = m.consultation_id) "
+                "ORDER BY m.seq"
+            ).fetchall()
+            return [(str(r[0]), str(r[1])) for r in rows]
+
+        return await self._read_async(op)
+
     async def messages(
         self, consultation_id: str, limit: int | None = None, offset: int = 0
     ) -> tuple[list[Row], int]:
@@ -473,7 +504,7 @@ class Store:
             )
             return rows, int(total)
 
-        return await self._tx_async(op)
+        return await self._read_async(op)
 
 
 def _one(conn: sqlite3.Connection, sql: str, params: Any) -> Row | None:
