@@ -95,6 +95,8 @@ class Turn:
     whole_message: Message | None = None
     last_problem: str = ""
     last_status: int | None = None
+    acknowledged_stamp: datetime | None = None
+    """The server's timestamp on ``message_received`` for this turn's message, if it sent one."""
     held_back: str = ""
     """The first half of a UTF-16 pair that ended the last chunk, joined with the next one."""
     reconcile_since: float | None = None

@@ -53,6 +53,9 @@ class Faults:
     latency_ms: int = 0
     chunk_delay_ms: int | None = None
     legacy_down: bool = False
+    drop_replies: bool = False
+    """Replies to messages sent over REST or legacy are generated and thrown away: the message
+    is acknowledged and never answered (a backend that loses replies)."""
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -85,6 +88,7 @@ _BOOL = {
     "ws_malformed_frames",
     "ws_unknown_frames",
     "legacy_down",
+    "drop_replies",
 }
 _RATE = {"http_error_rate", "rate_limit_rate"}
 

@@ -203,12 +203,17 @@ class ServerState:
         return message
 
     async def store_reply(
-        self, consultation_id: str, text: str, started: float, chunks: int
+        self,
+        consultation_id: str,
+        text: str,
+        started: float,
+        chunks: int,
+        reply_to: str | None = None,
     ) -> Row | None:
         """Store a finished assistant reply; None if the consultation was deleted meanwhile."""
         elapsed_ms = int((time.monotonic() - started) * 1000)
         text = repair_text(text)  # a responder's text is stored as valid Unicode
-        new = NewMessage("assistant", text, estimate_tokens(text), elapsed_ms)
+        new = NewMessage("assistant", text, estimate_tokens(text), elapsed_ms, reply_to)
         delays = self.config.store_retry_s
         for attempt in range(len(delays) + 1):
             try:
@@ -320,8 +325,13 @@ class ServerState:
             return
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
+        if faults.drop_replies:
+            logger.info("reply of %s dropped (fault injection): never stored", cid)
+            return
         try:
-            message = await self.store_reply(cid, "".join(parts), started, len(parts))
+            message = await self.store_reply(
+                cid, "".join(parts), started, len(parts), user_message_id
+            )
         except ReplyNotStored:
             await self.broadcast(
                 cid,

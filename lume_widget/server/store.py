@@ -84,7 +84,8 @@ CREATE TABLE IF NOT EXISTS messages (
     content TEXT NOT NULL,
     tokens_used INTEGER,
     processing_time_ms INTEGER,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    reply_to TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_consultation ON messages(consultation_id, seq);
 """
@@ -99,6 +100,8 @@ class NewMessage:
     content: str
     tokens_used: int | None = None
     processing_time_ms: int | None = None
+    reply_to: str | None = None
+    """For a reply: the id of the user message it answers."""
 
 
 class StoreError(Exception):
@@ -151,6 +154,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.executescript(SCHEMA)
+        _add_reply_to(conn)
         self._conn = conn
         logger.info("database ready at %s", self.path)
 
@@ -532,11 +536,12 @@ def _insert_message(conn: sqlite3.Connection, consultation_id: str, message: New
         "tokens_used": message.tokens_used,
         "processing_time_ms": message.processing_time_ms,
         "created_at": now,
+        "reply_to": message.reply_to,
     }
     conn.execute(
         "INSERT INTO messages(id, consultation_id, role, content, tokens_used, "
-        "processing_time_ms, created_at) VALUES (:id, :consultation_id, :role, :content, "
-        ":tokens_used, :processing_time_ms, :created_at)",
+        "processing_time_ms, created_at, reply_to) VALUES (:id, :consultation_id, :role, "
+        ":content, :tokens_used, :processing_time_ms, :created_at, :reply_to)",
         row,
     )
     (user_messages,) = conn.execute(
@@ -551,3 +556,15 @@ def _insert_message(conn: sqlite3.Connection, consultation_id: str, message: New
         (now, now, user_messages, GOAL_SUGGESTION_USER_MESSAGES, consultation_id),
     )
     return row
+
+
+def _add_reply_to(conn: sqlite3.Connection) -> None:
+    """Give a database made before replies recorded what they answer its ``reply_to`` column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "reply_to" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE messages ADD COLUMN reply_to TEXT")
+    except sqlite3.OperationalError as exc:  # another process added it a moment ago
+        if "duplicate column" not in str(exc):
+            raise

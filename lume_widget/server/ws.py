@@ -355,7 +355,7 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
         return
     text = "".join(parts)
     try:
-        stored = await state.store_reply(cid, text, started, len(parts))
+        stored = await state.store_reply(cid, text, started, len(parts), user_message_id)
     except ReplyNotStored:
         # the text is kept and stored in the background; the client must not wait for it
         await session.send_event(
