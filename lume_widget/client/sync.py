@@ -36,18 +36,22 @@ class SyncConsultation:
 
     @property
     def id(self) -> str:
+        """The consultation's id."""
         return self.chat.id
 
     @property
     def tier(self) -> Tier:
+        """The tier that delivers the next turn (``live``, ``rest`` or ``legacy``)."""
         return self.chat.tier
 
     @property
     def status(self) -> ConnectionStatus:
+        """The connection status (connecting, connected, streaming, reconnecting, ...)."""
         return self.chat.status
 
     @property
     def transcript(self) -> list[Message]:
+        """The messages of this consultation so far, in order (a copy)."""
         return self.chat.transcript
 
     def ask(self, text: str) -> Reply:
@@ -68,9 +72,11 @@ class SyncConsultation:
             self._runner.run(agen.aclose())
 
     def pin_tier(self, tier: Tier | str | None) -> None:
+        """Force every turn onto ``tier`` (``live``, ``rest``, ``legacy``); None lets the client choose."""
         self.chat.pin_tier(tier)
 
     def history(self) -> list[Message]:
+        """The consultation's messages as the server stores them."""
         return self._runner.run(self.chat.history())
 
     def close(self) -> None:

@@ -77,6 +77,7 @@ class TurnRecord:
 
     @property
     def outcome(self) -> Outcome:
+        """``passed``, ``failed`` (an expectation failed) or ``error`` (the turn did not complete)."""
         if self.error is not None:
             return "error"
         return "passed" if self.passed else "failed"
@@ -87,12 +88,14 @@ class TurnRecord:
         return (self.scenario, self.persona, self.repeat)
 
     def to_dict(self) -> dict[str, Any]:
+        """The record as one line of ``transcripts.jsonl`` (its fields plus ``outcome``)."""
         data = dataclasses.asdict(self)
         data["outcome"] = self.outcome
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        """A record read back from ``transcripts.jsonl`` (unknown keys are ignored)."""
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in names})
 

@@ -55,6 +55,7 @@ class Faults:
     legacy_down: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The faults as the JSON body of ``GET``/``PUT /admin/faults``."""
         return dataclasses.asdict(self)
 
     def merged(self, changes: dict[str, Any]) -> Faults:
