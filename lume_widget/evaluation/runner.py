@@ -330,23 +330,25 @@ class Runner:
             exchanges: list[Exchange] = []
             index = 0
             while True:
-                move = await self._next_message(conversation, index, exchanges)
+                say, simulated, simulator_tokens = await self._next_message(
+                    conversation, index, exchanges
+                )
                 if held is not None:
-                    if move is None:
+                    if say is None:
                         held.ended_by = "simulator"
+                        held.simulator_tokens += simulator_tokens
                         finishing, held = held, None
                         await self._finish_record(finishing, conversation, records, exchanges)
                         break
                     self._emit(held)
                     held = None
-                if move is None:
+                if say is None:
                     raise _ConversationError(
                         ModelCallError(
                             "the simulated user ended the conversation before its first message"
                         ),
                         0,
                     )
-                say, simulated, simulator_tokens = move
                 record = self._new_record(conversation, index, say, goal_id, chat.id)
                 record.simulated = simulated
                 record.simulator_tokens = simulator_tokens
@@ -411,8 +413,8 @@ class Runner:
 
     async def _next_message(
         self, conversation: Conversation, index: int, exchanges: list[Exchange]
-    ) -> tuple[str, bool, int] | None:
-        """(text, simulated, simulator tokens) of the next user message; None when the simulator ends."""
+    ) -> tuple[str | None, bool, int]:
+        """(text, simulated, simulator tokens) of the next user message; no text when the simulator ends."""
         scenario = conversation.scenario
         user = scenario.simulated_user
         if user is None:
@@ -428,9 +430,6 @@ class Runner:
             )
         except Exception as exc:
             raise _ConversationError(exc, index) from exc
-        if move.ended:
-            return None
-        assert move.text is not None
         return move.text, True, move.tokens
 
     async def _ended_by(
