@@ -690,7 +690,10 @@ def _check_expansion(root: yaml.Node, name: str) -> None:
                 raise ScenarioFileError(
                     [
                         _problem_at(
-                            name, child.start_mark, "", "an alias refers to itself; remove it"
+                            name,
+                            child.start_mark,
+                            "",
+                            "this anchor is used inside itself (an alias refers to itself); remove that alias",
                         )
                     ]
                 )
