@@ -9,6 +9,7 @@ nulls kept, timestamps without fractions.
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -16,6 +17,8 @@ from datetime import datetime, timezone
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
+
+from lume_widget.text import lone_surrogate_at
 
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -123,11 +126,27 @@ def goal_json(row: dict[str, Any], profile: str) -> dict[str, Any]:
     )
 
 
+def dump_json(value: Any) -> str:
+    """JSON text that is always valid UTF-8: a lone surrogate in a string is written as its
+    ``\\uXXXX`` escape (the client joins or repairs it), never as an unencodable character."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if lone_surrogate_at(text) is not None:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON answer whose body encodes whatever strings it holds (see :func:`dump_json`)."""
+
+    def render(self, content: Any) -> bytes:
+        return dump_json(content).encode("utf-8")
+
+
 def success(data: Any, profile: str, status: int = 200) -> JSONResponse:
     body: dict[str, Any] = {"data": data}
     if profile == "spec":
         body = {"success": True, "data": data}
-    return JSONResponse(body, status_code=status)
+    return SafeJSONResponse(body, status_code=status)
 
 
 def no_content() -> Response:
@@ -175,7 +194,7 @@ def error_body(problem: ApiProblem, profile: str) -> dict[str, Any]:
 
 
 def error_response(problem: ApiProblem, profile: str) -> JSONResponse:
-    return JSONResponse(
+    return SafeJSONResponse(
         error_body(problem, profile), status_code=problem.status, headers=problem.headers
     )
 
