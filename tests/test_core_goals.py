@@ -241,6 +241,8 @@ def test_new_goal_body_names_every_missing_required_field() -> None:
         ({"is_recurring": True}, "recurrence_pattern"),
         ({"is_recurring": True, "recurrence_pattern": "hourly"}, "recurrence_pattern"),
         ({"recurrence_days": [0, 7]}, "recurrence_days"),
+        ({"title": "Walk \ud800 more"}, "title"),
+        ({"target_unit": "st\udc00eps"}, "target_unit"),
     ],
 )
 def test_new_goal_body_rejects_bad_enum_minimum_and_format(

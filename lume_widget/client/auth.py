@@ -29,6 +29,9 @@ __all__ = ["LumeAuth", "jwt_expiry"]
 logger = logging.getLogger(__name__)
 
 AUTH_PREFIX = "/api/v1/auth/"
+ADMIN_PREFIX = "/admin/"
+"""Routes of the reference server's own admin token: no bearer is sent there, and their 401
+never spends a refresh token (a refresh token is single-use, PROTOCOL B7.27)."""
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -118,11 +121,19 @@ class LumeAuth(httpx.Auth):
             if self._refresh_token:
                 try:
                     data = await self._auth_call("refresh", {"refresh_token": self._refresh_token})
-                except AuthenticationError:
+                except AuthenticationError as exc:
                     logger.info("refresh token refused; clearing stored tokens")
                     self._access_token = self._refresh_token = None
                     if not (self._email and self._password):
-                        raise
+                        raise AuthenticationError(
+                            f"The session could not be renewed ({exc.details.get('reason')}). A "
+                            "refresh token works once, so it may have been revoked or used by "
+                            "another client holding the same tokens. Log in again with email= "
+                            "and password= (or LUME_EMAIL and LUME_PASSWORD), or pass a fresh "
+                            "token.",
+                            status=exc.status,
+                            code=exc.code,
+                        ) from exc
                 else:
                     self.refresh_count += 1
                     self._adopt(data)
@@ -140,7 +151,7 @@ class LumeAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         request.headers["X-API-Key"] = self._api_key
-        if request.url.path.startswith(AUTH_PREFIX):
+        if request.url.path.startswith((AUTH_PREFIX, ADMIN_PREFIX)):
             yield request
             return
         token = await self.access_token()
@@ -199,6 +210,7 @@ class LumeAuth(httpx.Auth):
                     "email and the password.",
                     status=response.status_code,
                     code=info.code,
+                    details={"reason": info.message},
                 )
             raise ConnectionFailedError(
                 f"The backend failed to {route} ({response.status_code}: {info.message}). Try "

@@ -26,6 +26,7 @@ from typing import Any
 from lume_widget.core.models import Goal
 from lume_widget.core.wire import parse_timestamp
 from lume_widget.errors import InvalidGoalError
+from lume_widget.text import lone_surrogate_at
 
 __all__ = [
     "GOAL_STATUSES",
@@ -229,6 +230,7 @@ def new_goal_body(
         body["recurrence_end_date"] = _check_date(
             recurrence_end_date, "recurrence_end_date", problems
         )
+    _check_unicode(body, problems)
     _raise_if(problems, "The goal was not created")
     return body
 
@@ -263,6 +265,7 @@ def goal_update_body(
             "nothing to update: give title, description, target_value or target_date "
             "(use update_progress() for current_value)"
         )
+    _check_unicode(body, problems)
     _raise_if(problems, "The goal was not updated")
     return body
 
@@ -273,6 +276,14 @@ def progress_body(current_value: Any) -> dict[str, Any]:
     value = _check_amount(current_value, "current_value", problems, required=True)
     _raise_if(problems, "The progress was not recorded")
     return {"current_value": value}
+
+
+def _check_unicode(body: dict[str, Any], problems: dict[str, str]) -> None:
+    for key, value in body.items():
+        if key not in problems and isinstance(value, str) and lone_surrogate_at(value) is not None:
+            problems[key] = (
+                f"{key} holds a lone UTF-16 surrogate, which is not valid Unicode; retype it"
+            )
 
 
 def _raise_if(problems: dict[str, str], what: str) -> None:

@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
+from lume_widget.text import has_lone_surrogate, lone_surrogate_at, repair_json, repair_text
 
 __all__ = [
     "KNOWN_FRAME_TYPES",
@@ -129,7 +130,7 @@ def message_from_json(data: Any) -> Message | None:
     return Message(
         id=message_id.lower(),
         role=role,
-        content=content,
+        content=repair_text(content),
         created_at=parse_timestamp(data.get("created_at") or data.get("timestamp")),
         consultation_id=_lower_or_none(data.get("consultation_id")),
         tokens_used=_int_or_none(data.get("tokens_used")),
@@ -254,17 +255,38 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
             continue
         kind = event.get("type") if isinstance(event, dict) else None
         if isinstance(kind, str) and kind in KNOWN_FRAME_TYPES:
-            events.append(event)
+            events.append(_repaired_event(event))
         else:
             skipped += 1
     return FrameBatch(tuple(events), skipped)
 
 
+def _repaired_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its strings made valid Unicode, except a chunk's ``content``: half of a
+    character at its end is joined with the next chunk's first half by the session."""
+    if not has_lone_surrogate(event):
+        return event
+    content = event.get("content") if event.get("type") == "stream_chunk" else None
+    repaired: dict[str, Any] = repair_json(event)
+    if isinstance(content, str):
+        repaired["content"] = content
+    return repaired
+
+
 def validate_message(text: Any) -> str:
-    """The message trimmed, or InvalidMessageError if it is empty or over 5000 characters."""
+    """The message trimmed, or InvalidMessageError if it is empty, over 5000 characters, or
+    not valid Unicode (a lone UTF-16 surrogate: half of a character)."""
     if not isinstance(text, str):
         raise InvalidMessageError(
             f"A message must be text, not {type(text).__name__}; pass a string."
+        )
+    broken = lone_surrogate_at(text)
+    if broken is not None:
+        raise InvalidMessageError(
+            f"The message is not valid Unicode: character {broken + 1} is half of a character "
+            f"(the lone UTF-16 surrogate U+{ord(text[broken]):04X}), as when an emoji is cut in "
+            "two. Retype or paste that character again.",
+            unsent_text=repair_text(text),
         )
     trimmed = text.strip()
     if not trimmed:

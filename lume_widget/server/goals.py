@@ -17,12 +17,19 @@ from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from lume_widget.server.goal_store import GoalStatusError
 from lume_widget.server.rest import _path_id, _principal, _state, discard_body, read_json
 from lume_widget.server.state import ServerState
-from lume_widget.server.wire import ApiProblem, goal_json, no_content, success, today_utc
+from lume_widget.server.wire import (
+    ApiProblem,
+    SafeJSONResponse,
+    goal_json,
+    no_content,
+    success,
+    today_utc,
+)
 
 __all__ = [
     "abandon_goal",
@@ -184,7 +191,7 @@ async def _answer(
 def _success(data: Any, profile: str, status: int = 200) -> Response:
     """GOALS34's StandardResponse in the spec profile (``"error": null`` included)."""
     if profile == "spec":
-        return JSONResponse({"success": True, "data": data, "error": None}, status_code=status)
+        return SafeJSONResponse({"success": True, "data": data, "error": None}, status_code=status)
     return success(data, profile, status)
 
 

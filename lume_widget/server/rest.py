@@ -31,6 +31,7 @@ from lume_widget.server.wire import (
     parse_id,
     success,
 )
+from lume_widget.text import has_lone_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -64,7 +65,18 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ApiProblem(400, "request body is not valid JSON", code="VALIDATION_ERROR") from None
     if not isinstance(value, dict):
         raise ApiProblem(400, "request body must be a JSON object", code="VALIDATION_ERROR")
+    if has_lone_surrogate(value):
+        raise _not_unicode("request body")
     return value
+
+
+def _not_unicode(what: str) -> ApiProblem:
+    return ApiProblem(
+        400,
+        f"{what} is not valid Unicode: it holds a lone UTF-16 surrogate (half of a character); "
+        "send the whole character",
+        code="VALIDATION_ERROR",
+    )
 
 
 async def discard_body(request: Request) -> None:
@@ -126,6 +138,8 @@ def validate_content(value: Any, field: str = "content") -> str:
     """Message content: a string of 1..5000 characters after trimming (stored trimmed)."""
     if not isinstance(value, str):
         raise ApiProblem(400, f"{field} is required and must be a string", code="VALIDATION_ERROR")
+    if has_lone_surrogate(value):
+        raise _not_unicode(field)
     text = value.strip()
     if not 1 <= len(text) <= MAX_MESSAGE_CHARS:
         raise ApiProblem(

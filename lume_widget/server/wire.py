@@ -10,6 +10,7 @@ profile: errors there are ``{"success": false, "data": null, "error": {"message"
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
@@ -17,6 +18,8 @@ from datetime import date, datetime, timezone
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
+
+from lume_widget.text import lone_surrogate_at
 
 GOALS_PATH = "/api/v1/goals"
 
@@ -180,11 +183,27 @@ def today_utc() -> date:
     return datetime.now(timezone.utc).date()
 
 
+def dump_json(value: Any) -> str:
+    """JSON text that is always valid UTF-8: a lone surrogate in a string is written as its
+    ``\\uXXXX`` escape (the client joins or repairs it), never as an unencodable character."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if lone_surrogate_at(text) is not None:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON answer whose body encodes whatever strings it holds (see :func:`dump_json`)."""
+
+    def render(self, content: Any) -> bytes:
+        return dump_json(content).encode("utf-8")
+
+
 def success(data: Any, profile: str, status: int = 200) -> JSONResponse:
     body: dict[str, Any] = {"data": data}
     if profile == "spec":
         body = {"success": True, "data": data}
-    return JSONResponse(body, status_code=status)
+    return SafeJSONResponse(body, status_code=status)
 
 
 def no_content() -> Response:
@@ -239,7 +258,7 @@ def error_body(problem: ApiProblem, profile: str, path: str = "") -> dict[str, A
 
 
 def error_response(problem: ApiProblem, profile: str, path: str = "") -> JSONResponse:
-    return JSONResponse(
+    return SafeJSONResponse(
         error_body(problem, profile, path), status_code=problem.status, headers=problem.headers
     )
 
