@@ -1,4 +1,4 @@
-"""The ``lume-widget`` command: ``serve``, ``chat``, ``eval`` and ``demo``.
+"""The ``lume-widget`` command: ``serve``, ``chat``, ``eval``, ``compare`` and ``demo``.
 
 Each subcommand lives with the code it drives and exposes two functions,
 ``configure(parser)`` and ``run(args) -> int``; this module only wires them together,
@@ -23,6 +23,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "chat with a persona from the terminal, streaming the reply",
     ),
     "eval": ("lume_widget.evaluation.cli", "run scripted persona evaluations from a YAML file"),
+    "compare": (
+        "lume_widget.evaluation.compare_cli",
+        "compare two evaluation runs (exit 1 on a regression)",
+    ),
     "demo": ("lume_widget.demo", "open the demo notebooks in JupyterLab on the embedded server"),
 }
 

@@ -208,3 +208,11 @@ async def api_factory() -> AsyncIterator[Callable[[ReferenceServer], Api]]:
     yield make
     for http in clients:
         await http.aclose()
+
+
+@pytest.fixture
+def model_server() -> Iterator[Any]:
+    """A local OpenAI-compatible model (tests/fake_model.py) on a loopback port, for judges and simulators."""
+    from fake_model import running_fake_model
+
+    yield from running_fake_model()
