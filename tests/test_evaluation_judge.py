@@ -284,3 +284,42 @@ def test_judge_answer_is_read_tolerantly(text: str, score: float, reason: str) -
 def test_judge_answer_without_a_usable_score_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="score"):
         parse_judgement(text)
+
+
+def test_judge_flags_on_the_command_line_win_and_no_cache_asks_again(
+    reference_server: ReferenceServer,
+    judged: FakeModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LUME_JUDGE_URL", "http://127.0.0.1:9/v1")  # the flag wins over it
+    monkeypatch.setenv("LUME_JUDGE_MODEL", "env-model")
+    path = write(tmp_path, "judge: {url: 'http://127.0.0.1:9/v1', model: file-model}\n" + SCRIPT)
+    server = [
+        "--url",
+        reference_server.url,
+        "--api-key",
+        reference_server.api_key,
+        "--email",
+        reference_server.email,
+        "--password",
+        reference_server.password,
+        "--no-progress",
+        "--judge-url",
+        judged.url,
+        "--judge-model",
+        "flag-model",
+    ]
+    assert main(["eval", str(path), "--out", str(tmp_path / "runs" / "a"), *server]) == 0
+    out = capsys.readouterr().out
+    assert "report: " in out
+    assert "judge 180 (3 calls, 0 from the cache)" in out
+    assert {body["model"] for body in judged.bodies} == {"flag-model"}
+    assert main(["eval", str(path), "--out", str(tmp_path / "runs" / "b"), *server]) == 0
+    assert len(judged.requests) == 3
+    assert "(0 calls, 3 from the cache)" in capsys.readouterr().out
+    argv = ["eval", str(path), "--out", str(tmp_path / "runs" / "c"), "--no-cache", *server]
+    assert main(argv) == 0
+    assert len(judged.requests) == 6
+    assert KEY not in capsys.readouterr().out
