@@ -11,7 +11,8 @@ re-raised ``from`` the original, so callers never need to catch third-party type
     ├── InvalidInputError           rejected before anything was sent
     │   ├── InvalidMessageError     empty or longer than 5000 characters after trimming
     │   ├── InvalidPersonaError     not one of the four personas
-    │   └── InvalidIdError          a consultation or goal id that is not a UUID
+    │   ├── InvalidIdError          a consultation or goal id that is not a UUID
+    │   └── InvalidGoalError        a goal missing a required field, or with a bad type or value
     ├── ApiError                    the backend answered with an error status
     │   ├── AuthenticationError     401 that a token refresh could not cure, wrong API key
     │   ├── PermissionDeniedError   403: not the owner
@@ -38,6 +39,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailedError",
     "ConsultationNotActiveError",
+    "InvalidGoalError",
     "InvalidIdError",
     "InvalidInputError",
     "InvalidMessageError",
@@ -95,6 +97,18 @@ class InvalidPersonaError(InvalidInputError):
 
 class InvalidIdError(InvalidInputError):
     """A consultation or goal id that is not a UUID."""
+
+
+class InvalidGoalError(InvalidInputError):
+    """A goal the backend would refuse: a required field missing, an unknown type, a value below 0.
+
+    ``problems`` maps each bad field (``title``, ``goal_type``, ``target_value``, ...) to
+    what is wrong with it, so a form can show each message next to its field.
+    """
+
+    def __init__(self, message: str, *, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
 
 
 class ApiError(LumeError):

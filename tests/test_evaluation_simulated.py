@@ -20,7 +20,7 @@ def script(extra: str = "", *, max_turns: int = 4, stop_when: str | None = None)
     stop = f'\n      stop_when: "{stop_when}"' if stop_when else ""
     return f"""
 goals:
-  steps: {{title: "Walk 10000 steps a day", goal_type: steps, target_value: 10000, target_unit: steps}}
+  steps: {{title: "Walk 10000 steps a day", goal_type: activity, target_value: 10000, target_unit: steps}}
 scenarios:
   - name: busy-parent
     persona: fitness_coach

@@ -43,12 +43,7 @@ async def openai_api(
 async def test_server_openai_streams_model_deltas_and_stores_them(
     openai_api: Api, fake_model: FakeModel
 ) -> None:
-    goal = await openai_api.data(
-        "POST",
-        "/api/v1/goals",
-        expect=201,
-        json={"title": "Run a 10k", "target_value": 10, "target_unit": "km"},
-    )
+    goal = await openai_api.create_goal("Run a 10k", target_value=10, target_unit="km")
     created = await openai_api.create("fitness_coach", context_type="goal", context_id=goal["id"])
     cid = created["consultation"]["id"]
     assert "Run a 10k" in created["greeting_message"]["content"]

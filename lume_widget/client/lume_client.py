@@ -15,6 +15,7 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from types import TracebackType
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,15 +24,16 @@ import httpx
 
 from lume_widget.client.auth import LumeAuth
 from lume_widget.client.consultation import Consultation, parse_tier
+from lume_widget.client.goals import GoalsApi
 from lume_widget.client.live import WsConnector
 from lume_widget.client.rest import RestApi
 from lume_widget.core.events import Tier
+from lume_widget.core.goals import UNSET
 from lume_widget.core.models import ConsultationInfo, Goal, QuickAction
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import (
     consultation_from_create,
     consultation_from_json,
-    goal_from_json,
     messages_from_json,
     normalize_id,
     quick_actions_from_json,
@@ -172,39 +174,92 @@ class LumeClient:
 
     # ------------------------------------------------------------------ goals
 
-    async def list_goals(self) -> list[Goal]:
-        """The user's goals on this server (their ids are what goal chats need)."""
-        outcome = await self.rest.request("GET", "/api/v1/goals")
-        data = outcome.data
-        items = data.get("goals") if isinstance(data, dict) else data
-        return [g for g in (goal_from_json(i) for i in items or []) if g is not None]
+    async def list_goals(
+        self, status: str | None = None, goal_type: str | None = None
+    ) -> list[Goal]:
+        """Every goal of the user on this server, all pages (their ids are what goal chats need).
+
+        ``status`` (active, completed, abandoned) and ``goal_type`` (weight, activity,
+        nutrition, custom) filter on the server.
+        """
+        return await GoalsApi(self.rest).list_goals(status=status, goal_type=goal_type)
+
+    async def get_goal(self, goal_id: str) -> Goal:
+        """One goal by its server id."""
+        return await GoalsApi(self.rest).get(goal_id)
 
     async def create_goal(
         self,
         *,
-        title: str,
-        goal_type: str = "general",
-        current_value: float | None = None,
+        title: str | None = None,
+        goal_type: str | None = None,
         target_value: float | None = None,
         target_unit: str | None = None,
+        start_date: date | str | None = None,
+        target_date: date | str | None = None,
         description: str | None = None,
+        current_value: float | None = None,
+        is_recurring: bool = False,
+        recurrence_pattern: str | None = None,
+        recurrence_days: list[int] | tuple[int, ...] | None = None,
+        recurrence_end_date: date | str | None = None,
     ) -> Goal:
-        """Create a goal on the server and return it (with the server's id)."""
-        body = {
-            "title": title,
-            "goal_type": goal_type,
-            "current_value": current_value,
-            "target_value": target_value,
-            "target_unit": target_unit,
-            "description": description,
-        }
-        outcome = await self.rest.request(
-            "POST", "/api/v1/goals", json={k: v for k, v in body.items() if v is not None}
+        """Create a goal on the server and return it (with the server's id).
+
+        ``title``, ``goal_type`` (weight, activity, nutrition, custom), ``target_value``
+        (0 or more) and ``target_unit`` are required; ``start_date`` defaults to today;
+        dates are ``datetime.date`` or ``"YYYY-MM-DD"``. A missing or bad field raises
+        :class:`~lume_widget.errors.InvalidGoalError` before anything is sent.
+        ``current_value`` is recorded as progress right after creation.
+        """
+        return await GoalsApi(self.rest).create(
+            title=title,
+            goal_type=goal_type,
+            target_value=target_value,
+            target_unit=target_unit,
+            start_date=start_date,
+            target_date=target_date,
+            description=description,
+            current_value=current_value,
+            is_recurring=is_recurring,
+            recurrence_pattern=recurrence_pattern,
+            recurrence_days=recurrence_days,
+            recurrence_end_date=recurrence_end_date,
         )
-        goal = goal_from_json(outcome.data)
-        if goal is None:
-            raise LumeError("The backend's answer to creating a goal had no goal id.")
-        return goal
+
+    async def update_goal(
+        self,
+        goal_id: str,
+        *,
+        title: Any = UNSET,
+        description: Any = UNSET,
+        target_value: Any = UNSET,
+        target_date: Any = UNSET,
+    ) -> Goal:
+        """Change a goal's title, description, target value or target date (only those given)."""
+        return await GoalsApi(self.rest).update(
+            goal_id,
+            title=title,
+            description=description,
+            target_value=target_value,
+            target_date=target_date,
+        )
+
+    async def update_progress(self, goal_id: str, current_value: float) -> Goal:
+        """Record the goal's current value (0 or more); the answer carries the new progress."""
+        return await GoalsApi(self.rest).update_progress(goal_id, current_value)
+
+    async def complete_goal(self, goal_id: str) -> Goal:
+        """Mark a goal completed."""
+        return await GoalsApi(self.rest).complete(goal_id)
+
+    async def abandon_goal(self, goal_id: str) -> Goal:
+        """Mark a goal abandoned."""
+        return await GoalsApi(self.rest).abandon(goal_id)
+
+    async def delete_goal(self, goal_id: str) -> None:
+        """Delete a goal (consultations about it keep working)."""
+        await GoalsApi(self.rest).delete(goal_id)
 
     # ---------------------------------------------------------- consultations
 

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lume_widget.core.models import ConsultationInfo, Goal, Message, QuickAction
+from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
 from lume_widget.text import has_lone_surrogate, lone_surrogate_at, repair_json, repair_text
@@ -30,7 +30,6 @@ __all__ = [
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
-    "goal_from_json",
     "message_from_json",
     "messages_from_json",
     "normalize_id",
@@ -198,23 +197,6 @@ def consultation_from_create(payload: Any) -> tuple[ConsultationInfo | None, lis
     if greeting is not None and all(m.id != greeting.id for m in messages):
         messages.append(greeting)
     return info, messages
-
-
-def goal_from_json(data: Any) -> Goal | None:
-    """A Goal from its JSON object, or None if it has no id."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-        return None
-    return Goal(
-        id=str(data["id"]).lower(),
-        title=str(data.get("title") or ""),
-        goal_type=_str_or_none(data.get("goal_type")),
-        description=_str_or_none(data.get("description")),
-        current_value=_float_or_none(data.get("current_value")),
-        target_value=_float_or_none(data.get("target_value")),
-        target_unit=_str_or_none(data.get("target_unit")),
-        status=_str_or_none(data.get("status")),
-        created_at=parse_timestamp(data.get("created_at")),
-    )
 
 
 def quick_actions_from_json(payload: Any) -> list[QuickAction]:
@@ -388,9 +370,3 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

@@ -288,12 +288,7 @@ class Runner:
             try:
                 goal = await self._retrying(
                     lambda spec=spec: self.client.create_goal(  # type: ignore[misc]
-                        title=spec.title,
-                        goal_type=spec.goal_type,
-                        description=spec.description,
-                        current_value=spec.current_value,
-                        target_value=spec.target_value,
-                        target_unit=spec.target_unit,
+                        **spec.create_arguments()
                     )
                 )
                 self._goal_ids[key] = goal.id

@@ -7,7 +7,8 @@ A scenario file has three sections::
       repeat: 1
       expect: {max_ttft_s: 10}
     goals:               # optional; created on the server once per run
-      summer: {title: "Lose 15 pounds", goal_type: weight, target_value: 165, target_unit: lbs}
+      summer: {title: "Lose 15 pounds", goal_type: weight, current_value: 5, target_value: 15,
+               target_unit: lbs, target_date: 2026-06-01}
     scenarios:
       - name: goal-aware-opening
         persona: wellness_specialist     # or a list: one conversation per persona
@@ -31,8 +32,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -272,14 +274,28 @@ class ModelSettings(_Strict):
 
 
 class GoalSpec(_Strict):
-    """A goal to create on the server (or reuse when one with the same title and target exists)."""
+    """A goal to create on the server (or reuse when one with the same title and target exists).
 
-    title: str = Field(min_length=1)
-    goal_type: str = "general"
-    description: str | None = None
-    current_value: float | None = None
-    target_value: float | None = None
-    target_unit: str | None = None
+    The fields are the goals API's (PROTOCOL B9.2); ``current_value`` is recorded as the
+    goal's progress right after it is created, so replies can speak of how far along it is.
+    """
+
+    title: str = Field(min_length=1, max_length=200)
+    goal_type: Literal["weight", "activity", "nutrition", "custom"] = "custom"
+    description: str | None = Field(default=None, max_length=1000)
+    current_value: float | None = Field(default=None, ge=0)
+    target_value: float = Field(ge=0)
+    target_unit: str = Field(min_length=1, max_length=50)
+    start_date: date | None = None
+    target_date: date | None = None
+    is_recurring: bool = False
+    recurrence_pattern: Literal["daily", "weekly", "monthly"] | None = None
+    recurrence_days: list[Annotated[int, Field(ge=0, le=6)]] | None = None
+    recurrence_end_date: date | None = None
+
+    def create_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``LumeClient.create_goal`` for this goal."""
+        return self.model_dump()
 
 
 class Defaults(_Strict):
