@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lume_widget.core.models import ConsultationInfo, Goal, Message, QuickAction
+from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
 from lume_widget.text import has_lone_surrogate, lone_surrogate_at, repair_json, repair_text
@@ -30,7 +30,7 @@ __all__ = [
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
-    "goal_from_json",
+    "looks_like_html",
     "message_from_json",
     "messages_from_json",
     "normalize_id",
@@ -110,8 +110,18 @@ def error_info(body: Any, fallback: str) -> ErrorInfo:
         if isinstance(message, str) and message:
             return ErrorInfo(message, _str_or_none(body.get("code")))
     if isinstance(body, str) and body.strip():
+        if looks_like_html(body):  # a proxy's or another server's page: never paste it
+            return ErrorInfo(f"{fallback}; an HTML page, not a Lume backend's JSON")
         return ErrorInfo(body.strip()[:200])
     return ErrorInfo(fallback)
+
+
+def looks_like_html(body: Any) -> bool:
+    """Whether an answer's body is an HTML page (a proxy, a login wall, another server)."""
+    if not isinstance(body, str):
+        return False
+    head = body.lstrip()[:512].lower()
+    return head.startswith(("<!doctype", "<html", "<head", "<body", "<?xml")) or "<html" in head
 
 
 def unwrap(body: Any) -> Any:
@@ -199,23 +209,6 @@ def consultation_from_create(payload: Any) -> tuple[ConsultationInfo | None, lis
     if greeting is not None and all(m.id != greeting.id for m in messages):
         messages.append(greeting)
     return info, messages
-
-
-def goal_from_json(data: Any) -> Goal | None:
-    """A Goal from its JSON object, or None if it has no id."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-        return None
-    return Goal(
-        id=str(data["id"]).lower(),
-        title=str(data.get("title") or ""),
-        goal_type=_str_or_none(data.get("goal_type")),
-        description=_str_or_none(data.get("description")),
-        current_value=_float_or_none(data.get("current_value")),
-        target_value=_float_or_none(data.get("target_value")),
-        target_unit=_str_or_none(data.get("target_unit")),
-        status=_str_or_none(data.get("status")),
-        created_at=parse_timestamp(data.get("created_at")),
-    )
 
 
 def quick_actions_from_json(payload: Any) -> list[QuickAction]:
@@ -389,9 +382,3 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

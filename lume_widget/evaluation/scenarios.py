@@ -7,7 +7,8 @@ A scenario file has three sections::
       repeat: 1
       expect: {max_ttft_s: 10}
     goals:               # optional; created on the server once per run
-      summer: {title: "Lose 15 pounds", goal_type: weight, target_value: 165, target_unit: lbs}
+      summer: {title: "Lose 15 pounds", goal_type: weight, current_value: 5, target_value: 15,
+               target_unit: lbs, target_date: 2026-06-01}
     scenarios:
       - name: goal-aware-opening
         persona: wellness_specialist     # or a list: one conversation per persona
@@ -16,6 +17,11 @@ A scenario file has three sections::
         turns:
           - say: "Hi!"
             expect: {icontains_any: ["summer", "15 pounds"]}
+
+Two optional sections name models: ``judge: {url, model}`` (any OpenAI-compatible
+chat-completions endpoint) grades ``rubric`` checks, and ``simulator: {url, model}``
+(the judge's when absent) plays the user of scenarios with ``simulated_user`` instead of
+``turns``. API keys never go in the file; they come from the environment.
 
 Validation is pydantic v2; each error is mapped back to the YAML node it concerns, so a
 problem reads ``scenarios.yaml:14:13: scenarios[0].turns[0].expect.regex: ...``.
@@ -26,8 +32,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -37,6 +44,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from lume_widget.defaults import DEFAULT_PERSONA, MAX_MESSAGE_CHARS, PERSONAS
@@ -44,15 +52,21 @@ from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.expectations import resolve_python_check
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_YAML_NODES",
+    "SECRET_KEYS",
     "Conversation",
     "ConversationExpect",
     "Defaults",
     "Expect",
     "GoalSpec",
+    "ModelSettings",
     "Problem",
+    "Rubric",
     "Scenario",
     "ScenarioFile",
     "ScenarioFileError",
+    "SimulatedUser",
     "Turn",
     "load_scenarios",
     "parse_scenarios",
@@ -76,6 +90,32 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _check_message(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a message cannot be blank")
+    if len(value.strip()) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"a message holds at most {MAX_MESSAGE_CHARS} characters after trimming")
+    return value
+
+
+class Rubric(_Strict):
+    """A criterion a judge model scores from 0 to 1; the check passes at ``threshold`` or above."""
+
+    criteria: str = Field(min_length=1)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @field_validator("criteria")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a rubric cannot be blank; say what a good reply does")
+        return value
+
+
+def _rubric_short_form(value: Any) -> Any:
+    return {"criteria": value} if isinstance(value, str) else value
+
+
 class Expect(_Strict):
     """Checks on one turn's reply; every field set must pass. ``i`` prefixes ignore case."""
 
@@ -93,8 +133,15 @@ class Expect(_Strict):
     max_chars: int | None = Field(default=None, ge=0)
     max_ttft_s: float | None = Field(default=None, gt=0)
     max_duration_s: float | None = Field(default=None, gt=0)
+    max_chunk_gap_s: float | None = Field(default=None, gt=0)
     tier: TierName | None = None
     python: str | None = None
+    rubric: Rubric | None = None
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _short_rubric(cls, value: Any) -> Any:
+        return _rubric_short_form(value)
 
     @field_validator(
         "contains",
@@ -133,12 +180,20 @@ class Expect(_Strict):
         """These checks, with any check not set here taken from ``base``."""
         if base is None:
             return self
-        data = base.model_dump(exclude_none=True)
-        data.update(self.model_dump(exclude_none=True))
-        return Expect.model_construct(**data)
+        data = {name: getattr(base, name) for name in base.model_fields_set}
+        data.update({name: getattr(self, name) for name in self.model_fields_set})
+        return Expect.model_construct(**{k: v for k, v in data.items() if v is not None})
 
     def is_empty(self) -> bool:
         return not self.model_dump(exclude_none=True)
+
+    def checks(self) -> dict[str, Any]:
+        """The checks judged without a model, by kind (``rubric`` is left to the judge)."""
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "rubric" and getattr(self, name) is not None
+        }
 
 
 class ConversationExpect(_Strict):
@@ -149,11 +204,25 @@ class ConversationExpect(_Strict):
     tier: TierName | None = None
     max_total_duration_s: float | None = Field(default=None, gt=0)
     python: str | None = None
+    rubric: Rubric | None = None
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _short_rubric(cls, value: Any) -> Any:
+        return _rubric_short_form(value)
 
     @field_validator("python")
     @classmethod
     def _importable(cls, value: str | None, info: ValidationInfo) -> str | None:
         return _check_python(value, info)
+
+    def checks(self) -> dict[str, Any]:
+        """The checks judged without a model, by kind (``rubric`` is left to the judge)."""
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "rubric" and getattr(self, name) is not None
+        }
 
 
 class Turn(_Strict):
@@ -165,24 +234,68 @@ class Turn(_Strict):
     @field_validator("say")
     @classmethod
     def _fits(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("a message cannot be blank")
-        if len(value.strip()) > MAX_MESSAGE_CHARS:
+        return _check_message(value)
+
+
+class SimulatedUser(_Strict):
+    """The user's side played by a model: who it is, how it opens, when the conversation ends."""
+
+    persona: str = Field(min_length=1)
+    opening: str | None = None
+    max_turns: int = Field(default=6, ge=1, le=50)
+    stop_when: str | None = Field(default=None, min_length=1)
+
+    @field_validator("opening")
+    @classmethod
+    def _fits(cls, value: str | None) -> str | None:
+        return None if value is None else _check_message(value)
+
+
+class ModelSettings(_Strict):
+    """An OpenAI-compatible chat-completions endpoint (``url`` ending in ``/v1``) and model name.
+
+    The key is read from the environment only; ``timeout_s`` bounds one call and
+    ``concurrency`` the calls at once.
+    """
+
+    url: str | None = Field(default=None, min_length=1)
+    model: str | None = Field(default=None, min_length=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(
-                f"a message holds at most {MAX_MESSAGE_CHARS} characters after trimming"
+                "expected an http:// or https:// URL, such as https://api.openai.com/v1"
             )
         return value
 
 
 class GoalSpec(_Strict):
-    """A goal to create on the server (or reuse when one with the same title and target exists)."""
+    """A goal to create on the server (or reuse when one with the same title and target exists).
 
-    title: str = Field(min_length=1)
-    goal_type: str = "general"
-    description: str | None = None
-    current_value: float | None = None
-    target_value: float | None = None
-    target_unit: str | None = None
+    The fields are the goals API's (PROTOCOL B9.2); ``current_value`` is recorded as the
+    goal's progress right after it is created, so replies can speak of how far along it is.
+    """
+
+    title: str = Field(min_length=1, max_length=200)
+    goal_type: Literal["weight", "activity", "nutrition", "custom"] = "custom"
+    description: str | None = Field(default=None, max_length=1000)
+    current_value: float | None = Field(default=None, ge=0)
+    target_value: float = Field(ge=0)
+    target_unit: str = Field(min_length=1, max_length=50)
+    start_date: date | None = None
+    target_date: date | None = None
+    is_recurring: bool = False
+    recurrence_pattern: Literal["daily", "weekly", "monthly"] | None = None
+    recurrence_days: list[Annotated[int, Field(ge=0, le=6)]] | None = None
+    recurrence_end_date: date | None = None
+
+    def create_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``LumeClient.create_goal`` for this goal."""
+        return self.model_dump()
 
 
 class Defaults(_Strict):
@@ -226,21 +339,59 @@ class Scenario(_Strict):
     quick_action: str | None = Field(default=None, min_length=1)
     expect: Expect | None = None
     conversation_expect: ConversationExpect | None = None
-    turns: list[Turn] = Field(min_length=1)
+    turns: list[Turn] | None = Field(default=None, min_length=1)
+    simulated_user: SimulatedUser | None = None
 
     @field_validator("persona", mode="before")
     @classmethod
     def _personas(cls, value: Any) -> Any:
         return _check_personas(value)
 
+    @model_validator(mode="after")
+    def _one_script(self) -> Scenario:
+        if self.turns is None and self.simulated_user is None:
+            raise ValueError(
+                "give the scenario 'turns' (a script) or 'simulated_user' (a model plays the user)"
+            )
+        if self.turns is not None and self.simulated_user is not None:
+            raise ValueError("a scenario has either 'turns' or 'simulated_user', not both")
+        return self
+
+    @property
+    def planned_turns(self) -> int:
+        """The turns a run asks at most: the script's length, or the simulated user's max_turns."""
+        if self.turns is not None:
+            return len(self.turns)
+        assert self.simulated_user is not None
+        return self.simulated_user.max_turns
+
 
 class ScenarioFile(_Strict):
     """A whole scenario file, validated; :meth:`conversations` expands it into runs."""
 
     defaults: Defaults = Defaults()
+    judge: ModelSettings | None = None
+    simulator: ModelSettings | None = None
     goals: dict[str, GoalSpec] = Field(default_factory=dict)
     scenarios: list[Scenario] = Field(min_length=1)
     path: Path | None = Field(default=None, exclude=True)
+
+    def needs_judge(self) -> bool:
+        """Whether any check is a rubric (or a ``stop_when``), so a judge model is required."""
+        expects: list[Expect | ConversationExpect | None] = [
+            self.defaults.expect,
+            self.defaults.conversation_expect,
+        ]
+        for scenario in self.scenarios:
+            expects += [scenario.expect, scenario.conversation_expect]
+            expects += [turn.expect for turn in scenario.turns or ()]
+            if scenario.simulated_user is not None and scenario.simulated_user.stop_when:
+                return True
+        return any(expect is not None and expect.rubric is not None for expect in expects)
+
+    def needs_simulator(self) -> bool:
+        """True when some scenario has a simulated user (a model must be configured)."""
+        return any(scenario.simulated_user is not None for scenario in self.scenarios)
 
     def conversations(
         self, *, repeat: int | None = None, personas: Sequence[str] = ()
@@ -262,7 +413,7 @@ class ScenarioFile(_Strict):
             )
             turn_expects = tuple(
                 (turn.expect.merged_over(base_expect) if turn.expect else base_expect) or Expect()
-                for turn in scenario.turns
+                for turn in scenario.turns or ()
             )
             for persona in persona_list:
                 if personas and persona not in personas:
@@ -276,6 +427,7 @@ class ScenarioFile(_Strict):
                             goal=None if scenario.goal is None else self.goals[scenario.goal],
                             tier=scenario.tier or self.defaults.tier,
                             turn_expects=turn_expects,
+                            reply_expect=base_expect or Expect(),
                             conversation_expect=scenario.conversation_expect
                             or self.defaults.conversation_expect,
                         )
@@ -293,12 +445,19 @@ class Conversation:
     goal: GoalSpec | None
     tier: str | None
     turn_expects: tuple[Expect, ...]
+    reply_expect: Expect
     conversation_expect: ConversationExpect | None
 
     @property
     def key(self) -> tuple[str, str, int]:
         """(scenario, persona, repeat): unique within a run, stable across resumes."""
         return (self.scenario.name, self.persona, self.repeat)
+
+    def expect_for(self, index: int) -> Expect:
+        """The checks on the reply to turn ``index`` (every simulated turn shares the scenario's)."""
+        if index < len(self.turn_expects):
+            return self.turn_expects[index]
+        return self.reply_expect
 
 
 @dataclass(frozen=True)
@@ -333,25 +492,99 @@ class ScenarioFileError(ConfigurationError):
         super().__init__(f"{head}; fix it and run again:\n{body}")
 
 
+MAX_FILE_BYTES = 2 * 1024 * 1024
+"""The largest scenario file read (2 MiB); a script of conversations is far smaller."""
+
+MAX_YAML_NODES = 100_000
+"""The most values a file may hold once its aliases (``*name``) are expanded."""
+
+SECRET_KEYS = frozenset({"key", "api_key", "apikey", "token", "authorization", "password"})
+"""Keys refused in ``judge:`` and ``simulator:``: credentials come from the environment only."""
+
+_KEY_VARIABLES = {
+    "judge": "$LUME_JUDGE_API_KEY (else $OPENAI_API_KEY is used)",
+    "simulator": "$LUME_SIMULATOR_API_KEY (else the judge's key is used)",
+}
+
+# libyaml's C parser when installed (many times faster), else the pure-Python one.
+_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
 def load_scenarios(path: str | Path) -> ScenarioFile:
-    """Read and validate a scenario file; raises :class:`ScenarioFileError` naming each problem."""
+    """Read and validate a scenario file; raises :class:`ScenarioFileError` naming each problem.
+
+    The file must be UTF-8 and at most :data:`MAX_FILE_BYTES` long.
+    """
     file = Path(path)
+    name = str(file)
     try:
-        text = file.read_text(encoding="utf-8")
+        if file.is_dir():
+            raise ScenarioFileError(
+                [
+                    Problem(
+                        name, None, None, "", "this is a directory; give the scenario file (YAML)"
+                    )
+                ]
+            )
+        size = file.stat().st_size
+        if size > MAX_FILE_BYTES:
+            raise ScenarioFileError(
+                [
+                    Problem(
+                        name,
+                        None,
+                        None,
+                        "",
+                        f"the file holds {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}"
+                        " (2 MiB); split it into several scenario files",
+                    )
+                ]
+            )
+        raw = file.read_bytes()
     except OSError as exc:
         raise ScenarioFileError(
-            [Problem(str(file), None, None, "", f"cannot read it ({exc.strerror or exc})")]
+            [Problem(name, None, None, "", f"cannot read it ({exc.strerror or exc})")]
         ) from exc
-    return parse_scenarios(text, name=str(file), base_dir=file.resolve().parent)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise ScenarioFileError(
+            [
+                Problem(
+                    name,
+                    line,
+                    column,
+                    "",
+                    f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
+                )
+            ]
+        ) from None
+    return parse_scenarios(text.removeprefix("\ufeff"), name=name, base_dir=file.resolve().parent)
 
 
 def parse_scenarios(
     text: str, *, name: str = "<scenarios>", base_dir: Path | None = None
 ) -> ScenarioFile:
     """Validate scenario YAML held in a string; ``name`` is what problems call the file."""
-    loader = yaml.SafeLoader(text)
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioFileError(
+            [
+                Problem(
+                    name,
+                    None,
+                    None,
+                    "",
+                    f"the text is over the limit of {MAX_FILE_BYTES:,} characters",
+                )
+            ]
+        )
+    loader = _Loader(text)
     try:
         node = loader.get_single_node()
+        if node is not None:
+            _check_expansion(node, name)
         data = loader.construct_document(node) if node is not None else None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
@@ -370,6 +603,7 @@ def parse_scenarios(
             [_problem_at(name, mark, "", "expected a mapping with a 'scenarios' list at the top")]
         )
     problems = list(_duplicate_keys(node, name, ()))
+    problems += _secrets(node, name)
     if problems:
         raise ScenarioFileError(problems)
     try:
@@ -425,6 +659,86 @@ def _duplicate_keys(node: yaml.Node, name: str, loc: tuple[str | int, ...]) -> I
     elif isinstance(node, yaml.SequenceNode):
         for index, item in enumerate(node.value):
             yield from _duplicate_keys(item, name, (*loc, index))
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_expansion(root: yaml.Node, name: str) -> None:
+    """Refuse aliases that refer to themselves or expand past :data:`MAX_YAML_NODES` values.
+
+    Composed YAML shares one node per anchor, so this count is linear in the file, while
+    anything that walks the expanded document ("billion laughs") would not finish.
+    """
+    sizes: dict[int, int] = {}
+    expanding: set[int] = set()
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, finished = stack.pop()
+        ident = id(node)
+        if finished:
+            expanding.discard(ident)
+            total = 1 + sum(sizes[id(child)] for child in _children(node))
+            if total > MAX_YAML_NODES:
+                raise ScenarioFileError(
+                    [
+                        _problem_at(
+                            name,
+                            node.start_mark,
+                            "",
+                            f"its aliases (*name) expand to more than {MAX_YAML_NODES:,} values;"
+                            " write the values out or use fewer nested aliases",
+                        )
+                    ]
+                )
+            sizes[ident] = total
+            continue
+        if ident in sizes:
+            continue
+        expanding.add(ident)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in expanding:
+                raise ScenarioFileError(
+                    [
+                        _problem_at(
+                            name,
+                            child.start_mark,
+                            "",
+                            "this anchor is used inside itself (an alias refers to itself); remove that alias",
+                        )
+                    ]
+                )
+            if id(child) not in sizes:
+                stack.append((child, False))
+
+
+def _secrets(root: yaml.Node, name: str) -> list[Problem]:
+    """API keys written into ``judge:`` or ``simulator:``: refused, with where to put them."""
+    problems: list[Problem] = []
+    if not isinstance(root, yaml.MappingNode):
+        return problems
+    for key_node, value_node in root.value:
+        section = str(key_node.value)
+        if section not in _KEY_VARIABLES or not isinstance(value_node, yaml.MappingNode):
+            continue
+        for inner_key, _ in value_node.value:
+            if str(inner_key.value).lower() in SECRET_KEYS:
+                problems.append(
+                    _problem_at(
+                        name,
+                        inner_key.start_mark,
+                        f"{section}.{inner_key.value}",
+                        "an API key never goes in the scenario file (it would be committed and"
+                        f" shared with it); remove this line and set {_KEY_VARIABLES[section]}",
+                    )
+                )
+    return problems
 
 
 def _problem_from_error(name: str, root: yaml.Node, error: Any) -> Problem:
@@ -510,6 +824,10 @@ def _node_for(root: yaml.Node, loc: tuple[str | int, ...]) -> yaml.Node:
 
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "judge": ModelSettings,
+    "simulator": ModelSettings,
+    "simulated_user": SimulatedUser,
+    "rubric": Rubric,
     "expect": Expect,
     "conversation_expect": ConversationExpect,
     "defaults": Defaults,

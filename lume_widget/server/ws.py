@@ -371,7 +371,7 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
         metadata = {
             "tokens_used": estimate_tokens(text),
             "processing_time_ms": stored["processing_time_ms"],
-            "function_calls": [],
+            "function_calls": 0,  # a count (SW32), and the scripted replies call no functions
         }
         await session.send_event(session.event("stream_complete", metadata=metadata))
     await session.flush()
