@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lume_widget.cli import main
-from lume_widget.evaluation import evaluate_async
+from lume_widget.evaluation import evaluate_async, yaml_source
 from lume_widget.evaluation import scenarios as scenarios_module
 from lume_widget.evaluation.html_report import write_report
 from lume_widget.evaluation.records import TranscriptWriter, TurnRecord, read_records
@@ -89,9 +89,9 @@ def test_bad_input_huge_file_is_refused_past_the_documented_limit(
 
 def test_bad_input_scenarios_are_parsed_with_libyaml_when_present() -> None:
     if getattr(yaml, "__with_libyaml__", False):
-        assert scenarios_module._Loader is yaml.CSafeLoader
+        assert yaml_source.LOADER is yaml.CSafeLoader
     else:
-        assert scenarios_module._Loader is yaml.SafeLoader
+        assert yaml_source.LOADER is yaml.SafeLoader
 
 
 def test_bad_input_out_naming_a_file_is_bad_usage(
