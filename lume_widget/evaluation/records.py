@@ -99,6 +99,7 @@ class TurnRecord:
 
     @property
     def outcome(self) -> Outcome:
+        """``passed``, ``failed`` (an expectation failed) or ``error`` (the turn did not complete)."""
         if self.error is not None:
             return "error"
         if self.failures:
