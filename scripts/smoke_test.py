@@ -65,7 +65,9 @@ def main() -> int:
     package_dir = Path(lume_widget.__file__).parent
     check("import lume_widget", True, f"{lume_widget.__version__} from {package_dir}")
     prefix = Path(sys.prefix).resolve()
-    check("imported from the installed package", prefix in package_dir.resolve().parents, str(prefix))
+    check(
+        "imported from the installed package", prefix in package_dir.resolve().parents, str(prefix)
+    )
     for name in ("widget.js", "widget.css", "THIRD_PARTY_LICENSES.txt"):
         path = package_dir / "static" / name
         check(f"static/{name} ships", path.is_file() and path.stat().st_size > 0)

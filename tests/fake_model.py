@@ -7,8 +7,9 @@ test reaches the network.
 - ``model.answers.append(Answer(...))`` queues one answer; requests take queued answers
   in order, then fall back to ``model.respond(body) -> Answer`` (by default ``model.text``).
 - ``Answer(status=429, retry_after=1)`` is a rate limit, ``Answer(raw="not json")`` a
-  malformed body, ``Answer(delay_s=2)`` a slow answer, ``Answer(text=..., usage=...)`` the
-  token usage reported.
+  malformed body, ``Answer(delay_s=2)`` a slow answer, ``Answer(after_requests=2)`` one
+  held until a second request has arrived, ``Answer(text=..., usage=...)`` the token usage
+  reported.
 - Requests with ``"stream": true`` get server-sent events with ``deltas`` (or the text
   split into words); others a whole ``chat.completion`` object.
 - ``model.requests`` records each request: ``path``, ``body``, ``auth`` (the
@@ -46,6 +47,7 @@ class Answer:
     retry_after: float | None = None
     raw: str | None = None
     delay_s: float = 0.0
+    after_requests: int | None = None
     usage: dict[str, int] | None = field(
         default_factory=lambda: {"prompt_tokens": 50, "completion_tokens": 10, "total_tokens": 60}
     )
@@ -65,6 +67,7 @@ class FakeModel:
         self.respond: Callable[[dict[str, Any]], Answer] = lambda body: Answer(text=self.text)
         self.requests: list[dict[str, Any]] = []
         self.url = ""
+        self._arrived = asyncio.Condition()  # used on the server's loop only
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -101,9 +104,17 @@ class FakeModel:
                 "at": time.monotonic(),
             }
         )
+        async with self._arrived:
+            self._arrived.notify_all()
         answer = self.answers.popleft() if self.answers else self.respond(body)
         if answer.delay_s:
             await asyncio.sleep(answer.delay_s)
+        if answer.after_requests is not None:
+            wanted = answer.after_requests
+            async with self._arrived:
+                await asyncio.wait_for(
+                    self._arrived.wait_for(lambda: len(self.requests) >= wanted), 30
+                )
         if answer.status != 200:
             headers = {}
             if answer.retry_after is not None:

@@ -161,9 +161,11 @@ async def test_judge_retries_429_honouring_retry_after_then_5xx(
         write(tmp_path), out=tmp_path / "a", **credentials(reference_server)
     )
     assert result.passed
-    times = [request["at"] for request in judged.requests]
-    assert len(times) == 5  # two refused, then the three checks
-    assert times[1] - times[0] >= 0.3
+    assert len(judged.requests) == 5  # two refused, then the three checks
+    first = judged.requests[0]
+    again = [r for r in judged.requests[1:] if r["body"] == first["body"]]
+    assert again, "the refused request was sent again"
+    assert again[0]["at"] - first["at"] >= 0.3  # after the Retry-After the model asked for
 
 
 async def test_judge_that_keeps_failing_or_is_too_slow_errs_the_check(
@@ -284,3 +286,61 @@ def test_judge_answer_is_read_tolerantly(text: str, score: float, reason: str) -
 def test_judge_answer_without_a_usable_score_is_refused(text: str) -> None:
     with pytest.raises(ValueError, match="score"):
         parse_judgement(text)
+
+
+def test_judge_flags_on_the_command_line_win_and_no_cache_asks_again(
+    reference_server: ReferenceServer,
+    judged: FakeModel,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("LUME_JUDGE_URL", "http://127.0.0.1:9/v1")  # the flag wins over it
+    monkeypatch.setenv("LUME_JUDGE_MODEL", "env-model")
+    path = write(tmp_path, "judge: {url: 'http://127.0.0.1:9/v1', model: file-model}\n" + SCRIPT)
+    server = [
+        "--url",
+        reference_server.url,
+        "--api-key",
+        reference_server.api_key,
+        "--email",
+        reference_server.email,
+        "--password",
+        reference_server.password,
+        "--no-progress",
+        "--judge-url",
+        judged.url,
+        "--judge-model",
+        "flag-model",
+    ]
+    assert main(["eval", str(path), "--out", str(tmp_path / "runs" / "a"), *server]) == 0
+    out = capsys.readouterr().out
+    assert "report: " in out
+    assert "judge 180 (3 calls, 0 from the cache)" in out
+    assert {body["model"] for body in judged.bodies} == {"flag-model"}
+    assert main(["eval", str(path), "--out", str(tmp_path / "runs" / "b"), *server]) == 0
+    assert len(judged.requests) == 3
+    assert "(0 calls, 3 from the cache)" in capsys.readouterr().out
+    argv = ["eval", str(path), "--out", str(tmp_path / "runs" / "c"), "--no-cache", *server]
+    assert main(argv) == 0
+    assert len(judged.requests) == 6
+    assert KEY not in capsys.readouterr().out
+
+
+async def test_judge_works_on_one_turn_while_the_persona_answers_the_next(
+    reference_server: ReferenceServer, judged: FakeModel, tmp_path: Path
+) -> None:
+    # The first verdict is held until the second turn's judge asks: a runner that waited
+    # for each verdict before the next turn would never get there (and err on the timeout).
+    judged.script(Answer(text='{"score": 0.2, "reason": "vague"}', after_requests=2))
+    path = write(tmp_path, "judge: {timeout_s: 20}\n" + SCRIPT)
+    out = tmp_path / "a"
+    result = await evaluate_async(path, out=out, **credentials(reference_server))
+    first, second = result.records
+    assert first.check_errors == []
+    assert first.judgements[0]["reason"] == "vague"
+    assert first.outcome == "failed"
+    assert second.outcome == "passed"
+    saved = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
+    assert [line["turn"] for line in saved] == [0, 1]  # still written in turn order
+    assert saved[0]["judgements"][0]["score"] == 0.2

@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from lume_widget.core.wire import error_info, unwrap
+from lume_widget.core.errors_map import certificate_message, is_certificate_problem
+from lume_widget.core.wire import error_info, looks_like_html, redact_url, unwrap
 from lume_widget.errors import AuthenticationError, ConnectionFailedError
 
 __all__ = ["LumeAuth", "jwt_expiry"]
@@ -29,6 +30,7 @@ __all__ = ["LumeAuth", "jwt_expiry"]
 logger = logging.getLogger(__name__)
 
 AUTH_PREFIX = "/api/v1/auth/"
+_VERBS = {"login": "log in", "refresh": "renew the session"}
 ADMIN_PREFIX = "/admin/"
 """Routes of the reference server's own admin token: no bearer is sent there, and their 401
 never spends a refresh token (a refresh token is single-use, PROTOCOL B7.27)."""
@@ -193,9 +195,14 @@ class LumeAuth(httpx.Auth):
                 f"{AUTH_PREFIX}{route}", json=body, headers={"X-API-Key": self._api_key}
             )
         except httpx.HTTPError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if is_certificate_problem(reason):
+                raise ConnectionFailedError(certificate_message(reason)) from exc
+            where = redact_url(str(self._client.base_url).rstrip("/"))
+            detail = str(exc) if 0 < len(str(exc)) <= 80 else type(exc).__name__
             raise ConnectionFailedError(
-                f"Could not reach the backend to {route} ({type(exc).__name__}). Check the URL "
-                "and that the server is running."
+                f"Could not reach the backend at {where} to {_VERBS.get(route, route)} ({detail}). "
+                "Check the URL and that the server is running."
             ) from exc
         try:
             payload: Any = response.json()
@@ -212,8 +219,15 @@ class LumeAuth(httpx.Auth):
                     code=info.code,
                     details={"reason": info.message},
                 )
+            if response.status_code == 404 or looks_like_html(payload):
+                where = redact_url(str(self._client.base_url).rstrip("/"))
+                raise ConnectionFailedError(
+                    f"{where} does not look like a Lume backend: the {route} route answered "
+                    f"{response.status_code} ({info.message}). Check that the URL is the "
+                    "backend's base URL (https://host, without a path)."
+                )
             raise ConnectionFailedError(
-                f"The backend failed to {route} ({response.status_code}: {info.message}). Try "
-                "again shortly."
+                f"The backend failed to {_VERBS.get(route, route)} ({response.status_code}: "
+                f"{info.message}). Try again shortly."
             )
         return unwrap(payload)

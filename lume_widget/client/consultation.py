@@ -177,18 +177,22 @@ class Consultation:
 
     @property
     def tier(self) -> Tier:
+        """The tier that delivers the next turn (``live``, ``rest`` or ``legacy``)."""
         return self._session.tier
 
     @property
     def pinned_tier(self) -> Tier | None:
+        """The tier forced with :meth:`pin_tier`, or None when the client chooses."""
         return self._session.pinned
 
     @property
     def status(self) -> ConnectionStatus:
+        """The connection status (connecting, connected, streaming, reconnecting, ...)."""
         return self._session.status
 
     @property
     def transcript(self) -> list[Message]:
+        """The messages of this consultation so far, in order (a copy)."""
         return list(self._session.transcript.messages)
 
     @property

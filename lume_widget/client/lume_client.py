@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from datetime import date
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
@@ -50,11 +50,15 @@ from lume_widget.defaults import (
     ENV_TOKEN,
     ENV_URL,
 )
-from lume_widget.errors import ConfigurationError, LumeError, NotFoundError
+from lume_widget.errors import ConfigurationError, LumeError, MissingSettingsError, NotFoundError
+from lume_widget.presentation import describe_missing
 
 __all__ = ["LumeClient"]
 
 logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+"""The prefix of every route; a base URL given with it is taken without it."""
 
 _CONSULTATIONS = "/api/v1/consultations"
 
@@ -125,21 +129,14 @@ class LumeClient:
                 email = email or server.email
                 password = password or server.password
             admin_token = admin_token or server.admin_token
-        _check_url(url)
+        url = base_url(url)
         api_key = api_key or os.environ.get(ENV_API_KEY)
-        if not api_key:
-            raise ConfigurationError(
-                "No API key: pass api_key= or set LUME_API_KEY (the backend requires X-API-Key "
-                "on every request)."
-            )
         token = token or os.environ.get(ENV_TOKEN) or None
         email = email or os.environ.get(ENV_EMAIL) or None
         password = password or os.environ.get(ENV_PASSWORD) or None
-        if not token and not (email and password):
-            raise ConfigurationError(
-                "No credentials: pass token= (or set LUME_TOKEN), or email= and password= (or "
-                "set LUME_EMAIL and LUME_PASSWORD)."
-            )
+        missing = _missing_settings(api_key, token, email, password)
+        if missing or not api_key:
+            raise MissingSettingsError(describe_missing(missing), missing=missing)
         admin_token = admin_token or os.environ.get(ENV_ADMIN_TOKEN) or None
         settings = settings or Settings()
         auth = LumeAuth(
@@ -450,13 +447,40 @@ class LumeClient:
         await self.aclose()
 
 
-def _check_url(url: str) -> None:
+def base_url(url: str) -> str:
+    """The backend's base URL from what the user gave: checked, and without ``/api/v1``.
+
+    Every route already starts with ``/api/v1``, so a URL copied with it (``https://host/api/v1``)
+    would ask for ``/api/v1/api/v1/...``; it is taken as the host's base URL instead.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
             f"{redact_url(url)!r} is not an http(s) URL; pass the backend's base URL, e.g. "
             "https://fit-iq-backend.fly.dev or http://127.0.0.1:8080."
         )
+    path = parts.path.rstrip("/")
+    if path.endswith(API_PREFIX):
+        logger.info("using %s without %s: every route adds it", redact_url(url), API_PREFIX)
+        return urlunsplit(parts._replace(path=path[: -len(API_PREFIX)], query="", fragment=""))
+    return url
+
+
+def _missing_settings(
+    api_key: str | None, token: str | None, email: str | None, password: str | None
+) -> tuple[str, ...]:
+    """The settings a login still needs (``token`` stands for "token, or email and password")."""
+    missing: list[str] = []
+    if not api_key:
+        missing.append("api_key")
+    if not token:
+        if email and not password:
+            missing.append("password")
+        elif password and not email:
+            missing.append("email")
+        elif not email:
+            missing.append("token")
+    return tuple(missing)
 
 
 def _started_key(info: ConsultationInfo) -> float:

@@ -30,6 +30,7 @@ __all__ = [
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
+    "looks_like_html",
     "message_from_json",
     "messages_from_json",
     "normalize_id",
@@ -109,8 +110,18 @@ def error_info(body: Any, fallback: str) -> ErrorInfo:
         if isinstance(message, str) and message:
             return ErrorInfo(message, _str_or_none(body.get("code")))
     if isinstance(body, str) and body.strip():
+        if looks_like_html(body):  # a proxy's or another server's page: never paste it
+            return ErrorInfo(f"{fallback}; an HTML page, not a Lume backend's JSON")
         return ErrorInfo(body.strip()[:200])
     return ErrorInfo(fallback)
+
+
+def looks_like_html(body: Any) -> bool:
+    """Whether an answer's body is an HTML page (a proxy, a login wall, another server)."""
+    if not isinstance(body, str):
+        return False
+    head = body.lstrip()[:512].lower()
+    return head.startswith(("<!doctype", "<html", "<head", "<body", "<?xml")) or "<html" in head
 
 
 def unwrap(body: Any) -> Any:

@@ -120,6 +120,7 @@ class Comparison:
 
     @property
     def regressed(self) -> bool:
+        """True when some turn that passed in the base run fails in the new one."""
         return bool(self.regressions)
 
     @property
@@ -135,6 +136,7 @@ class Comparison:
         )
 
     def to_dict(self) -> dict[str, Any]:
+        """The comparison as plain JSON-ready data (what :meth:`write_json` writes)."""
         return {
             "base": self.base,
             "new": self.new,
@@ -153,12 +155,14 @@ class Comparison:
         }
 
     def write_json(self, path: str | Path) -> Path:
+        """Write :meth:`to_dict` as JSON to ``path``; returns the path."""
         target = Path(path)
         text = json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
         target.write_text(valid_text(text) + "\n", encoding="utf-8")
         return target
 
     def write_html(self, path: str | Path) -> Path:
+        """Write the comparison as a self-contained HTML page to ``path``; returns the path."""
         target = Path(path)
         document = page(f"Compare {self.base} and {self.new}", self._repr_html_())
         target.write_text(valid_text(document), encoding="utf-8")

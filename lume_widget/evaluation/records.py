@@ -99,6 +99,7 @@ class TurnRecord:
 
     @property
     def outcome(self) -> Outcome:
+        """``passed``, ``failed`` (an expectation failed) or ``error`` (the turn did not complete)."""
         if self.error is not None:
             return "error"
         if self.failures:
@@ -113,7 +114,13 @@ class TurnRecord:
         return (self.scenario, self.persona, self.repeat)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """The JSON form: every field plus ``outcome`` (lists and dicts copied one level deep)."""
+        data: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = [dict(item) if isinstance(item, dict) else item for item in value]
+            data[name] = value
         data["outcome"] = self.outcome
         return data
 
@@ -128,6 +135,8 @@ class TurnRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in names})
 
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
 
 _IDENTITY: dict[str, type] = {"scenario": str, "persona": str, "repeat": int, "turn": int}
 

@@ -41,6 +41,7 @@ class EvaluationResult:
 
     @property
     def passed(self) -> bool:
+        """True when every turn passed and none ended in an error."""
         return bool(self.summary.get("all_passed"))
 
     @property

@@ -124,6 +124,7 @@ class Runner:
         self._goal_ids: dict[str, str | BaseException] = {}
         self._progress: Progress | None = None
         self._stuck: set[asyncio.Future[None]] = set()
+        self._judging: dict[int, asyncio.Future[Verdict]] = {}
         self.watching = False
         """True once a transport reports every 429 itself (see :mod:`.watch`)."""
 
@@ -312,6 +313,9 @@ class Runner:
         goal_id: str | None = None
         # A simulated turn's record waits until the simulator has said whether it was the last.
         held: TurnRecord | None = None
+        # Records written in turn order once their rubric is judged; the judge works on one
+        # turn while the persona answers the next (a verdict never changes what is asked).
+        queue: list[TurnRecord] = []
         try:
             if scenario.goal is not None:
                 goal = self._goal_ids.get(scenario.goal)
@@ -335,8 +339,9 @@ class Runner:
                         finishing, held = held, None
                         await self._finish_record(finishing, conversation, records, exchanges)
                         break
-                    self._emit(held)
+                    queue.append(held)
                     held = None
+                    self._emit_ready(queue)
                 if say is None:
                     raise _ConversationError(
                         ModelCallError(
@@ -359,9 +364,8 @@ class Runner:
                 record.failures = check_turn(record, expect.checks())
                 exchanges += [Exchange("user", say), Exchange("coach", reply.text)]
                 if expect.rubric is not None:
-                    self._add_verdict(
-                        record,
-                        await self._verdict(conversation, expect.rubric, exchanges, "rubric"),
+                    self._judging[id(record)] = asyncio.ensure_future(
+                        self._verdict(conversation, expect.rubric, list(exchanges), "rubric")
                     )
                 records.append(record)
                 await self.limiter.succeeded()
@@ -371,11 +375,12 @@ class Runner:
                     if ended_by == "error":
                         records.pop()
                         raise _ConversationError(None, index, record)
+                    await self._emit_all(queue)
                     await self._finish_record(record, conversation, records, exchanges)
                     break
-                record.passed = _verdict_of(record)
                 if scenario.simulated_user is None:
-                    self._emit(record)
+                    queue.append(record)
+                    self._emit_ready(queue)
                 else:
                     held = record
                 index += 1
@@ -400,11 +405,44 @@ class Runner:
                 record.turns_total = record.turn + 1
             if not any(kept is record for kept in records):
                 records.append(record)
+            await self._emit_all(queue)
+            await self._settle(record)
             self._emit(record)
         finally:
+            for record in records:
+                task = self._judging.pop(id(record), None)
+                if task is not None:
+                    task.cancel()
             if chat is not None:
                 await self._release(chat)
         return records
+
+    def _emit_ready(self, queue: list[TurnRecord]) -> None:
+        """Write the queued records, in order, as far as their verdicts are in."""
+        while queue:
+            task = self._judging.get(id(queue[0]))
+            if task is not None and not task.done():
+                return
+            record = queue.pop(0)
+            if task is not None:
+                del self._judging[id(record)]
+                self._add_verdict(record, task.result())
+            record.passed = _verdict_of(record)
+            self._emit(record)
+
+    async def _emit_all(self, queue: list[TurnRecord]) -> None:
+        """Wait for every queued verdict and write the records."""
+        while queue:
+            task = self._judging.get(id(queue[0]))
+            if task is not None:
+                await asyncio.wait({task})
+            self._emit_ready(queue)
+
+    async def _settle(self, record: TurnRecord) -> None:
+        """Add the record's own verdict once it is in."""
+        task = self._judging.pop(id(record), None)
+        if task is not None:
+            self._add_verdict(record, await task)
 
     async def _next_message(
         self, conversation: Conversation, index: int, exchanges: list[Exchange]
@@ -463,6 +501,7 @@ class Runner:
         exchanges: list[Exchange],
     ) -> None:
         """Mark the conversation's last record, judge the whole conversation, write it."""
+        await self._settle(record)
         record.last = True
         if conversation.scenario.simulated_user is not None:
             record.turns_total = len(records)
@@ -491,13 +530,22 @@ class Runner:
                 threshold=rubric.threshold,
                 error=f"{kind}: no judge model is configured",
             )
-        return await self.judge.judge(
-            rubric,
-            persona=conversation.persona,
-            goal=conversation.goal,
-            conversation=list(exchanges),
-            kind=kind,
-        )
+        try:
+            return await self.judge.judge(
+                rubric,
+                persona=conversation.persona,
+                goal=conversation.goal,
+                conversation=list(exchanges),
+                kind=kind,
+            )
+        except Exception as exc:  # a judge that breaks errs its check, never the run
+            logger.exception("judging a %s failed", kind)
+            return Verdict(
+                check=kind,
+                criteria=rubric.criteria,
+                threshold=rubric.threshold,
+                error=f"{kind}: judging failed: {type(exc).__name__}: {exc}",
+            )
 
     @staticmethod
     def _add_verdict(record: TurnRecord, verdict: Verdict) -> None:

@@ -390,6 +390,7 @@ class ScenarioFile(_Strict):
         return any(expect is not None and expect.rubric is not None for expect in expects)
 
     def needs_simulator(self) -> bool:
+        """True when some scenario has a simulated user (a model must be configured)."""
         return any(scenario.simulated_user is not None for scenario in self.scenarios)
 
     def conversations(

@@ -47,6 +47,7 @@ from lume_widget.errors import (
     LumeError,
     TurnCancelledError,
 )
+from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.goals import GoalActions
@@ -228,6 +229,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         """Send ``text`` and return the complete reply, streaming it into the panel meanwhile."""
         return await self._runner.await_here(self._ask(text))
 
+    @user_facing
     def ask(self, text: str) -> Reply:
         """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
         return self._runner.run_blocking(self._ask(text))

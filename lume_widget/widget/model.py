@@ -149,6 +149,7 @@ class CommLog:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, msg: dict[str, Any], buffers: Any = None) -> None:
+        """Log one comm message the widget sends (called by the widget)."""
         method = str(msg.get("method", ""))
         if method == "custom":
             kind = str(msg.get("content", {}).get("type", ""))
@@ -159,6 +160,7 @@ class CommLog:
             self.records.append(entry)
 
     def clear(self) -> None:
+        """Forget the messages logged so far."""
         with self._lock:
             self.records.clear()
 
@@ -168,8 +170,10 @@ class CommLog:
 
     @property
     def count(self) -> int:
+        """How many comm messages were logged."""
         return len(self.records)
 
     @property
     def total_bytes(self) -> int:
+        """The size of every logged message (its JSON and binary buffers), in bytes."""
         return sum(r.size for r in self.records)
