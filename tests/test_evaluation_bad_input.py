@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from lume_widget.cli import main
-from lume_widget.evaluation import evaluate_async
+from lume_widget.evaluation import evaluate_async, yaml_source
 from lume_widget.evaluation import scenarios as scenarios_module
 from lume_widget.evaluation.html_report import write_report
 from lume_widget.evaluation.records import TranscriptWriter, TurnRecord, read_records
@@ -89,9 +89,9 @@ def test_bad_input_huge_file_is_refused_past_the_documented_limit(
 
 def test_bad_input_scenarios_are_parsed_with_libyaml_when_present() -> None:
     if getattr(yaml, "__with_libyaml__", False):
-        assert scenarios_module._Loader is yaml.CSafeLoader
+        assert yaml_source.LOADER is yaml.CSafeLoader
     else:
-        assert scenarios_module._Loader is yaml.SafeLoader
+        assert yaml_source.LOADER is yaml.SafeLoader
 
 
 def test_bad_input_out_naming_a_file_is_bad_usage(
@@ -179,3 +179,47 @@ def test_bad_input_lone_surrogates_never_crash_the_writers(tmp_path: Path) -> No
     assert "\ufffd" in (tmp_path / "summary.json").read_text(encoding="utf-8")
     write_report(tmp_path, [broken], summary)
     assert "half a pair: \ufffd and more" in (tmp_path / "report.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "judge: {url: 'http://127.0.0.1:9/v1', modle: m}\n" + GOOD,
+            "s.yaml:1:39: judge.modle: unknown key 'modle' (expected one of: url, model,"
+            " timeout_s, concurrency)",
+        ),
+        (
+            "scenarios:\n  - name: a\n    simulated_user: {persona: p, max_turn: 3}\n",
+            "s.yaml:3:34: scenarios[0].simulated_user.max_turn: unknown key 'max_turn'"
+            " (expected one of: persona, opening, max_turns, stop_when)",
+        ),
+        (
+            "scenarios:\n  - name: a\n    turns: [{say: hi, expect: {rubric: {criterion: x}}}]\n",
+            "s.yaml:3:41: scenarios[0].turns[0].expect.rubric.criterion: unknown key 'criterion'"
+            " (expected one of: criteria, threshold)",
+        ),
+        (
+            "scenarios:\n  - name: a\n    turns: [{say: hi, expect: {rubric: {criteria: x,"
+            " threshold: 2}}}]\n",
+            "s.yaml:3:65: scenarios[0].turns[0].expect.rubric.threshold: Input should be less"
+            " than or equal to 1",
+        ),
+        (
+            "scenarios:\n  - name: a\n",
+            "s.yaml:2:5: scenarios[0]: give the scenario 'turns' (a script) or 'simulated_user'",
+        ),
+        (
+            "scenarios:\n  - name: a\n    turns: [{say: hi}]\n    simulated_user: {persona: p}\n",
+            "s.yaml:2:5: scenarios[0]: a scenario has either 'turns' or 'simulated_user', not both",
+        ),
+    ],
+)
+def test_bad_input_new_sections_name_the_line_and_the_keys_they_take(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, expected: str
+) -> None:
+    path = tmp_path / "s.yaml"
+    path.write_text(text)
+    code, err = eval_exit(tmp_path, path, capsys)
+    assert code == 2
+    assert expected in " ".join(err.split()), err

@@ -13,8 +13,13 @@ from fake_model import Answer, FakeModel, judge_answer
 from lume_widget.cli import main
 from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation import evaluate_async
-from lume_widget.evaluation.chatmodel import CACHE_DIR_NAME
-from lume_widget.evaluation.judge import parse_judgement, resolve_endpoints
+from lume_widget.evaluation.chatmodel import (
+    CACHE_DIR_NAME,
+    ChatModel,
+    ModelCallError,
+    ModelEndpoint,
+)
+from lume_widget.evaluation.judge import Judge, parse_judgement, resolve_endpoints
 from lume_widget.evaluation.scenarios import parse_scenarios
 from lume_widget.server import ReferenceServer
 
@@ -23,7 +28,7 @@ KEY = "sk-judge-secret-0123456789"
 SCRIPT = """
 goals:
   summer: {title: "Lose 15 pounds for summer", goal_type: weight, current_value: 180,
-           target_value: 165, target_unit: lbs}
+           target_value: 165, target_unit: lbs, target_date: 2027-06-01}
 scenarios:
   - name: breakfast
     persona: nutritionist
@@ -78,7 +83,7 @@ async def test_judge_sees_persona_goal_conversation_and_rubric_and_records_its_v
     assert len(prompts) == 3
     assert "nutritionist" in prompts[0]
     assert "Lose 15 pounds for summer" in prompts[0]
-    assert "165" in prompts[0]
+    assert "(from 180 to 165 lbs) by 2027-06-01" in prompts[0]
     assert "Suggests at least one concrete breakfast." in prompts[0]
     assert first.reply in prompts[0]
     assert "What should I eat for breakfast?" in prompts[0]
@@ -344,3 +349,19 @@ async def test_judge_works_on_one_turn_while_the_persona_answers_the_next(
     saved = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
     assert [line["turn"] for line in saved] == [0, 1]  # still written in turn order
     assert saved[0]["judgements"][0]["score"] == 0.2
+
+
+async def test_judge_endpoint_credentials_never_show_in_reprs_or_errors() -> None:
+    endpoint = ModelEndpoint(
+        url="http://user:url-secret@127.0.0.1:9/v1", model="m", api_key=KEY, max_attempts=1
+    )
+    model = ChatModel(endpoint)
+    try:
+        with pytest.raises(ModelCallError) as caught:
+            await model.complete([{"role": "user", "content": "hi"}])
+    finally:
+        await model.aclose()
+    for text in (str(caught.value), repr(endpoint), repr(model), repr(Judge(model))):
+        assert "url-secret" not in text
+        assert KEY not in text
+    assert "http://127.0.0.1:9/v1" in str(caught.value)

@@ -19,14 +19,12 @@ import bash from 'highlight.js/lib/languages/bash';
 import javascript from 'highlight.js/lib/languages/javascript';
 import json from 'highlight.js/lib/languages/json';
 import python from 'highlight.js/lib/languages/python';
-import sql from 'highlight.js/lib/languages/sql';
 import { Marked } from 'marked';
 
 hljs.registerLanguage('python', python);
 hljs.registerLanguage('javascript', javascript);
 hljs.registerLanguage('json', json);
 hljs.registerLanguage('bash', bash);
-hljs.registerLanguage('sql', sql);
 hljs.registerAliases(['console', 'shell-session', 'sh', 'shell'], { languageName: 'bash' });
 hljs.registerAliases(['ts', 'typescript', 'node'], { languageName: 'javascript' });
 
@@ -188,7 +186,6 @@ const WARM_UP_SNIPPETS = [
   '```javascript\nconst f = async (x) => { return `${x}`; };\n```\n',
   '```json\n{"a": [1, true, null]}\n```\n',
   '```bash\nfor f in *.txt; do echo "$f"; done\n```\n',
-  '```sql\nSELECT a, COUNT(*) FROM t WHERE b = 1 GROUP BY a;\n```\n',
 ];
 let warmed = false;
 

@@ -14,11 +14,10 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from lume_widget._loop import run_blocking
 from lume_widget.errors import ConfigurationError
-from lume_widget.evaluation.chatmodel import CACHE_DIR_NAME, ChatModel, ModelCache
+from lume_widget.evaluation.chatmodel import CACHE_DIR_NAME, ChatModel, ModelCache, safe_url
 from lume_widget.evaluation.html_report import write_report
 from lume_widget.evaluation.judge import Judge, resolve_endpoints
 from lume_widget.evaluation.records import TRANSCRIPTS_FILE, TurnRecord
@@ -48,17 +47,6 @@ ProgressArg = Callable[[Progress], None] | bool | None
 def default_out_dir() -> Path:
     """``lume-eval/run-YYYYmmdd-HHMMSS`` under the current directory."""
     return Path("lume-eval") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL without credentials, query or fragment: what may be logged and saved."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
 
 
 async def evaluate_async(

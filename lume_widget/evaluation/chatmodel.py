@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -35,6 +36,7 @@ __all__ = [
     "ModelCache",
     "ModelCallError",
     "ModelEndpoint",
+    "safe_url",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,13 +48,24 @@ _RETRIED = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _MAX_RETRY_WAIT_S = 60.0
 
 
+def safe_url(url: str | None) -> str | None:
+    """The URL without credentials, query or fragment: what may be logged, shown and saved."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    return f"{parts.scheme}://{host}{parts.path}"
+
+
 class ModelCallError(LumeError):
     """A model call that did not give a usable answer after its retries."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class ModelEndpoint:
-    """Where a model lives and how to call it. ``api_key`` is never shown (not in the repr)."""
+    """Where a model lives and how to call it. The key (and any credentials in the URL) is never shown."""
 
     url: str
     model: str
@@ -60,6 +73,9 @@ class ModelEndpoint:
     timeout_s: float = 60.0
     concurrency: int = 4
     max_attempts: int = 4
+
+    def __repr__(self) -> str:
+        return f"ModelEndpoint(url={safe_url(self.url)!r}, model={self.model!r})"
 
     @property
     def completions_url(self) -> str:
@@ -145,7 +161,7 @@ class ChatModel:
         self.cache_hits = 0
 
     def __repr__(self) -> str:
-        return f"ChatModel(url={self.endpoint.url!r}, model={self.endpoint.model!r})"
+        return f"ChatModel(url={safe_url(self.endpoint.url)!r}, model={self.endpoint.model!r})"
 
     async def complete(
         self, messages: Sequence[dict[str, str]], *, max_tokens: int | None = None
@@ -202,13 +218,13 @@ class ChatModel:
             logger.info(
                 "model %s at %s: %s; retrying in %.2f s",
                 endpoint.model,
-                endpoint.url,
+                safe_url(endpoint.url),
                 problem,
                 delay,
             )
             await self._sleep(delay)
         raise ModelCallError(
-            f"the model {endpoint.model!r} at {endpoint.url} gave no usable answer: {problem};"
+            f"the model {endpoint.model!r} at {safe_url(endpoint.url)} gave no usable answer: {problem};"
             " check the URL, the model name and the API key variable"
         )
 

@@ -95,12 +95,14 @@ def judge_messages(
 
 
 def describe_goal(goal: GoalSpec) -> str:
-    """``title (from 180 to 165 lbs)``: the goal as one phrase for a model's prompt."""
+    """``title (from 180 to 165 lbs) by 2026-06-01``: the goal as one phrase for a model's prompt."""
     text = goal.title
     if goal.target_value is not None:
         unit = f" {goal.target_unit}" if goal.target_unit else ""
         start = f"from {goal.current_value:g} " if goal.current_value is not None else ""
         text += f" ({start}to {goal.target_value:g}{unit})"
+    if goal.target_date is not None:
+        text += f" by {goal.target_date.isoformat()}"
     return text
 
 

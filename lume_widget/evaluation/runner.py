@@ -36,7 +36,7 @@ from lume_widget.errors import (
 )
 from lume_widget.evaluation.chatmodel import ModelCallError
 from lume_widget.evaluation.expectations import check_conversation, check_turn
-from lume_widget.evaluation.judge import CheckKind, Exchange, Judge, Verdict
+from lume_widget.evaluation.judge import Exchange, Judge
 from lume_widget.evaluation.limiter import AdaptiveLimiter
 from lume_widget.evaluation.options import (
     MAX_ACTIVE_CONSULTATIONS,
@@ -58,6 +58,7 @@ from lume_widget.evaluation.records import (
 from lume_widget.evaluation.scenarios import Conversation, GoalSpec, Rubric, ScenarioFile
 from lume_widget.evaluation.simulator import Simulator
 from lume_widget.evaluation.stats import percentile
+from lume_widget.evaluation.verdicts import Verdicts, add_verdict, verdict_of
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -124,7 +125,7 @@ class Runner:
         self._goal_ids: dict[str, str | BaseException] = {}
         self._progress: Progress | None = None
         self._stuck: set[asyncio.Future[None]] = set()
-        self._judging: dict[int, asyncio.Future[Verdict]] = {}
+        self.verdicts = Verdicts(judge)
         self.watching = False
         """True once a transport reports every 429 itself (see :mod:`.watch`)."""
 
@@ -341,7 +342,7 @@ class Runner:
                         break
                     queue.append(held)
                     held = None
-                    self._emit_ready(queue)
+                    self.verdicts.write_ready(queue, self._emit)
                 if say is None:
                     raise _ConversationError(
                         ModelCallError(
@@ -364,9 +365,7 @@ class Runner:
                 record.failures = check_turn(record, expect.checks())
                 exchanges += [Exchange("user", say), Exchange("coach", reply.text)]
                 if expect.rubric is not None:
-                    self._judging[id(record)] = asyncio.ensure_future(
-                        self._verdict(conversation, expect.rubric, list(exchanges), "rubric")
-                    )
+                    self.verdicts.start(record, conversation, expect.rubric, exchanges)
                 records.append(record)
                 await self.limiter.succeeded()
                 ended_by = await self._ended_by(conversation, index, record, exchanges)
@@ -375,12 +374,12 @@ class Runner:
                     if ended_by == "error":
                         records.pop()
                         raise _ConversationError(None, index, record)
-                    await self._emit_all(queue)
+                    await self.verdicts.write_all(queue, self._emit)
                     await self._finish_record(record, conversation, records, exchanges)
                     break
                 if scenario.simulated_user is None:
                     queue.append(record)
-                    self._emit_ready(queue)
+                    self.verdicts.write_ready(queue, self._emit)
                 else:
                     held = record
                 index += 1
@@ -405,44 +404,14 @@ class Runner:
                 record.turns_total = record.turn + 1
             if not any(kept is record for kept in records):
                 records.append(record)
-            await self._emit_all(queue)
-            await self._settle(record)
+            await self.verdicts.write_all(queue, self._emit)
+            await self.verdicts.settle(record)
             self._emit(record)
         finally:
-            for record in records:
-                task = self._judging.pop(id(record), None)
-                if task is not None:
-                    task.cancel()
+            self.verdicts.cancel(records)
             if chat is not None:
                 await self._release(chat)
         return records
-
-    def _emit_ready(self, queue: list[TurnRecord]) -> None:
-        """Write the queued records, in order, as far as their verdicts are in."""
-        while queue:
-            task = self._judging.get(id(queue[0]))
-            if task is not None and not task.done():
-                return
-            record = queue.pop(0)
-            if task is not None:
-                del self._judging[id(record)]
-                self._add_verdict(record, task.result())
-            record.passed = _verdict_of(record)
-            self._emit(record)
-
-    async def _emit_all(self, queue: list[TurnRecord]) -> None:
-        """Wait for every queued verdict and write the records."""
-        while queue:
-            task = self._judging.get(id(queue[0]))
-            if task is not None:
-                await asyncio.wait({task})
-            self._emit_ready(queue)
-
-    async def _settle(self, record: TurnRecord) -> None:
-        """Add the record's own verdict once it is in."""
-        task = self._judging.pop(id(record), None)
-        if task is not None:
-            self._add_verdict(record, await task)
 
     async def _next_message(
         self, conversation: Conversation, index: int, exchanges: list[Exchange]
@@ -478,7 +447,7 @@ class Runner:
         if user is None:
             return "script" if index == len(scenario.turns or ()) - 1 else None
         if user.stop_when:
-            verdict = await self._verdict(
+            verdict = await self.verdicts.judge_now(
                 conversation, Rubric(criteria=user.stop_when), exchanges, "stop_when"
             )
             record.judgements.append(verdict.to_dict())
@@ -501,7 +470,7 @@ class Runner:
         exchanges: list[Exchange],
     ) -> None:
         """Mark the conversation's last record, judge the whole conversation, write it."""
-        await self._settle(record)
+        await self.verdicts.settle(record)
         record.last = True
         if conversation.scenario.simulated_user is not None:
             record.turns_total = len(records)
@@ -509,53 +478,12 @@ class Runner:
         if expect is not None:
             record.failures += check_conversation(records, expect.checks())
             if expect.rubric is not None:
-                verdict = await self._verdict(
+                verdict = await self.verdicts.judge_now(
                     conversation, expect.rubric, exchanges, "conversation rubric"
                 )
-                self._add_verdict(record, verdict)
-        record.passed = _verdict_of(record)
+                add_verdict(record, verdict)
+        record.passed = verdict_of(record)
         self._emit(record)
-
-    async def _verdict(
-        self,
-        conversation: Conversation,
-        rubric: Rubric,
-        exchanges: list[Exchange],
-        kind: CheckKind,
-    ) -> Verdict:
-        if self.judge is None:
-            return Verdict(
-                check=kind,
-                criteria=rubric.criteria,
-                threshold=rubric.threshold,
-                error=f"{kind}: no judge model is configured",
-            )
-        try:
-            return await self.judge.judge(
-                rubric,
-                persona=conversation.persona,
-                goal=conversation.goal,
-                conversation=list(exchanges),
-                kind=kind,
-            )
-        except Exception as exc:  # a judge that breaks errs its check, never the run
-            logger.exception("judging a %s failed", kind)
-            return Verdict(
-                check=kind,
-                criteria=rubric.criteria,
-                threshold=rubric.threshold,
-                error=f"{kind}: judging failed: {type(exc).__name__}: {exc}",
-            )
-
-    @staticmethod
-    def _add_verdict(record: TurnRecord, verdict: Verdict) -> None:
-        record.judgements.append(verdict.to_dict())
-        record.judge_tokens += verdict.tokens
-        if verdict.error is not None:
-            record.check_errors.append(verdict.error)
-        failure = verdict.failure()
-        if failure is not None:
-            record.failures.append(failure)
 
     async def _open(self, conversation: Conversation, goal_id: str | None) -> Consultation:
         scenario = conversation.scenario
@@ -755,13 +683,6 @@ class Runner:
                 self.options.progress(self._progress)
             except Exception:  # a broken progress display must not end the run
                 logger.exception("the progress callback failed")
-
-
-def _verdict_of(record: TurnRecord) -> bool | None:
-    """True when every check passed, False when one failed, None when a check could not be judged."""
-    if record.failures:
-        return False
-    return None if record.check_errors else True
 
 
 def _fill(record: TurnRecord, reply: Reply, chunks: Sequence[tuple[float, int]] = ()) -> None:

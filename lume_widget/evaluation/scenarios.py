@@ -48,8 +48,23 @@ from pydantic import (
 )
 
 from lume_widget.defaults import DEFAULT_PERSONA, MAX_MESSAGE_CHARS, PERSONAS
-from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.expectations import resolve_python_check
+from lume_widget.evaluation.yaml_source import (
+    MAX_FILE_BYTES,
+    MAX_YAML_NODES,
+    SECRET_KEYS,
+    Problem,
+    ScenarioFileError,
+    compose,
+    dotted,
+    duplicate_keys,
+    is_union_tag,
+    node_for,
+    problem_at,
+    read_source,
+    secrets_in,
+    walk,
+)
 
 __all__ = [
     "MAX_FILE_BYTES",
@@ -460,150 +475,22 @@ class Conversation:
         return self.reply_expect
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario file, and where."""
-
-    file: str
-    line: int | None
-    column: int | None
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        place = self.file
-        if self.line is not None:
-            place += f":{self.line}:{self.column}"
-        return f"{place}: {self.where + ': ' if self.where else ''}{self.message}"
-
-
-class ScenarioFileError(ConfigurationError):
-    """A scenario file that cannot be used; ``problems`` names the line and the problem of each."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        count = len(self.problems)
-        head = (
-            "the scenario file has a problem"
-            if count == 1
-            else f"the scenario file has {count} problems"
-        )
-        body = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"{head}; fix it and run again:\n{body}")
-
-
-MAX_FILE_BYTES = 2 * 1024 * 1024
-"""The largest scenario file read (2 MiB); a script of conversations is far smaller."""
-
-MAX_YAML_NODES = 100_000
-"""The most values a file may hold once its aliases (``*name``) are expanded."""
-
-SECRET_KEYS = frozenset({"key", "api_key", "apikey", "token", "authorization", "password"})
-"""Keys refused in ``judge:`` and ``simulator:``: credentials come from the environment only."""
-
-_KEY_VARIABLES = {
-    "judge": "$LUME_JUDGE_API_KEY (else $OPENAI_API_KEY is used)",
-    "simulator": "$LUME_SIMULATOR_API_KEY (else the judge's key is used)",
-}
-
-# libyaml's C parser when installed (many times faster), else the pure-Python one.
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-
-
 def load_scenarios(path: str | Path) -> ScenarioFile:
     """Read and validate a scenario file; raises :class:`ScenarioFileError` naming each problem.
 
     The file must be UTF-8 and at most :data:`MAX_FILE_BYTES` long.
     """
-    file = Path(path)
-    name = str(file)
-    try:
-        if file.is_dir():
-            raise ScenarioFileError(
-                [
-                    Problem(
-                        name, None, None, "", "this is a directory; give the scenario file (YAML)"
-                    )
-                ]
-            )
-        size = file.stat().st_size
-        if size > MAX_FILE_BYTES:
-            raise ScenarioFileError(
-                [
-                    Problem(
-                        name,
-                        None,
-                        None,
-                        "",
-                        f"the file holds {size:,} bytes, over the limit of {MAX_FILE_BYTES:,}"
-                        " (2 MiB); split it into several scenario files",
-                    )
-                ]
-            )
-        raw = file.read_bytes()
-    except OSError as exc:
-        raise ScenarioFileError(
-            [Problem(name, None, None, "", f"cannot read it ({exc.strerror or exc})")]
-        ) from exc
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        line = raw.count(b"\n", 0, exc.start) + 1
-        column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise ScenarioFileError(
-            [
-                Problem(
-                    name,
-                    line,
-                    column,
-                    "",
-                    f"byte 0x{raw[exc.start]:02x} is not UTF-8; save the file as UTF-8",
-                )
-            ]
-        ) from None
-    return parse_scenarios(text.removeprefix("\ufeff"), name=name, base_dir=file.resolve().parent)
+    text = read_source(path)
+    return parse_scenarios(text, name=str(path), base_dir=Path(path).resolve().parent)
 
 
 def parse_scenarios(
     text: str, *, name: str = "<scenarios>", base_dir: Path | None = None
 ) -> ScenarioFile:
     """Validate scenario YAML held in a string; ``name`` is what problems call the file."""
-    if len(text) > MAX_FILE_BYTES:
-        raise ScenarioFileError(
-            [
-                Problem(
-                    name,
-                    None,
-                    None,
-                    "",
-                    f"the text is over the limit of {MAX_FILE_BYTES:,} characters",
-                )
-            ]
-        )
-    loader = _Loader(text)
-    try:
-        node = loader.get_single_node()
-        if node is not None:
-            _check_expansion(node, name)
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        raise ScenarioFileError(
-            [_problem_at(name, mark, "", f"not valid YAML: {problem}")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioFileError([Problem(name, None, None, "", f"not valid YAML: {exc}")]) from None
-    finally:
-        loader.dispose()
-
-    if node is None or not isinstance(data, dict):
-        mark = node.start_mark if node is not None else None
-        raise ScenarioFileError(
-            [_problem_at(name, mark, "", "expected a mapping with a 'scenarios' list at the top")]
-        )
-    problems = list(_duplicate_keys(node, name, ()))
-    problems += _secrets(node, name)
+    node, data = compose(text, name)
+    problems = list(duplicate_keys(node, name, ()))
+    problems += secrets_in(node, name)
     if problems:
         raise ScenarioFileError(problems)
     try:
@@ -624,126 +511,27 @@ def _cross_check(parsed: ScenarioFile, name: str, root: yaml.Node) -> Iterator[P
         if scenario.goal is not None and scenario.goal not in parsed.goals:
             known = ", ".join(sorted(parsed.goals)) or "none are defined"
             loc: tuple[str | int, ...] = ("scenarios", index, "goal")
-            yield _problem_at(
+            yield problem_at(
                 name,
-                _node_for(root, loc).start_mark,
-                _dotted(loc),
+                node_for(root, loc).start_mark,
+                dotted(loc),
                 f"unknown goal {scenario.goal!r}; define it under 'goals:' (known: {known})",
             )
         if scenario.name in seen:
             loc = ("scenarios", index, "name")
-            yield _problem_at(
+            yield problem_at(
                 name,
-                _node_for(root, loc).start_mark,
-                _dotted(loc),
+                node_for(root, loc).start_mark,
+                dotted(loc),
                 f"the name {scenario.name!r} is already used by scenarios[{seen[scenario.name]}];"
                 " names must be unique (transcripts and --resume rely on them)",
             )
         seen.setdefault(scenario.name, index)
 
 
-def _duplicate_keys(node: yaml.Node, name: str, loc: tuple[str | int, ...]) -> Iterator[Problem]:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                yield _problem_at(
-                    name,
-                    key_node.start_mark,
-                    _dotted((*loc, key)),
-                    f"the key {key!r} appears twice",
-                )
-            seen.add(key)
-            yield from _duplicate_keys(value_node, name, (*loc, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, name, (*loc, index))
-
-
-def _children(node: yaml.Node) -> list[yaml.Node]:
-    if isinstance(node, yaml.MappingNode):
-        return [part for pair in node.value for part in pair]
-    if isinstance(node, yaml.SequenceNode):
-        return list(node.value)
-    return []
-
-
-def _check_expansion(root: yaml.Node, name: str) -> None:
-    """Refuse aliases that refer to themselves or expand past :data:`MAX_YAML_NODES` values.
-
-    Composed YAML shares one node per anchor, so this count is linear in the file, while
-    anything that walks the expanded document ("billion laughs") would not finish.
-    """
-    sizes: dict[int, int] = {}
-    expanding: set[int] = set()
-    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
-    while stack:
-        node, finished = stack.pop()
-        ident = id(node)
-        if finished:
-            expanding.discard(ident)
-            total = 1 + sum(sizes[id(child)] for child in _children(node))
-            if total > MAX_YAML_NODES:
-                raise ScenarioFileError(
-                    [
-                        _problem_at(
-                            name,
-                            node.start_mark,
-                            "",
-                            f"its aliases (*name) expand to more than {MAX_YAML_NODES:,} values;"
-                            " write the values out or use fewer nested aliases",
-                        )
-                    ]
-                )
-            sizes[ident] = total
-            continue
-        if ident in sizes:
-            continue
-        expanding.add(ident)
-        stack.append((node, True))
-        for child in _children(node):
-            if id(child) in expanding:
-                raise ScenarioFileError(
-                    [
-                        _problem_at(
-                            name,
-                            child.start_mark,
-                            "",
-                            "this anchor is used inside itself (an alias refers to itself); remove that alias",
-                        )
-                    ]
-                )
-            if id(child) not in sizes:
-                stack.append((child, False))
-
-
-def _secrets(root: yaml.Node, name: str) -> list[Problem]:
-    """API keys written into ``judge:`` or ``simulator:``: refused, with where to put them."""
-    problems: list[Problem] = []
-    if not isinstance(root, yaml.MappingNode):
-        return problems
-    for key_node, value_node in root.value:
-        section = str(key_node.value)
-        if section not in _KEY_VARIABLES or not isinstance(value_node, yaml.MappingNode):
-            continue
-        for inner_key, _ in value_node.value:
-            if str(inner_key.value).lower() in SECRET_KEYS:
-                problems.append(
-                    _problem_at(
-                        name,
-                        inner_key.start_mark,
-                        f"{section}.{inner_key.value}",
-                        "an API key never goes in the scenario file (it would be committed and"
-                        f" shared with it); remove this line and set {_KEY_VARIABLES[section]}",
-                    )
-                )
-    return problems
-
-
 def _problem_from_error(name: str, root: yaml.Node, error: Any) -> Problem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
-    reached = _walk(root, loc)
+    reached = walk(root, loc)
     kind = error["type"]
     mark = reached.node.start_mark
     where = reached.walked
@@ -757,70 +545,14 @@ def _problem_from_error(name: str, root: yaml.Node, error: Any) -> Problem:
             mark = reached.key_node.start_mark
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}"
-        where = tuple(part for part in loc if not (isinstance(part, str) and _is_union_tag(part)))
+        where = tuple(part for part in loc if not (isinstance(part, str) and is_union_tag(part)))
     else:
         message = str(error["msg"])
         message = message.removeprefix("Value error, ")
         value = error.get("input")
         if kind != "value_error" and not isinstance(value, dict | list):
             message += f" (got {value!r})"
-    return _problem_at(name, mark, _dotted(where), message)
-
-
-def _walk(root: yaml.Node, loc: tuple[str | int, ...]) -> _Reached:
-    """Follow a pydantic location through the YAML nodes as far as it goes.
-
-    pydantic puts union member tags (``list[str]``, ``str``) into locations; they name
-    no YAML node and are skipped.
-    """
-    node = root
-    key_node: yaml.Node | None = None
-    walked: list[str | int] = []
-    found = True
-    for part in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            for candidate_key, value_node in node.value:
-                if str(candidate_key.value) == part:
-                    walked.append(part)
-                    key_node, node = candidate_key, value_node
-                    break
-            else:
-                if not _is_union_tag(part):
-                    found = False
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if not 0 <= part < len(node.value):
-                found = False
-                break
-            walked.append(part)
-            key_node, node = None, node.value[part]
-        elif isinstance(part, int) or not _is_union_tag(part):
-            found = False
-            break
-    return _Reached(node, key_node, tuple(walked), found)
-
-
-@dataclass(frozen=True)
-class _Reached:
-    node: yaml.Node
-    key_node: yaml.Node | None
-    walked: tuple[str | int, ...]
-    found: bool
-
-
-def _is_union_tag(part: str) -> bool:
-    return "[" in part or part in (
-        "str",
-        "int",
-        "float",
-        "bool",
-        "function-after",
-        "function-before",
-    )
-
-
-def _node_for(root: yaml.Node, loc: tuple[str | int, ...]) -> yaml.Node:
-    return _walk(root, loc).node
+    return problem_at(name, mark, dotted(where), message)
 
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
@@ -847,16 +579,3 @@ def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
         else:
             return []
     return [field for field in model.model_fields if field != "path"]
-
-
-def _dotted(loc: Sequence[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def _problem_at(name: str, mark: Any, where: str, message: str) -> Problem:
-    if mark is None:
-        return Problem(name, None, None, where, message)
-    return Problem(name, mark.line + 1, mark.column + 1, where, message)

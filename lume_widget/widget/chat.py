@@ -50,6 +50,7 @@ from lume_widget.errors import (
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
+from lume_widget.widget.goals import GoalActions
 from lume_widget.widget.model import (
     SHOWN_ROLES,
     TIERS,
@@ -107,7 +108,7 @@ class _Credentials:
     admin_token: str | None = field(default=None, repr=False)
 
 
-class ChatWidget(ActionsMixin, anywidget.AnyWidget):
+class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     """A chat panel for one Lume consultation, streaming each reply as it arrives.
 
     With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
@@ -552,7 +553,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         if kind == "sync_request":
             self._runner.call_soon(lambda: self._send_custom(self._coalescer.snapshot()))
             return
-        handler = self._front_end_handlers().get(str(kind))
+        handler = {**self._front_end_handlers(), **self._goal_handlers()}.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return

@@ -1,7 +1,7 @@
 """The shapes the widget model syncs (docs/widget-protocol.md), and a recorder of comm traffic.
 
 Message dicts are what the ``messages`` trait holds: ``{id, role, content, created_at,
-status, metrics}``; goal dicts are ``{id, title, target}``. ``CommLog`` records every
+status, metrics}``; goal dicts are ``{id, title, target, progress, status}``. ``CommLog`` records every
 comm message a widget sends (trait updates and custom messages) with its size, so tests
 and benchmarks can count what streaming costs the Jupyter channel.
 """
@@ -110,8 +110,14 @@ def assistant_message(
 
 
 def goal_dict(goal: Goal) -> dict[str, Any]:
-    """A goal as the ``goals`` trait holds it."""
-    return {"id": goal.id, "title": goal.title, "target": goal.target}
+    """A goal as the ``goals`` trait holds it (``progress`` a whole percentage or None)."""
+    return {
+        "id": goal.id,
+        "title": goal.title,
+        "target": goal.target,
+        "progress": goal.progress_percent,
+        "status": goal.status,
+    }
 
 
 def _payload_size(msg: Any, buffers: Any) -> int:
