@@ -68,6 +68,8 @@ for package in ("dompurify", "highlight.js", "marked"):
         sys.exit(f"THIRD_PARTY_LICENSES.txt does not list {package}")
 print(f"[dist] ok: both wheels identical ({len(a)} files), licences in dist-info: {len(licences)}")
 PYEOF
+"$PY" -m twine check --strict "$SDIST" "$WHEEL" >"$WORK/twine.log" 2>&1 || { cat "$WORK/twine.log"; exit 1; }
+say "twine check --strict: the metadata and README render on the package index"
 say "sizes: $(du -k "$SDIST" | cut -f1) KiB sdist, $(du -k "$WHEEL" | cut -f1) KiB wheel"
 
 find_python() {  # the newest interpreter of version $1 (e.g. 3.10) on this machine, if any

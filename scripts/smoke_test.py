@@ -4,7 +4,7 @@ Checks what a new user does first after ``pip install lume-widget``, against the
 package only (run it from outside the source tree): the import, the bundled front end and its
 licences, ``lume-widget serve`` on a free port, ``lume-widget chat`` against that server, and a
 ``ChatWidget`` asked a question without a kernel, whose synced state holds the reply and no
-credential. Prints one line per check; exits non-zero on the first failure.
+credential; the demo notebooks in the package, and ``lume-widget demo`` without JupyterLab. Prints one line per check; exits non-zero on the first failure.
 """
 
 from __future__ import annotations
@@ -59,6 +59,19 @@ def start_server(command: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
     return server, found
 
 
+def check_demo_without_jupyterlab(command: str) -> None:
+    """Without the notebook extra, ``lume-widget demo`` says what to install in one line."""
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is not None:
+        print("skip lume-widget demo without JupyterLab: JupyterLab is installed here")
+        return
+    demo = subprocess.run([command, "demo"], capture_output=True, text=True, timeout=60)
+    said = demo.stderr.strip()
+    ok = demo.returncode == 2 and len(said.splitlines()) == 1 and "[notebook]" in said
+    check("lume-widget demo without JupyterLab: one line", ok, said)
+
+
 def main() -> int:
     import lume_widget
 
@@ -72,7 +85,12 @@ def main() -> int:
         path = package_dir / "static" / name
         check(f"static/{name} ships", path.is_file() and path.stat().st_size > 0)
 
+    demo = package_dir / "_demo"
+    check("the demo notebooks ship", (demo / "notebooks" / "quickstart.ipynb").is_file())
+    check("the example scenarios ship", (demo / "examples" / "scenarios.yaml").is_file())
+
     command = lume_widget_command()
+    check_demo_without_jupyterlab(command)
     server, backend = start_server(command)
     try:
         env = dict(os.environ)
