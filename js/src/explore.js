@@ -170,7 +170,7 @@ export function createExplore(actions) {
     h('p', { class: 'lume-help', text: 'Faults can be switched on the embedded reference server only; this panel talks to a remote server.' }));
 
   const closeButton = button('Close explore drawer', 'close', () => actions.close(), { iconOnly: true });
-  const el = h('aside', { class: 'lume-drawer', 'aria-label': 'Explore tiers and faults', hidden: true },
+  const el = h('aside', { class: 'lume-drawer', 'aria-label': 'Explore tiers and faults', tabindex: '-1', hidden: true },
     h('header', { class: 'lume-drawer__head' }, h('h3', { text: 'Explore' }), closeButton),
     h('div', { class: 'lume-drawer__body' },
       h('section', { class: 'lume-section' },

@@ -5,6 +5,7 @@
  * through the `actions` callbacks; the controller owns the model and the reducer.
  */
 
+import { createComposer } from './composer.js';
 import { button, h, icon } from './dom.js';
 import { createExplore } from './explore.js';
 import {
@@ -13,9 +14,6 @@ import {
 import { DraftRow, LazyHighlighter, messageRow, pendingUserRow } from './messages.js';
 import { AutoScroll } from './scroll.js';
 
-/** The backend's limit on a message, after trimming (PROTOCOL A1). */
-export const MAX_MESSAGE_CHARS = 5000;
-const MAX_INPUT_HEIGHT_PX = 200;
 /** Rows drawn at once when a long history arrives (a reload); older ones follow in slices. */
 const FIRST_ROWS = 16;
 /** Of those, the newest rows whose code is coloured at once; the others when scrolled near. */
@@ -126,35 +124,19 @@ export function createPanel(root, actions) {
   const drawerEl = explore.el;
   const body = h('div', { class: 'lume-body' }, transcript, jump, drawerEl);
 
-  const errorText = h('p', { class: 'lume-error__text' });
-  const retryButton = button('Retry', 'retry', () => actions.retry(), { className: 'lume-btn--primary lume-retry' });
-  const editButton = button('Edit message', 'edit', () => {
-    input.value = lastTraits.unsent_text || '';
-    resizeInput();
-    input.focus();
-  }, { className: 'lume-btn--ghost' });
-  const errorBanner = h('div', { class: 'lume-error', role: 'alert', hidden: true },
-    icon('alert'), errorText, h('div', { class: 'lume-error__actions' }, retryButton, editButton,
-      button('Dismiss', 'close', () => { dismissedError = lastTraits.error; errorBanner.hidden = true; },
-        { iconOnly: true, className: 'lume-dismiss' })));
+  const composer = createComposer({
+    send: (text) => actions.send(text),
+    stop: () => actions.stop(),
+    retry: () => actions.retry(),
+    sent: () => scroll.toBottom(),
+  }, { hintId });
 
-  const input = h('textarea', { class: 'lume-input', rows: '1', 'aria-label': 'Message', placeholder: 'Message Lume',
-    'aria-describedby': hintId });
-  const sendButton = button('Send', 'send', () => trySend(), { iconOnly: true, className: 'lume-send' });
-  const stopButton = button('Stop', 'stop', () => actions.stop(), { className: 'lume-stop' });
-  stopButton.title = 'Stop the reply (Escape)';
-  const hint = h('div', { class: 'lume-hint', id: hintId });
-  const composer = h('footer', { class: 'lume-composer' }, errorBanner,
-    h('div', { class: 'lume-inputbox' }, input, stopButton, sendButton), hint);
-
-  const panel = h('div', { class: 'lume-chat', 'data-lm-suppress-shortcuts': 'true' }, header, toolbar, body, composer, live);
+  const panel = h('div', { class: 'lume-chat', 'data-lm-suppress-shortcuts': 'true' }, header, toolbar, body, composer.el, live);
   root.append(panel);
   const scroll = new AutoScroll(transcript, jump);
   const highlighter = new LazyHighlighter(transcript);
 
   let lastTraits = {};
-  let dismissedError = '';
-  let localHint = '';
   let firstRender = true;
   const rows = new Map(); // key -> {el, draft?}
   let floorKey = null; // oldest drawn row of a long history still being drawn
@@ -173,40 +155,6 @@ export function createPanel(root, actions) {
     }
   }
 
-  function resizeInput() {
-    input.style.height = 'auto';
-    input.style.height = `${Math.min(input.scrollHeight, MAX_INPUT_HEIGHT_PX)}px`;
-  }
-
-  function trySend() {
-    const text = input.value.trim();
-    if (!text || lastTraits.pending || lastTraits.input_enabled === false) return;
-    if (text.length > MAX_MESSAGE_CHARS) {
-      localHint = `This message has ${text.length.toLocaleString()} characters; the limit is ${MAX_MESSAGE_CHARS.toLocaleString()}. Shorten it to send.`;
-      renderComposer(lastTraits);
-      return;
-    }
-    localHint = '';
-    actions.send(text);
-    input.value = '';
-    resizeInput();
-    scroll.toBottom();
-    renderComposer(lastTraits);
-  }
-
-  input.addEventListener('input', () => {
-    resizeInput();
-    if (localHint && input.value.trim().length <= MAX_MESSAGE_CHARS) {
-      localHint = '';
-      renderComposer(lastTraits);
-    }
-  });
-  input.addEventListener('keydown', (event) => {
-    if (event.key === 'Enter' && !event.shiftKey && !event.isComposing && event.keyCode !== 229) {
-      event.preventDefault();
-      trySend();
-    }
-  });
   const onKeydown = (event) => {
     if (event.key !== 'Escape') return;
     if (lastTraits.pending) {
@@ -219,7 +167,8 @@ export function createPanel(root, actions) {
       setDrawer(false);
     }
   };
-  panel.addEventListener('keydown', onKeydown);
+  // Capture: Escape is handled before any control in the panel (or the host) sees it.
+  panel.addEventListener('keydown', onKeydown, true);
 
   function renderHeader(t, prev) {
     if (t.status !== prev.status || t.status_reason !== prev.status_reason) {
@@ -243,32 +192,6 @@ export function createPanel(root, actions) {
     subtitle.textContent = [humanize(t.persona), goalTitle ? goalTitle.title : ''].filter(Boolean).join(' \u00b7 ');
     panel.dataset.status = t.status || '';
     panel.dataset.tier = t.tier || '';
-  }
-
-  function renderComposer(t) {
-    const pending = Boolean(t.pending);
-    const enabled = t.input_enabled !== false;
-    if (input.disabled === enabled) {
-      if (!enabled && document.activeElement === input) (pending ? stopButton : transcript).focus({ preventScroll: true });
-      input.disabled = !enabled;
-    }
-    stopButton.hidden = !pending;
-    sendButton.hidden = pending;
-    sendButton.disabled = !enabled;
-    let text = 'Enter to send, Shift+Enter for a new line';
-    let kind = 'idle';
-    if (localHint) [text, kind] = [localHint, 'warn'];
-    else if (!enabled) [text, kind] = [t.input_disabled_reason || 'You cannot send right now.', 'blocked'];
-    else if (pending) [text, kind] = ['A reply is on its way. Escape or Stop ends it.', 'busy'];
-    if (hint.textContent !== text) hint.textContent = text;
-    hint.className = `lume-hint lume-hint--${kind}`;
-    input.placeholder = enabled ? `Message ${humanize(t.persona) || 'Lume'}` : 'Input is paused';
-    const error = t.error || '';
-    if (error !== dismissedError) dismissedError = '';
-    errorBanner.hidden = !error || error === dismissedError;
-    errorText.textContent = error;
-    retryButton.hidden = !t.unsent_text || pending;
-    editButton.hidden = !t.unsent_text;
   }
 
   function rowFor(item, retired, quiet = false) {
@@ -384,17 +307,32 @@ export function createPanel(root, actions) {
     empty.hidden = visible.items.length > 0 || hidden > 0;
   }
 
+  /**
+   * A control that turns disabled or hidden under focus drops it to the page, where Escape
+   * and typing no longer reach the panel: keep it inside (the open drawer, else the box).
+   */
+  function keepFocus(hadFocus) {
+    if (!hadFocus) return;
+    const active = document.activeElement;
+    if (active && active !== document.body && panel.contains(active) && !active.disabled) return;
+    if (active && active !== document.body && !panel.contains(active)) return;
+    const target = !drawerEl.hidden ? drawerEl : composer.input;
+    target.focus({ preventScroll: true });
+  }
+
   function render(traits, visible) {
+    const hadFocus = panel.contains(document.activeElement);
     const prev = lastTraits;
     lastTraits = traits;
     renderHeader(traits, prev);
-    renderComposer(traits);
+    composer.render(traits);
     empty.querySelector('.lume-empty__title').textContent = `Chat with ${humanize(traits.persona) || 'Lume'}`;
     clearButton.disabled = visible.items.length === 0;
     renderTranscript(visible);
     if (!drawerEl.hidden) explore.update(traits);
     if (traits.error && traits.error !== prev.error && !firstRender) announce(`Error: ${traits.error}`);
     scroll.afterRender();
+    keepFocus(hadFocus);
     firstRender = false;
   }
 
@@ -404,7 +342,7 @@ export function createPanel(root, actions) {
     backfillTask = null;
     scroll.destroy();
     highlighter.destroy();
-    panel.removeEventListener('keydown', onKeydown);
+    panel.removeEventListener('keydown', onKeydown, true);
     panel.remove();
     rows.clear();
   }

@@ -143,7 +143,7 @@ describe('lazy highlighting', () => {
   });
 
   it('test_markdown_finished_cache_keeps_lazy_and_eager_apart', () => {
-    const text = `\`\`\`sql\nSELECT ${Math.random()};\n\`\`\`\n`;
+    const text = `\`\`\`python\nprint(${Math.random()})\n\`\`\`\n`;
     const eager = renderFinished(text);
     const lazy = renderFinished(text, { lazy: true });
     expect(lazy).not.toBe(eager);

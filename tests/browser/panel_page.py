@@ -151,8 +151,11 @@ class Panel:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def mount(self, **traits: Any) -> Panel:
-        self.page.evaluate("traits => window.lume.mount(traits)", {**BASE_TRAITS, **traits})
+    def mount(self, *, disconnected: bool = False, **traits: Any) -> Panel:
+        self.page.evaluate(
+            "([traits, options]) => window.lume.mount(traits, options)",
+            [{**BASE_TRAITS, **traits}, {"disconnected": disconnected}],
+        )
         expect(self.root).to_be_visible()
         return self
 
