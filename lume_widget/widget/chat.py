@@ -49,6 +49,7 @@ from lume_widget.errors import (
 )
 from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
+from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
 from lume_widget.widget.model import (
     SHOWN_ROLES,
     TIERS,
@@ -114,6 +115,11 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
     ``tier`` pins a delivery tier (``live``, ``rest`` or ``legacy``); ``flush_ms`` is the
     coalescing window of the streamed reply. ``client`` is a ready ``LumeClient`` to use
     instead of connecting (the widget then leaves closing it to the caller).
+
+    Panels never silently share a consultation: a panel resumes the newest active
+    consultation of its persona and goal that no other panel of this process shows, else it
+    starts a new one. ``share_consultation=True`` resumes the newest one even if another
+    panel shows it.
     """
 
     _esm = _bundle(BUNDLE_JS, _FALLBACK_ESM)
@@ -137,6 +143,8 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
     unsent_text = traitlets.Unicode("").tag(sync=True)
     server_kind = traitlets.Unicode("remote").tag(sync=True)
     faults = traitlets.Dict().tag(sync=True)
+    error_action = traitlets.Unicode("").tag(sync=True)
+    consultations = traitlets.List(traitlets.Dict()).tag(sync=True)
 
     def __init__(
         self,
@@ -152,6 +160,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         tier: Tier | str | None = None,
         flush_ms: float = DEFAULT_FLUSH_MS,
         client: LumeClient | None = None,
+        share_consultation: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
         **kwargs: Any,
     ) -> None:
@@ -190,6 +199,8 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         )
         self._client: LumeClient | None = client
         self._owns_client = client is None
+        self._share = share_consultation
+        self._owner = id(self)
         self._consultation: Consultation | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._connecting = True
@@ -274,7 +285,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             except LumeError as exc:
                 self._connecting = False
                 self._set_status(ConnectionStatus.ERROR.value, str(exc))
-                self._show_error(str(exc))
+                self._show_failure(exc)
                 raise
             finally:
                 self._connecting = False
@@ -314,20 +325,42 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             return
         self.goals = [goal_dict(goal) for goal in goals]
 
-    async def _open(self, *, resume: bool) -> Consultation:
-        """Open (or resume) the consultation for the current persona and goal."""
+    async def _open(self, *, resume: bool, consultation_id: str | None = None) -> Consultation:
+        """Open the consultation ``consultation_id``, else resume one of the current persona and
+        goal that no other panel holds (any one with ``share_consultation``), else a new one."""
         if self._client is None:
             raise ConfigurationError("Not connected to Lume yet; wait for the panel to connect.")
         await self._drop_consultation()
-        consultation = await self._client.open(
-            persona=self.persona,
-            goal_id=self.goal_id or None,
-            resume=resume,
-            tier=self.pinned_tier or None,
-        )
+        if consultation_id is None and resume and not self._share:
+            consultation_id = await free_consultation(
+                self._client, self.persona, self.goal_id, owner=self._owner
+            )
+            resume = consultation_id is not None
+        try:
+            consultation = await self._client.open(
+                persona=self.persona,
+                goal_id=self.goal_id or None,
+                consultation_id=consultation_id,
+                resume=resume,
+                tier=self.pinned_tier or None,
+            )
+        except BaseException:
+            if consultation_id is not None:
+                HOLDS.release(consultation_id, self._owner)
+            raise
+        HOLDS.take(consultation.id, self._owner)
+        if consultation.persona != self.persona or (consultation.goal_id or "") != self.goal_id:
+            # Opened by id: the pickers follow the consultation, without switching again.
+            self._ready_to_switch = False
+            try:
+                self.persona = consultation.persona
+                self.goal_id = consultation.goal_id or ""
+            finally:
+                self._ready_to_switch = True
         transcript = list(consultation.transcript) or list(await consultation.history())
         self._consultation = consultation
-        self._closed_consultation = False
+        # One opened from the drawer may be completed: it shows, and takes no more messages.
+        self._closed_consultation = consultation.info.status not in ("active", "pending")
         with self.hold_sync():
             self.consultation_id = consultation.id
             self.messages = [message_dict(m) for m in transcript if m.role in SHOWN_ROLES]
@@ -335,12 +368,15 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             self.tier_reason = "pinned" if self.pinned_tier else self.tier_reason
             self._set_status(consultation.status.value, self.status_reason)
             self.error = ""
+            self.error_action = ""
         self._watch_task = asyncio.get_running_loop().create_task(self._watch(consultation))
         logger.info("chat opened consultation %s (%s)", consultation.id, self.persona)
         return consultation
 
     async def _drop_consultation(self) -> None:
         old, self._consultation = self._consultation, None
+        if old is not None:
+            HOLDS.release(old.id, self._owner)
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -376,9 +412,16 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             self.status_reason = reason
             self._update_input()
 
-    def _show_error(self, message: str) -> None:
-        self.error = message
-        self._update_input()
+    def _show_error(self, message: str, action: str = "") -> None:
+        """Show ``message`` in the panel's banner; ``action`` is the recovery it offers instead
+        of Retry (``new_consultation``, ``complete_oldest``), "" for none."""
+        with self.hold_sync():
+            self.error = message
+            self.error_action = action
+            self._update_input()
+
+    def _show_failure(self, exc: LumeError) -> None:
+        self._show_error(*recovery_for(exc))
 
     def _update_input(self) -> None:
         reason = ""
@@ -389,8 +432,6 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
                 reason = f"Opening the {self.persona} consultation..."
             else:
                 reason = "Not connected. Press retry to connect again."
-        elif self.pending is not None:
-            reason = "Waiting for the reply; press Stop to cancel it."
         elif self._switching:
             reason = f"Opening the {self.persona} consultation..."
         elif self._closed_consultation:
@@ -444,6 +485,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         stored: UserMessageStored | None = None
         with self.hold_sync():
             self.error = ""
+            self.error_action = ""
             self.unsent_text = ""
             self.pending = {"turn_id": turn_id, "user_text": text, "started_at": now_iso()}
             self._update_input()
@@ -494,10 +536,9 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             sent = stored is not None or bool(partial)
             self._end_turn(text, turn_id, stored, partial, "error", local_metrics(), sent=sent)
             with self.hold_sync():
-                self.error = str(exc)
                 if not sent:
                     self.unsent_text = exc.unsent_text or text
-                self._update_input()
+                self._show_failure(exc)
             raise
         self._coalescer.finish()
         done = assistant_message(
@@ -563,7 +604,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
             try:
                 await coro
             except LumeError as exc:
-                self._show_error(str(exc))
+                self._show_failure(exc)
             except asyncio.CancelledError:
                 pass
             except Exception as exc:
