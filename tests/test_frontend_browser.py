@@ -541,7 +541,7 @@ def test_panel_copy_buttons_use_the_clipboard_with_a_fallback(panel: Panel) -> N
 def test_panel_explore_drawer_pins_tier_drops_live_and_sets_faults(panel: Panel) -> None:
     panel.mount(faults={"latency_ms": 0})
     panel.root.get_by_role("button", name="Explore tiers and faults").click()
-    drawer = panel.root.locator(".lume-drawer")
+    drawer = panel.root.locator(".lume-drawer--explore")
     expect(drawer).to_be_visible()
     panel.shot("explore-drawer")
     drawer.get_by_role("radio", name="REST").check()

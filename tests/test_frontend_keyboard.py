@@ -123,7 +123,7 @@ def test_keyboard_escape_stops_from_anywhere_in_the_panel(panel: Panel, where: s
 def test_keyboard_escape_closes_the_explore_drawer_after_simulate_drop(panel: Panel) -> None:
     panel.mount()
     panel.root.get_by_role("button", name="Explore tiers and faults").click()
-    drawer = panel.root.locator(".lume-drawer")
+    drawer = panel.root.locator(".lume-drawer--explore")
     drawer.get_by_role("button", name="Simulate a live drop").click()
     panel.py_set(tier="rest", status="degraded")  # the drop button turns disabled under focus
     expect(drawer.get_by_role("button", name="Simulate a live drop")).to_be_disabled()

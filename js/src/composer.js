@@ -65,8 +65,8 @@ function insertLineBreak(input) {
 }
 
 /**
- * Builds the composer. `actions`: send(text), stop(), retry(), sent() (after a send, so the
- * transcript can follow). Returns {el, input, render(traits), focus(), restoreFocus()}.
+ * Builds the composer. `actions`: send(text), stop(), retry(), newConsultation(),
+ * completeOldest(), sent() (after a send, so the transcript can follow). Returns {el, input, render(traits), focus(), restoreFocus()}.
  */
 export function createComposer(actions, { hintId }) {
   let traits = {};
@@ -83,6 +83,21 @@ export function createComposer(actions, { hintId }) {
 
   const errorText = h('p', { class: 'lume-error__text' });
   const retryButton = button('Retry', 'retry', () => actions.retry(), { className: 'lume-btn--primary lume-retry' });
+  // What the banner offers instead of Retry when retrying cannot succeed (error_action).
+  const newButton = button('Open a new consultation', 'plus', () => {
+    restoreUnsent();
+    actions.newConsultation();
+  }, { className: 'lume-btn--primary lume-recover' });
+  const oldestButton = button('Complete the oldest', 'check', () => actions.completeOldest(),
+    { className: 'lume-btn--primary lume-recover' });
+  /** Puts the text that was not sent back in the box (unless the user typed something new). */
+  function restoreUnsent() {
+    if (traits.unsent_text && !input.value.trim()) {
+      input.value = traits.unsent_text;
+      resize();
+    }
+    input.focus();
+  }
   const editButton = button('Edit message', 'edit', () => {
     input.value = traits.unsent_text || '';
     resize();
@@ -94,7 +109,8 @@ export function createComposer(actions, { hintId }) {
     input.focus();
   }, { iconOnly: true, className: 'lume-dismiss' });
   const errorBanner = h('div', { class: 'lume-error', role: 'alert', hidden: true },
-    icon('alert'), errorText, h('div', { class: 'lume-error__actions' }, retryButton, editButton, dismissButton));
+    icon('alert'), errorText,
+    h('div', { class: 'lume-error__actions' }, retryButton, newButton, oldestButton, editButton, dismissButton));
 
   const box = h('div', { class: 'lume-inputbox' }, input, stopButton, sendButton);
   const el = h('footer', { class: 'lume-composer' }, errorBanner, box, hint);
@@ -172,8 +188,11 @@ export function createComposer(actions, { hintId }) {
     if (error !== dismissedError) dismissedError = '';
     errorBanner.hidden = !error || error === dismissedError;
     errorText.textContent = error;
-    retryButton.hidden = !next.unsent_text || pending || gone || Boolean(next.retry_hidden);
-    editButton.hidden = !next.unsent_text || gone;
+    const recovery = gone ? '' : next.error_action || '';
+    retryButton.hidden = !next.unsent_text || pending || gone || Boolean(recovery);
+    newButton.hidden = recovery !== 'new_consultation' || pending;
+    oldestButton.hidden = recovery !== 'complete_oldest' || pending;
+    editButton.hidden = !next.unsent_text || gone || recovery === 'new_consultation';
     if (wasPending && !pending) restoreFocus();
   }
 

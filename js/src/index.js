@@ -8,6 +8,7 @@
  */
 
 import './styles.css';
+import { download, exportName, toMarkdown } from './export.js';
 import { warmUp } from './markdown.js';
 import { createPanel } from './panel.js';
 import { fromTraits, reduce, visibleItems } from './transcript.js';
@@ -16,7 +17,8 @@ import { fromTraits, reduce, visibleItems } from './transcript.js';
 export const TRAITS = [
   'messages', 'pending', 'status', 'status_reason', 'tier', 'tier_reason', 'pinned_tier',
   'persona', 'personas', 'goal_id', 'goals', 'consultation_id', 'input_enabled',
-  'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults',
+  'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults', 'error_action',
+  'consultations',
 ];
 
 /** Class ipywidgets puts on a view whose model has no live comm (kernel restarted or gone). */
@@ -64,6 +66,16 @@ export class ChatView {
       stop: () => this.send({ type: 'stop' }),
       retry: () => this.send({ type: 'retry' }),
       newConsultation: () => this.send({ type: 'new_consultation' }),
+      completeOldest: () => this.send({ type: 'complete_oldest' }),
+      refreshGoals: () => this.send({ type: 'refresh_goals' }),
+      listConsultations: () => this.send({ type: 'list_consultations' }),
+      openConsultation: (id) => this.send({ type: 'open_consultation', id }),
+      completeConsultation: (id) => this.send({ type: 'complete_consultation', id }),
+      deleteConsultation: (id) => this.send({ type: 'delete_consultation', id }),
+      download: () => {
+        const traits = this.traits();
+        download(toMarkdown(traits), exportName(traits));
+      },
       simulateDrop: () => this.send({ type: 'simulate_drop' }),
       setFaults: (faults) => this.send({ type: 'set_faults', faults }),
       clearView: () => this.dispatch({ type: 'clear_view' }),

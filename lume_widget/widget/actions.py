@@ -117,12 +117,16 @@ class ActionsMixin(traitlets.HasTraits):
         async def complete_oldest(_content: Mapping[str, Any]) -> None:
             await self._complete_oldest()
 
+        async def refresh_goals(_content: Mapping[str, Any]) -> None:
+            await self._load_goals()  # quietly: no connection yet means nothing to refresh
+
         return {
             "list_consultations": list_consultations,
             "open_consultation": open_consultation,
             "complete_consultation": complete_consultation,
             "delete_consultation": delete_consultation,
             "complete_oldest": complete_oldest,
+            "refresh_goals": refresh_goals,
             "send": send,
             "retry": retry,
             "stop": stop,
@@ -159,6 +163,8 @@ class ActionsMixin(traitlets.HasTraits):
             self._consultation.pin_tier(self.pinned_tier or None)
             if self.pinned_tier:
                 self.tier_reason = f"pinned to {self.pinned_tier}"
+            else:
+                self.tier_reason = "automatic: the client falls back between tiers on its own"
 
     # -- stop and retry -------------------------------------------------------------
 

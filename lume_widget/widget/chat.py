@@ -483,11 +483,14 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         started = time.monotonic()
         first_chunk: list[float] = []
         stored: UserMessageStored | None = None
+        sent_at = now_iso()
         with self.hold_sync():
             self.error = ""
             self.error_action = ""
             self.unsent_text = ""
-            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": now_iso()}
+            # A message that was not sent is shown until it is sent again: this is that time.
+            self.messages = [m for m in self.messages if m.get("status") != "unsent"]
+            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": sent_at}
             self._update_input()
         self._coalescer.start(turn_id)
 
@@ -511,6 +514,8 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
                         self._coalescer.add(event.text)
                     elif isinstance(event, UserMessageStored):
                         stored = event
+                        if self.pending is not None:
+                            self.pending = {**self.pending, "stored": True}
                     elif isinstance(event, ReplyCompleted):
                         reply = event.reply
                     elif isinstance(event, TurnFailed):
@@ -523,18 +528,24 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
                 )
         except asyncio.CancelledError:
             partial = self._coalescer.finish()
-            self._end_turn(text, turn_id, stored, partial, "stopped", local_metrics())
+            self._end_turn(
+                text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
+            )
             logger.info("turn %s stopped after %d characters", turn_id, len(partial))
             raise
         except LumeError as exc:
             partial = self._coalescer.finish() or (exc.partial_text or "")
             if isinstance(exc, TurnCancelledError):
-                self._end_turn(text, turn_id, stored, partial, "stopped", local_metrics())
+                self._end_turn(
+                    text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
+                )
                 raise
             if isinstance(exc, ConsultationNotActiveError):
                 self._closed_consultation = True
             sent = stored is not None or bool(partial)
-            self._end_turn(text, turn_id, stored, partial, "error", local_metrics(), sent=sent)
+            self._end_turn(
+                text, turn_id, stored, partial, "error", local_metrics(), sent=sent, sent_at=sent_at
+            )
             with self.hold_sync():
                 if not sent:
                     self.unsent_text = exc.unsent_text or text
@@ -547,7 +558,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         with self.hold_sync():
             self.messages = [
                 *self.messages,
-                user_message(text, stored.message if stored else None, turn_id),
+                user_message(text, stored.message if stored else None, turn_id, sent_at=sent_at),
                 done,
             ]
             self.set_trait("pending", None)
@@ -564,11 +575,16 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         metrics: dict[str, Any],
         *,
         sent: bool = True,
+        sent_at: str | None = None,
     ) -> None:
-        """Record a turn that ended early: the user's message if sent, the partial reply."""
-        added: list[dict[str, Any]] = []
-        if sent:
-            added.append(user_message(text, stored.message if stored else None, turn_id))
+        """Record a turn that ended early: the user's message (marked ``unsent`` when the
+        backend never got it), the partial reply."""
+        message = stored.message if stored else None
+        added = [
+            user_message(
+                text, message, turn_id, sent_at=sent_at, status="complete" if sent else "unsent"
+            )
+        ]
         if partial:
             added.append(
                 assistant_message(turn_id=turn_id, text=partial, status=status, metrics=metrics)
