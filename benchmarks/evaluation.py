@@ -9,17 +9,32 @@ turn's wall time minus the time the server itself reports for producing the repl
 
 The backend allows 10 active consultations per user; to measure concurrency 32 the
 benchmark's server raises that limit, and the runner is told the same limit.
+
+With a judge: the same run with a rubric on every turn, judged by the local fake model
+of the test suite (tests/fake_model.py, in a child process, answering at once, the cache
+off), against the run without; the difference per turn is what judging costs. Judge
+calls per second at concurrency 8 are the runner's model client against bare httpx
+posting the same requests with the same width.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import os
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Row, Skip, row
+import httpx
+
+from benchmarks.common import Row, Skip, Target, row
 from benchmarks.context import Context, require_module
 from benchmarks.floor import FloorSocket, RawApi
 from benchmarks.ours import close_client, open_client
@@ -28,11 +43,56 @@ from benchmarks.server import ServerHandle
 NAME = "evaluation"
 TURNS = ("/long 20", "/long 20", "/long 20")
 ACTIVE_LIMIT = 64
+FLOOR_RATIO = Target("ratio_at_least", 0.8)
+JUDGE_WIDTH = 8
+REPO = Path(__file__).resolve().parent.parent
+
+_MODEL_PROCESS = """
+import sys, time
+sys.path.insert(0, sys.argv[1])
+from fake_model import FakeModel
+model = FakeModel('{"score": 1, "reason": "fine"}').start()
+print(model.url, flush=True)
+sys.stdin.read()
+model.stop()
+"""
 
 
-def _scenario_file(conversations: int) -> Any:
+@contextmanager
+def _fake_model() -> Iterator[str]:
+    """The test suite's fake model in a child process (its CPU never counts as ours); its URL."""
+    process = subprocess.Popen(
+        [sys.executable, "-c", _MODEL_PROCESS, str(REPO / "tests")],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        },
+    )
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip()
+        if not url.startswith("http://"):
+            raise RuntimeError("the fake model did not start")
+        yield url
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _scenario_file(conversations: int, *, rubric: bool = False) -> Any:
     from lume_widget.evaluation import ScenarioFile
 
+    expect: dict[str, Any] = {"min_chars": 1}
+    if rubric:
+        expect["rubric"] = "Answers the message."
     return ScenarioFile.model_validate(
         {
             "defaults": {"persona": "general_wellness"},
@@ -40,7 +100,7 @@ def _scenario_file(conversations: int) -> Any:
                 {
                     "name": "bench",
                     "repeat": conversations,
-                    "turns": [{"say": say, "expect": {"min_chars": 1}} for say in TURNS],
+                    "turns": [{"say": say, "expect": expect} for say in TURNS],
                 }
             ],
         }
@@ -78,22 +138,28 @@ async def _floor(server: ServerHandle, conversations: int, concurrency: int) -> 
     }
 
 
-async def _ours(server: ServerHandle, conversations: int, concurrency: int) -> dict[str, float]:
+async def _ours(
+    server: ServerHandle, conversations: int, concurrency: int, judge_url: str | None = None
+) -> dict[str, float]:
     from lume_widget.evaluation import evaluate_async
 
     client = await open_client(server)
+    judge: dict[str, Any] = {}
+    if judge_url is not None:
+        judge = {"judge_url": judge_url, "judge_model": "bench-judge", "cache": False}
     try:
         with tempfile.TemporaryDirectory(prefix="lume-bench-eval-") as out:
             started = time.perf_counter()
             try:
                 result = await evaluate_async(
-                    _scenario_file(conversations),
+                    _scenario_file(conversations, rubric=judge_url is not None),
                     client=client,
                     out=out,
                     concurrency=concurrency,
                     delete=True,
                     progress=False,
                     max_active=ACTIVE_LIMIT,
+                    **judge,
                 )
             except NotImplementedError as exc:
                 raise Skip("the evaluation runner or client is not implemented yet") from exc
@@ -102,9 +168,9 @@ async def _ours(server: ServerHandle, conversations: int, concurrency: int) -> d
         await close_client(client)
     records = result.records
     expected = conversations * len(TURNS)
-    errors = [r for r in records if r.error is not None]
+    errors = [r for r in records if r.outcome == "error"]
     if len(records) != expected or errors:
-        first = errors[0].error if errors else "missing records"
+        first = (errors[0].error or errors[0].check_errors) if errors else "missing records"
         raise RuntimeError(
             f"the runner recorded {len(records)} of {expected} turns, {len(errors)} errors ({first})"
         )
@@ -118,7 +184,46 @@ async def _ours(server: ServerHandle, conversations: int, concurrency: int) -> d
         "turns_per_s": expected / wall,
         "overhead_ms": statistics.mean(overheads) * 1000,
         "server_ms": statistics.mean(server_ms),
+        "wall_per_turn_ms": wall / expected * 1000,
     }
+
+
+def _judge_messages(index: int) -> list[dict[str, str]]:
+    from lume_widget.evaluation.judge import Exchange, judge_messages
+
+    return judge_messages(
+        persona="general_wellness",
+        goal=None,
+        conversation=[Exchange("user", f"question {index}"), Exchange("coach", "an answer " * 40)],
+        criteria="Answers the question.",
+        kind="rubric",
+    )
+
+
+async def _judge_calls(url: str, calls: int) -> tuple[float, float]:
+    """Judge calls per second at width 8: (the runner's model client, bare httpx)."""
+    from lume_widget.evaluation.chatmodel import ChatModel, ModelEndpoint
+
+    model = ChatModel(ModelEndpoint(url=url, model="bench-judge", concurrency=JUDGE_WIDTH))
+    try:
+        started = time.perf_counter()
+        await asyncio.gather(*(model.complete(_judge_messages(i)) for i in range(calls)))
+        ours = calls / (time.perf_counter() - started)
+    finally:
+        await model.aclose()
+    gate = asyncio.Semaphore(JUDGE_WIDTH)
+    async with httpx.AsyncClient() as http:
+
+        async def one(index: int) -> None:
+            body = {"model": "bench-judge", "messages": _judge_messages(index), "temperature": 0}
+            async with gate:
+                response = await http.post(f"{url}/chat/completions", json=body)
+                json.loads(response.content)["choices"][0]["message"]["content"]
+
+        started = time.perf_counter()
+        await asyncio.gather(*(one(i) for i in range(calls)))
+        floor = calls / (time.perf_counter() - started)
+    return ours, floor
 
 
 def _relative_note(ours: dict[str, float] | None) -> str:
@@ -161,6 +266,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 ours["turns_per_s"] if ours else None,
                 floor["turns_per_s"],
                 reference_name="floor",
+                target=FLOOR_RATIO,
                 skipped=why,
             )
         )
@@ -176,10 +282,46 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 skipped=why,
             )
         )
+    rows += await _judge_rows(ctx, server, conversations)
     parameters = {
+        "judge_width": JUDGE_WIDTH,
         "conversations": conversations,
         "turns_per_conversation": len(TURNS),
         "concurrency": list(levels),
         "active_limit": ACTIVE_LIMIT,
     }
     return rows, parameters
+
+
+async def _judge_rows(ctx: Context, server: ServerHandle, conversations: int) -> list[Row]:
+    """A rubric on every turn against the same run without; judge calls per second at width 8."""
+    with _fake_model() as url:
+        plain = await _ours(server, conversations, JUDGE_WIDTH)
+        judged = await _ours(server, conversations, JUDGE_WIDTH, judge_url=url)
+        calls = ctx.size(2000, 300)
+        ours_calls, floor_calls = await _judge_calls(url, calls)
+    added = judged["wall_per_turn_ms"] - plain["wall_per_turn_ms"]
+    ctx.note(
+        f"judge on every turn: {judged['turns_per_s']:.1f} turns/s vs {plain['turns_per_s']:.1f}"
+        f" without; judge calls {ours_calls:.0f}/s vs bare httpx {floor_calls:.0f}/s"
+    )
+    return [
+        row(
+            NAME,
+            f"concurrency {JUDGE_WIDTH}: wall time per turn, a judge on every turn",
+            "ms",
+            judged["wall_per_turn_ms"],
+            plain["wall_per_turn_ms"],
+            reference_name="no judge",
+            note=f"judging adds {added:.2f} ms per turn (fake model answering at once)",
+        ),
+        row(
+            NAME,
+            f"judge calls per second at concurrency {JUDGE_WIDTH}",
+            "calls/s",
+            ours_calls,
+            floor_calls,
+            reference_name="bare httpx",
+            note=f"{calls} distinct prompts, cache off",
+        ),
+    ]

@@ -72,7 +72,9 @@ def panel_chatfeed_stream(chunks: Sequence[str], *, budget_s: float) -> ChannelC
         from panel.io.notebook import render_mimebundle
         from pyviz_comms import Comm
     except ImportError as exc:
-        raise Skip(f"panel is not installed (pip install 'lume-widget[bench]'): {exc}") from exc
+        raise Skip(
+            f"panel is not installed (pip install --group bench, from the repository root): {exc}"
+        ) from exc
 
     class RecordingComm(Comm):  # type: ignore[misc]
         """A comm whose far end is this counter: panel sees an open comm and pushes to it."""

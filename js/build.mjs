@@ -1,9 +1,11 @@
 // Bundles the chat panel into ONE minified ES module and its stylesheet:
 // lume_widget/static/widget.js and lume_widget/static/widget.css (loaded by ChatWidget's
-// _esm and _css). `node build.mjs --watch` rebuilds on every change.
+// _esm and _css), plus THIRD_PARTY_LICENSES.txt, the notices of the bundled packages
+// (notices.mjs). `node build.mjs --watch` rebuilds on every change.
 import * as esbuild from 'esbuild';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { noticesPlugin } from './notices.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const options = {
@@ -13,9 +15,10 @@ const options = {
   format: 'esm',
   minify: true,
   target: ['es2022', 'chrome100', 'firefox100', 'safari15'],
-  legalComments: 'none',
+  legalComments: 'none', // the full licences go to THIRD_PARTY_LICENSES.txt instead
   metafile: true,
   logLevel: 'info',
+  plugins: [noticesPlugin(resolve(here, '../lume_widget/static/THIRD_PARTY_LICENSES.txt'), here)],
 };
 
 if (process.argv.includes('--watch')) {

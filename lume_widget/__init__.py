@@ -25,11 +25,13 @@ from lume_widget.errors import (
     ConfigurationError,
     ConnectionFailedError,
     ConsultationNotActiveError,
+    InvalidGoalError,
     InvalidIdError,
     InvalidInputError,
     InvalidMessageError,
     InvalidPersonaError,
     LumeError,
+    MissingSettingsError,
     NotFoundError,
     PermissionDeniedError,
     RateLimitedError,
@@ -42,6 +44,7 @@ from lume_widget.errors import (
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient, SyncConsultation, connect
     from lume_widget.core.events import ConnectionStatus, Reply, Tier
+    from lume_widget.core.models import Goal
     from lume_widget.embedded import embedded_server
     from lume_widget.evaluation import evaluate, evaluate_async
     from lume_widget.widget import ChatWidget
@@ -50,6 +53,7 @@ _LAZY: dict[str, str] = {
     "ChatWidget": "lume_widget.widget",
     "ConnectionStatus": "lume_widget.core.events",
     "Consultation": "lume_widget.client",
+    "Goal": "lume_widget.core.models",
     "LumeClient": "lume_widget.client",
     "Reply": "lume_widget.core.events",
     "SyncConsultation": "lume_widget.client",
@@ -69,12 +73,15 @@ __all__ = [
     "ConnectionStatus",
     "Consultation",
     "ConsultationNotActiveError",
+    "Goal",
+    "InvalidGoalError",
     "InvalidIdError",
     "InvalidInputError",
     "InvalidMessageError",
     "InvalidPersonaError",
     "LumeClient",
     "LumeError",
+    "MissingSettingsError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",

@@ -1,8 +1,10 @@
-"""The ``lume-widget`` command: ``serve``, ``chat``, ``eval`` and ``demo``.
+"""The ``lume-widget`` command: ``serve``, ``chat``, ``eval``, ``compare`` and ``demo``.
 
 Each subcommand lives with the code it drives and exposes two functions,
 ``configure(parser)`` and ``run(args) -> int``; this module only wires them together,
-so ``lume-widget --help`` stays fast and each face stays in one place.
+so ``lume-widget --help`` stays fast and each face stays in one place. A LumeError that a
+subcommand does not handle is printed by :func:`lume_widget.presentation.print_cli_error`:
+one line, the traceback with ``-v`` or ``LUME_DEBUG=1``.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import sys
 from collections.abc import Sequence
 
 from lume_widget._version import __version__
+from lume_widget.errors import LumeError
+from lume_widget.presentation import print_cli_error
 
 # subcommand -> (module, one-line help)
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
@@ -23,6 +27,10 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
         "chat with a persona from the terminal, streaming the reply",
     ),
     "eval": ("lume_widget.evaluation.cli", "run scripted persona evaluations from a YAML file"),
+    "compare": (
+        "lume_widget.evaluation.compare_cli",
+        "compare two evaluation runs (exit 1 on a regression)",
+    ),
     "demo": ("lume_widget.demo", "open the demo notebooks in JupyterLab on the embedded server"),
 }
 
@@ -34,7 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"lume-widget {__version__}")
     parser.add_argument(
-        "-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)"
+        "-v",
+        "--verbose",
+        action="count",
+        default=0,
+        help="log more (-v info, -vv debug) and print errors with their traceback",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
@@ -42,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
         module = importlib.import_module(module_name)
         sub_parser = sub.add_parser(name, help=help_text, description=help_text)
         module.configure(sub_parser)
+        # `lume-widget chat -v ...` as well as `lume-widget -v chat ...`
+        sub_parser.add_argument(
+            "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
         sub_parser.set_defaults(_run=module.run)
     return parser
 
@@ -55,6 +71,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args._run(args))
     except KeyboardInterrupt:
         return 130
+    except LumeError as exc:  # a subcommand that left its errors to the one shared presentation
+        print_cli_error(exc, f"lume-widget {args.command}", verbose=args.verbose > 0)
+        return 1
 
 
 if __name__ == "__main__":

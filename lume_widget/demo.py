@@ -9,15 +9,23 @@ notebooks and run code as you. The URL printed (and opened) carries the token.
 ``--execute`` runs every demo notebook headless instead (nbclient, widget state stored),
 checks each saved file for the demo's credentials, reports pass or fail per notebook and
 exits non-zero when any failed.
+
+The notebooks come from the source checkout's ``notebooks/`` when there is one. An installed
+wheel carries them (with ``examples/``) in ``lume_widget/_demo/``; the demo copies them once
+into the user's data folder (``~/.local/share/lume_widget/demo``, or ``$LUME_DATA_DIR/demo``),
+never overwriting a copy the user has edited, and opens them there. Without JupyterLab (the
+``[notebook]`` extra) it says so in one line.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import logging
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -40,8 +48,15 @@ logger = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+"""The demo notebooks of a source checkout."""
+PACKAGED_DEMO = Path(__file__).resolve().parent / "_demo"
+"""Where a wheel carries the demo: ``notebooks/`` and ``examples/`` (pyproject's force-include)."""
 FIRST_NOTEBOOK = "quickstart.ipynb"
 LAB_START_TIMEOUT_S = 120.0
+NEEDS_NOTEBOOK_EXTRA = (
+    "lume-widget demo needs {what}, which comes with the notebook extra: "
+    "pip install 'lume-widget[notebook]'"
+)
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -59,14 +74,16 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--notebooks",
         type=Path,
-        default=NOTEBOOKS_DIR,
-        help="folder of the demo notebooks (default: the repository's notebooks/)",
+        default=None,
+        help="folder of the demo notebooks (default: the checkout's notebooks/, or the copy of "
+        "the installed package's in the data folder)",
     )
     parser.add_argument(
         "--out",
         type=Path,
-        default=REPO_ROOT / "artifacts" / "notebooks",
-        help="where --execute writes the executed notebooks",
+        default=None,
+        help="where --execute writes the executed notebooks (default: artifacts/notebooks in "
+        "a checkout, else executed/ beside the notebooks)",
     )
     parser.add_argument(
         "--cell-timeout", type=float, default=180.0, help="seconds a cell may run (--execute)"
@@ -74,14 +91,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    notebooks = Path(args.notebooks).resolve()
-    if not (notebooks / FIRST_NOTEBOOK).is_file():
+    missing = missing_requirement(execute=args.execute)
+    if missing is not None:
+        print(NEEDS_NOTEBOOK_EXTRA.format(what=missing), file=sys.stderr)
+        return 2
+    notebooks = Path(args.notebooks).resolve() if args.notebooks else demo_notebooks()
+    if notebooks is None or not (notebooks / FIRST_NOTEBOOK).is_file():
+        where = notebooks or PACKAGED_DEMO
         print(
-            f"The demo notebooks are not in {notebooks}. They ship with the source repository: "
-            "clone it and run 'scripts/demo.sh', or pass --notebooks FOLDER.",
+            f"lume-widget demo: no demo notebooks in {where}; pass --notebooks FOLDER (a folder "
+            f"with {FIRST_NOTEBOOK}).",
             file=sys.stderr,
         )
         return 2
+    out = Path(args.out) if args.out else default_out(notebooks)
     # `kill` (SIGTERM) stops the demo as cleanly as Ctrl-C: JupyterLab and the server too.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
@@ -89,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         with demo_backend() as backend:
             if args.execute:
                 return execute_notebooks(
-                    notebooks, Path(args.out).resolve(), backend, cell_timeout=args.cell_timeout
+                    notebooks, out.resolve(), backend, cell_timeout=args.cell_timeout
                 )
             return serve_lab(notebooks, backend, port=args.port, open_browser=not args.no_browser)
     except LumeError as exc:
@@ -99,6 +122,55 @@ def run(args: argparse.Namespace) -> int:
 
 def _interrupt(_signum: int, _frame: object) -> None:
     raise KeyboardInterrupt
+
+
+def missing_requirement(*, execute: bool) -> str | None:
+    """What the demo needs that is not installed (JupyterLab, or nbclient for --execute)."""
+    needed = ("nbclient", "nbformat", "ipykernel") if execute else ("jupyterlab", "ipykernel")
+    names = {"jupyterlab": "JupyterLab", "ipykernel": "ipykernel", "nbclient": "nbclient"}
+    for module in needed:
+        if importlib.util.find_spec(module) is None:
+            return names.get(module, module)
+    return None
+
+
+def in_checkout() -> bool:
+    """Whether lume_widget runs from a source checkout (its notebooks/ beside the package)."""
+    return (NOTEBOOKS_DIR / FIRST_NOTEBOOK).is_file()
+
+
+def demo_notebooks(data_dir: Path | None = None) -> Path | None:
+    """The folder of demo notebooks to open: the checkout's, or a copy of the package's.
+
+    The copy lives in ``<data dir>/demo`` with the layout the notebooks expect
+    (``notebooks/`` beside ``examples/``); files already there are kept as the user left them.
+    """
+    if in_checkout():
+        return NOTEBOOKS_DIR
+    if not (PACKAGED_DEMO / "notebooks" / FIRST_NOTEBOOK).is_file():
+        return None
+    if data_dir is None:
+        from lume_widget.server.config import default_data_dir
+
+        data_dir = default_data_dir()
+    target = data_dir / "demo"
+    copied = 0
+    for source in sorted(PACKAGED_DEMO.rglob("*")):
+        destination = target / source.relative_to(PACKAGED_DEMO)
+        if source.is_file() and not destination.exists():
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(source, destination)
+            copied += 1
+    if copied:
+        print(f"Copied the demo notebooks to {target} (your edits there are kept).")
+    return target / "notebooks"
+
+
+def default_out(notebooks: Path) -> Path:
+    """Where ``--execute`` writes: artifacts/notebooks in a checkout, else beside the notebooks."""
+    if in_checkout():
+        return REPO_ROOT / "artifacts" / "notebooks"
+    return notebooks.parent / "executed"
 
 
 # -- the backend ----------------------------------------------------------------------
@@ -127,8 +199,9 @@ class DemoBackend:
         env[defaults.ENV_ADMIN_TOKEN] = self.admin_token
         env.pop(defaults.ENV_TOKEN, None)
         # A source checkout that is not pip-installed still imports in the kernels.
-        path = env.get("PYTHONPATH", "")
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), path) if p)
+        if in_checkout():
+            path = env.get("PYTHONPATH", "")
+            env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO_ROOT), path) if p)
         return env
 
     def secrets(self) -> list[str]:

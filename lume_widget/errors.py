@@ -8,10 +8,12 @@ re-raised ``from`` the original, so callers never need to catch third-party type
 
     LumeError
     ├── ConfigurationError          bad URL, missing credentials, bad settings
+    │   └── MissingSettingsError    every missing setting at once (``missing``)
     ├── InvalidInputError           rejected before anything was sent
     │   ├── InvalidMessageError     empty or longer than 5000 characters after trimming
     │   ├── InvalidPersonaError     not one of the four personas
-    │   └── InvalidIdError          a consultation or goal id that is not a UUID
+    │   ├── InvalidIdError          a consultation or goal id that is not a UUID
+    │   └── InvalidGoalError        a goal missing a required field, or with a bad type or value
     ├── ApiError                    the backend answered with an error status
     │   ├── AuthenticationError     401 that a token refresh could not cure, wrong API key
     │   ├── PermissionDeniedError   403: not the owner
@@ -26,10 +28,15 @@ re-raised ``from`` the original, so callers never need to catch third-party type
 
 Errors about a message that was not delivered carry ``unsent_text`` so that nothing
 the user typed is lost; errors about a reply cut short carry ``partial_text``.
+
+How they reach a person (one line on the command line, no chained traceback from the
+synchronous calls or in a notebook, everything with ``LUME_DEBUG=1``) is decided in
+:mod:`lume_widget.presentation`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 __all__ = [
@@ -38,11 +45,13 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailedError",
     "ConsultationNotActiveError",
+    "InvalidGoalError",
     "InvalidIdError",
     "InvalidInputError",
     "InvalidMessageError",
     "InvalidPersonaError",
     "LumeError",
+    "MissingSettingsError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
@@ -76,9 +85,35 @@ class LumeError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    @property
+    def _render_traceback_(self) -> Callable[[], list[str]]:
+        """IPython's hook: a notebook shows the error's message, not a chained traceback.
+
+        Absent (so IPython prints the whole traceback) when ``LUME_DEBUG=1``.
+        """
+        from lume_widget import presentation
+
+        if presentation.debug_enabled():
+            raise AttributeError("_render_traceback_")
+        return lambda: presentation.notebook_lines(self)
+
 
 class ConfigurationError(LumeError):
     """The client was set up wrongly: a malformed URL, missing credentials, a bad setting."""
+
+
+class MissingSettingsError(ConfigurationError):
+    """Settings the client needs were given nowhere; ``missing`` names them all at once.
+
+    Each entry is a keyword argument of :meth:`LumeClient.connect` (``api_key``, ``email``,
+    ``password``, ``token``; ``token`` stands for "``token``, or ``email`` and ``password``").
+    The message says it in Python's words; the command line says it in flags and
+    environment variables (:func:`lume_widget.presentation.describe_missing`).
+    """
+
+    def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.missing = missing
 
 
 class InvalidInputError(LumeError, ValueError):
@@ -95,6 +130,18 @@ class InvalidPersonaError(InvalidInputError):
 
 class InvalidIdError(InvalidInputError):
     """A consultation or goal id that is not a UUID."""
+
+
+class InvalidGoalError(InvalidInputError):
+    """A goal the backend would refuse: a required field missing, an unknown type, a value below 0.
+
+    ``problems`` maps each bad field (``title``, ``goal_type``, ``target_value``, ...) to
+    what is wrong with it, so a form can show each message next to its field.
+    """
+
+    def __init__(self, message: str, *, problems: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.problems = dict(problems or {})
 
 
 class ApiError(LumeError):

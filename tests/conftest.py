@@ -133,6 +133,27 @@ class Api:
         )
         return data
 
+    async def create_goal(
+        self, title: str = "Walk 10000 steps a day", current_value: float | None = None, **body: Any
+    ) -> dict[str, Any]:
+        """A goal with every field the goals API requires (defaults filled), and its progress."""
+        fields = {
+            "title": title,
+            "goal_type": "activity",
+            "target_value": 10000,
+            "target_unit": "steps",
+            "start_date": "2025-01-01",
+            **body,
+        }
+        goal: dict[str, Any] = await self.data("POST", "/api/v1/goals", expect=201, json=fields)
+        if current_value is not None:
+            goal = await self.data(
+                "PATCH",
+                f"/api/v1/goals/{goal['id']}/progress",
+                json={"current_value": current_value},
+            )
+        return goal
+
     async def messages(self, consultation_id: str) -> list[dict[str, Any]]:
         data = await self.data("GET", f"/api/v1/consultations/{consultation_id}/messages")
         messages: list[dict[str, Any]] = data["messages"]
@@ -187,3 +208,11 @@ async def api_factory() -> AsyncIterator[Callable[[ReferenceServer], Api]]:
     yield make
     for http in clients:
         await http.aclose()
+
+
+@pytest.fixture
+def model_server() -> Iterator[Any]:
+    """A local OpenAI-compatible model (tests/fake_model.py) on a loopback port, for judges and simulators."""
+    from fake_model import running_fake_model
+
+    yield from running_fake_model()

@@ -516,7 +516,7 @@ async def test_client_wrong_credentials_and_dead_urls_are_clear(
         )
     with pytest.raises(ConfigurationError, match="http"):
         await LumeClient.connect("ftp://example.com", api_key="k", token="t", settings=settings)
-    with pytest.raises(ConfigurationError, match="API key"):
+    with pytest.raises(ConfigurationError, match=r"Missing api_key= \(or LUME_API_KEY\)\."):
         await LumeClient.connect("http://127.0.0.1:9", token="t", api_key="", settings=settings)
 
 

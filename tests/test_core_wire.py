@@ -11,7 +11,6 @@ from lume_widget.core.wire import (
     consultation_from_create,
     consultation_from_json,
     error_info,
-    goal_from_json,
     message_from_json,
     messages_from_json,
     normalize_id,
@@ -142,14 +141,7 @@ def test_wire_consultations_nested_flat_and_greetings() -> None:
     assert legacy.effective_goal_id == "old"
 
 
-def test_wire_goals_and_quick_actions() -> None:
-    goal = goal_from_json(
-        {"id": "G", "title": "Steps", "target_value": 10000, "target_unit": "steps"}
-    )
-    assert goal is not None
-    assert (goal.id, goal.target) == ("g", "10000 steps")
-    assert goal_from_json({"title": "no id"}) is None
-    assert goal_from_json({"id": "g", "title": "t", "target_value": True}).target == ""  # type: ignore[union-attr]
+def test_wire_quick_actions_from_both_shapes() -> None:
     actions = quick_actions_from_json(
         {"actions": [{"id": "suggest-goal", "title": "Suggest", "prompt": "p", "icon": "t"}, 3]}
     )

@@ -30,6 +30,7 @@ def make_record(**changes: Any) -> TurnRecord:
         "ttft_s": 0.2,
         "duration_s": 1.5,
         "chunks": 7,
+        "chunk_gap_max_s": 0.3,
         "tier": "live",
     }
     values.update(changes)
@@ -80,6 +81,7 @@ TURN_CASES: dict[str, tuple[Any, Any, str]] = {
     "max_chars": (1000, 10, "more than 10"),
     "max_ttft_s": (1.0, 0.1, "over 0.1 s"),
     "max_duration_s": (2.0, 1.0, "over 1 s"),
+    "max_chunk_gap_s": (0.5, 0.25, "paused 0.300 s between two chunks, over 0.25 s"),
     "tier": ("live", "rest", "came over live, expected rest"),
     "python": ("{mod}:short", "{mod}:crashes", "raised RuntimeError: boom"),
 }

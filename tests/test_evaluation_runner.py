@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from lume_widget.core.events import Reply, Tier
+from lume_widget.core.events import ChunkReceived, Reply, ReplyCompleted, Tier
 from lume_widget.core.models import Goal
 from lume_widget.errors import (
     ConfigurationError,
@@ -55,6 +56,12 @@ class FakeChat:
             chunks=3,
             metadata={"processing_time_ms": 5},
         )
+
+    async def stream(self, text: str) -> AsyncIterator[ChunkReceived | ReplyCompleted]:
+        reply = await self.ask(text)
+        for index, piece in enumerate(("echo ", reply.text[5:])):
+            yield ChunkReceived(turn_id="t", text=piece, index=index, at=index * 0.01)
+        yield ReplyCompleted(reply)
 
     async def complete(self) -> None:
         self.closed_as = "completed"

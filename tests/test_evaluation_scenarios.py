@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import textwrap
 import typing
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def test_scenarios_persona_literal_matches_defaults() -> None:
 
 
 def test_scenarios_expect_has_a_field_per_check_kind() -> None:
-    assert set(Expect.model_fields) == set(TURN_CHECKS)
+    assert set(Expect.model_fields) == set(TURN_CHECKS) | {"rubric"}
 
 
 def test_scenarios_issue_example_expands_with_merged_expectations() -> None:
@@ -263,7 +264,7 @@ def test_scenarios_example_file_is_valid_and_covers_every_persona() -> None:
               - name: a
                 turns: [{say: hi}
             """,
-            "s.yaml:5:1: not valid YAML: expected ',' or ']', but got '<stream end>'",
+            "s.yaml:5:1: not valid YAML: ",  # the wording is libyaml's or PyYAML's,
         ),
         ("scenarios: 3\n", "s.yaml:1:12: scenarios: Input should be a valid list (got 3)"),
         ("- just a list\n", "s.yaml:1:1: expected a mapping with a 'scenarios' list at the top"),
@@ -316,3 +317,40 @@ def test_scenarios_python_check_beside_the_file(tmp_path: Path) -> None:
     )
     parsed = load_scenarios(path)
     assert parsed.conversations()[0].turn_expects[0].python == "lume_eval_local_checks:fine"
+
+
+def test_scenarios_goals_take_the_goals_api_fields() -> None:
+    parsed = parse_scenarios(
+        textwrap.dedent(
+            """
+            goals:
+              walk: {title: Walk daily, goal_type: activity, target_value: 10000,
+                     target_unit: steps, current_value: 4000, start_date: 2025-01-01,
+                     is_recurring: true, recurrence_pattern: weekly, recurrence_days: [1, 3, 5],
+                     recurrence_end_date: 2025-06-01}
+              weigh: {title: Lose 5 kg, target_value: 5, target_unit: kg, target_date: 2025-09-01}
+            scenarios: [{name: a, goal: walk, turns: [{say: hi}]}]
+            """
+        )
+    )
+    walk = parsed.goals["walk"].create_arguments()
+    assert walk["start_date"] == date(2025, 1, 1)
+    assert (walk["recurrence_pattern"], walk["recurrence_days"]) == ("weekly", [1, 3, 5])
+    assert walk["current_value"] == 4000
+    assert parsed.goals["weigh"].goal_type == "custom"  # the default type
+    assert parsed.goals["weigh"].target_date == date(2025, 9, 1)
+
+
+def test_scenarios_goals_refuse_what_the_backend_refuses() -> None:
+    problems = problems_of(
+        """
+        goals:
+          g: {title: G, goal_type: sleep, target_value: -1}
+        scenarios: [{name: a, goal: g, turns: [{say: hi}]}]
+        """
+    )
+    assert [problem.split(": ")[1] for problem in problems] == [
+        "goals.g.goal_type",
+        "goals.g.target_value",
+        "goals.g.target_unit",
+    ]

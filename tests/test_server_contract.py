@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,8 @@ from conftest import Api
 from lume_widget.server import ReferenceServer
 
 EXPECTED_PATHS = {
+    "/health",
+    "/ready",
     "/healthz",
     "/api/v1/auth/register",
     "/api/v1/auth/login",
@@ -20,6 +23,9 @@ EXPECTED_PATHS = {
     "/api/v1/auth/logout",
     "/api/v1/goals",
     "/api/v1/goals/{goal_id}",
+    "/api/v1/goals/{goal_id}/progress",
+    "/api/v1/goals/{goal_id}/complete",
+    "/api/v1/goals/{goal_id}/abandon",
     "/api/v1/consultations",
     "/api/v1/consultations/quick-actions",
     "/api/v1/consultations/{consultation_id}",
@@ -63,17 +69,49 @@ async def test_server_answers_match_openapi_document(
     checker = Checker(document)
     await api.login()
 
+    checker.check("/health", "GET", await api.http.get("/health"))
     goal = await api.request(
         "POST",
         "/api/v1/goals",
-        json={"title": "Walk more", "target_value": 10000, "target_unit": "steps"},
+        json={
+            "title": "Walk more",
+            "goal_type": "activity",
+            "target_value": 10000,
+            "target_unit": "steps",
+            "start_date": "2025-01-01",
+        },
     )
     checker.check("/api/v1/goals", "POST", goal)
     goal_id = goal.json()["data"]["id"]
-    checker.check("/api/v1/goals", "GET", await api.request("GET", "/api/v1/goals"))
+    one = "/api/v1/goals/{goal_id}"
     checker.check(
-        "/api/v1/goals/{goal_id}", "GET", await api.request("GET", f"/api/v1/goals/{goal_id}")
+        "/api/v1/goals", "POST", await api.request("POST", "/api/v1/goals", json={"title": "x"})
     )
+    checker.check(
+        "/api/v1/goals",
+        "GET",
+        await api.request("GET", "/api/v1/goals", params={"include_statistics": "true"}),
+    )
+    checker.check(one, "GET", await api.request("GET", f"/api/v1/goals/{goal_id}"))
+    checker.check(
+        one,
+        "PUT",
+        await api.request("PUT", f"/api/v1/goals/{goal_id}", json={"target_date": "2026-01-01"}),
+    )
+    checker.check(
+        one + "/progress",
+        "PATCH",
+        await api.request(
+            "PATCH", f"/api/v1/goals/{goal_id}/progress", json={"current_value": 4000}
+        ),
+    )
+    for action in ("complete", "complete", "abandon"):
+        checker.check(
+            one + f"/{action}",
+            "POST",
+            await api.request("POST", f"/api/v1/goals/{goal_id}/{action}"),
+        )
+    checker.check(one, "GET", await api.request("GET", f"/api/v1/goals/{uuid.uuid4()}"))
     checker.check(
         "/api/v1/consultations/quick-actions",
         "GET",
@@ -134,4 +172,4 @@ async def test_server_answers_match_openapi_document(
             headers={"X-API-Key": server.api_key},
         ),
     )
-    assert checker.checked == 17  # every answer above but the empty 204
+    assert checker.checked == 25  # every answer above but the empty 204

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import Any
 
+import httpx
 import pytest
 import websockets
 from conftest import Api, scaled, ws_events
@@ -253,6 +255,38 @@ async def test_server_list_rejects_bad_parameters(api: Api) -> None:
     assert bad_context.json()["error"]["message"] == "Invalid context_type parameter"
 
 
+async def test_server_offsets_have_no_maximum(api: Api) -> None:
+    consultation = (await api.create())["consultation"]["id"]
+    for offset in (10**9 + 1, 10**40):  # minimum 0, no maximum in any spec (B2.12)
+        page = await api.data("GET", "/api/v1/consultations", params={"offset": offset})
+        assert (page["consultations"], page["total_count"]) == ([], 1)
+        history = await api.data(
+            "GET", f"/api/v1/consultations/{consultation}/messages", params={"offset": offset}
+        )
+        assert (history["messages"], history["total_count"]) == ([], 1)
+
+
+async def test_server_spec_profile_duplicate_email_409_has_a_string_error(
+    reference_server_factory: Callable[..., ReferenceServer],
+) -> None:
+    server = reference_server_factory(profile="spec")
+    async with httpx.AsyncClient(base_url=server.url) as http:
+        response = await http.post(
+            "/api/v1/auth/register",
+            json={
+                "email": server.email,
+                "password": "long-enough",
+                "name": "Twin",
+                "date_of_birth": "1990-05-15",
+            },
+            headers={"X-API-Key": server.api_key},
+        )
+    assert response.status_code == 409
+    body = response.json()
+    assert body["success"] is False
+    assert isinstance(body["error"], str)
+
+
 async def test_server_list_pages_with_limit_and_offset(api: Api) -> None:
     ids = [(await api.create())["consultation"]["id"] for _ in range(5)]
     page = await api.data("GET", "/api/v1/consultations", params={"limit": 2, "offset": 1})
@@ -260,25 +294,48 @@ async def test_server_list_pages_with_limit_and_offset(api: Api) -> None:
     assert page["total_count"] == 5
 
 
-async def test_server_register_validates_and_rejects_duplicates(api: Api) -> None:
+@pytest.mark.parametrize(
+    ("change", "word"),
+    [
+        ({"date_of_birth": "2020-01-01"}, "13"),
+        ({"password": "short"}, "password"),
+        ({"name": None}, "name"),
+        ({"name": "   "}, "name"),
+        ({"date_of_birth": None}, "date_of_birth"),
+        ({"date_of_birth": "15/05/1990"}, "date_of_birth"),
+    ],
+)
+async def test_server_register_requires_name_and_date_of_birth(
+    api: Api, change: dict[str, Any], word: str
+) -> None:
+    body = {
+        "email": "new-user@example.org",
+        "password": "long-enough",
+        "name": "John Doe",
+        "date_of_birth": "1990-05-15",
+        **change,
+    }
+    response = await api.http.post(
+        "/api/v1/auth/register",
+        json={k: v for k, v in body.items() if v is not None},
+        headers={"X-API-Key": api.server.api_key},
+    )
+    assert response.status_code == 400
+    assert word in response.json()["error"]["message"]
+
+
+async def test_server_register_takes_rfc3339_birth_date_and_rejects_duplicates(api: Api) -> None:
     headers = {"X-API-Key": api.server.api_key}
-    young = await api.http.post(
-        "/api/v1/auth/register",
-        json={"email": "kid@example.org", "password": "long-enough", "date_of_birth": "2020-01-01"},
-        headers=headers,
+    body = {"password": "long-enough", "name": "John Doe", "date_of_birth": "1990-05-15T00:00:00Z"}
+    first = await api.http.post(
+        "/api/v1/auth/register", json={"email": "john@example.org", **body}, headers=headers
     )
-    assert young.status_code == 400
-    assert "13" in young.json()["error"]["message"]
-    short = await api.http.post(
-        "/api/v1/auth/register",
-        json={"email": "a@example.org", "password": "short"},
-        headers=headers,
-    )
-    assert short.status_code == 400
+    assert first.status_code == 201
+    assert set(first.json()["data"]) == {
+        "user_id", "email", "name", "created_at", "access_token", "refresh_token"
+    }  # fmt: skip
     duplicate = await api.http.post(
-        "/api/v1/auth/register",
-        json={"email": api.server.email.upper(), "password": "long-enough"},
-        headers=headers,
+        "/api/v1/auth/register", json={"email": api.server.email.upper(), **body}, headers=headers
     )
     assert duplicate.status_code == 409
 

@@ -36,6 +36,18 @@ async def test_server_health_answers_ready(reference_server: ReferenceServer) ->
     assert response.json()["data"]["status"] == "ok"
 
 
+@pytest.mark.parametrize("profile", ["observed", "spec"])
+async def test_server_health_answers_like_the_real_backend_without_credentials(
+    profile: str, reference_server_factory: Callable[..., ReferenceServer]
+) -> None:
+    server = reference_server_factory(profile=profile)
+    async with httpx.AsyncClient() as http:
+        health = await http.get(server.url + "/health")
+        ready = await http.get(server.url + "/ready")
+    assert (health.status_code, health.json()) == (200, {"status": "ok"})
+    assert ready.status_code == 200
+
+
 async def test_server_create_answers_nested_consultation_with_greeting(api: Api) -> None:
     data = await api.create("nutritionist")
     consultation = data["consultation"]
@@ -54,17 +66,12 @@ async def test_server_create_answers_nested_consultation_with_greeting(api: Api)
 
 
 async def test_server_goal_consultation_names_goal_title_and_target(api: Api) -> None:
-    goal = await api.data(
-        "POST",
-        "/api/v1/goals",
-        expect=201,
-        json={
-            "title": "Reach a healthy weight",
-            "target_value": 165,
-            "target_unit": "lbs",
-            "current_value": 180,
-            "goal_type": "weight",
-        },
+    goal = await api.create_goal(
+        "Reach a healthy weight",
+        current_value=180,
+        target_value=165,
+        target_unit="lbs",
+        goal_type="weight",
     )
     data = await api.create(
         "wellness_specialist", context_type="goal", context_id=goal["id"].upper()
@@ -120,7 +127,10 @@ async def test_server_websocket_streams_chunks_and_stores_reply(api: Api) -> Non
     assert all(e["consultation_id"] == cid and "timestamp" in e for e in events)
     chunks = [e["content"] for e in events if e["type"] == "stream_chunk"]
     assert all(1 <= len(c.split()) <= 3 for c in chunks)
-    assert events[-1]["metadata"]["tokens_used"] > 0
+    metadata = events[-1]["metadata"]
+    assert metadata["tokens_used"] > 0
+    assert metadata["processing_time_ms"] >= 0
+    assert metadata["function_calls"] == 0  # a count of function calls (SW32), not a list
     history = await api.messages(cid)
     assert [m["role"] for m in history] == ["assistant", "user", "assistant"]
     assert history[-1]["content"] == "".join(chunks)
@@ -338,7 +348,7 @@ async def test_server_spec_profile_conflict_keeps_structured_error(
 
 
 async def test_server_older_goal_id_field_links_the_goal(api: Api) -> None:
-    goal = await api.data("POST", "/api/v1/goals", expect=201, json={"title": "Drink more water"})
+    goal = await api.create_goal("Drink more water", goal_type="nutrition", target_unit="glasses")
     consultation = (await api.create("nutritionist", goal_id=goal["id"].upper()))["consultation"]
     assert consultation["goal_id"] == goal["id"]
     assert consultation["context_type"] == "goal"
@@ -350,3 +360,24 @@ async def test_server_older_goal_id_field_links_the_goal(api: Api) -> None:
         await ws.send(json.dumps({"type": "message", "content": "How much per day?"}))
         events = await ws_events(ws)
     assert "Drink more water" in "".join(e.get("content", "") for e in events)
+
+
+async def test_server_goal_replies_say_how_far_along_the_goal_is(api: Api) -> None:
+    goal = await api.create_goal("Walk 10000 steps a day", current_value=4000)
+    assert goal["progress"] == 0.4
+    created = await api.create("fitness_coach", context_type="goal", context_id=goal["id"])
+    cid = created["consultation"]["id"]
+    async with api.ws(cid) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "How am I doing?"}))
+        await ws_events(ws)
+    reply = (await api.messages(cid))[-1]["content"]
+    assert "You are 40% of the way there (4000 of 10000 steps)." in reply
+    fresh = await api.create_goal("Stretch daily", target_value=10, target_unit="minutes")
+    opened = await api.create("fitness_coach", context_type="goal", context_id=fresh["id"])
+    async with api.ws(opened["consultation"]["id"]) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": "Where do I start?"}))
+        await ws_events(ws)
+    first = (await api.messages(opened["consultation"]["id"]))[-1]["content"]
+    assert "just getting started (0 of 10 minutes so far)" in first

@@ -4,99 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import pytest
-import uvicorn
 from conftest import Api, scaled, ws_events
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response, StreamingResponse
-from starlette.routing import Route
+from fake_model import Answer, FakeModel
 
 from lume_widget.server import ReferenceServer
-from lume_widget.server.runner import bind_socket
 
 DELTAS = ["Hello ", "from ", "the ", "model. ", "Keep ", "going!"]
 
 
-class FakeModel:
-    """An OpenAI-compatible /v1/chat/completions that streams fixed deltas and records requests."""
-
-    def __init__(self) -> None:
-        self.requests: list[dict[str, Any]] = []
-        self.fail_status: int | None = None
-        self.url = ""
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
-
-    async def completions(self, request: Request) -> Response:
-        body = await request.json()
-        self.requests.append({"body": body, "auth": request.headers.get("authorization")})
-        if self.fail_status is not None:
-            return JSONResponse(
-                {"error": {"message": "model overloaded", "type": "server_error"}},
-                status_code=self.fail_status,
-            )
-
-        async def events() -> Any:
-            for i, delta in enumerate(DELTAS):
-                chunk = {
-                    "id": "chatcmpl-test",
-                    "object": "chat.completion.chunk",
-                    "created": 0,
-                    "model": body["model"],
-                    "choices": [
-                        {
-                            "index": 0,
-                            "delta": {"content": delta}
-                            if i
-                            else {"role": "assistant", "content": delta},
-                            "finish_reason": None,
-                        }
-                    ],
-                }
-                yield f"data: {json.dumps(chunk)}\n\n"
-            final = {
-                "id": "chatcmpl-test",
-                "object": "chat.completion.chunk",
-                "created": 0,
-                "model": body["model"],
-                "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
-            }
-            yield f"data: {json.dumps(final)}\n\n"
-            yield "data: [DONE]\n\n"
-
-        return StreamingResponse(events(), media_type="text/event-stream")
-
-    def start(self) -> FakeModel:
-        app = Starlette(routes=[Route("/v1/chat/completions", self.completions, methods=["POST"])])
-        sock = bind_socket("127.0.0.1", 0)
-        self.url = f"http://127.0.0.1:{sock.getsockname()[1]}/v1"
-        self._server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
-        server = self._server
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(server.serve(sockets=[sock])), daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + scaled(10)
-        while not server.started and time.monotonic() < deadline:
-            time.sleep(0.005)
-        return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-
-
 @pytest.fixture
 def fake_model() -> Iterator[FakeModel]:
-    model = FakeModel().start()
+    model = FakeModel().start(scaled(10))
+    model.respond = lambda body: Answer(deltas=DELTAS)
     yield model
     model.stop()
 
@@ -121,12 +43,7 @@ async def openai_api(
 async def test_server_openai_streams_model_deltas_and_stores_them(
     openai_api: Api, fake_model: FakeModel
 ) -> None:
-    goal = await openai_api.data(
-        "POST",
-        "/api/v1/goals",
-        expect=201,
-        json={"title": "Run a 10k", "target_value": 10, "target_unit": "km"},
-    )
+    goal = await openai_api.create_goal("Run a 10k", target_value=10, target_unit="km")
     created = await openai_api.create("fitness_coach", context_type="goal", context_id=goal["id"])
     cid = created["consultation"]["id"]
     assert "Run a 10k" in created["greeting_message"]["content"]
@@ -172,7 +89,7 @@ async def test_server_openai_sends_history_on_later_turns(
 async def test_server_openai_failure_sends_error_frame_and_stores_nothing(
     openai_api: Api, fake_model: FakeModel
 ) -> None:
-    fake_model.fail_status = 400
+    fake_model.respond = lambda body: Answer(status=400)
     cid = (await openai_api.create("general_wellness"))["consultation"]["id"]
     async with openai_api.ws(cid) as ws:
         await ws.recv()

@@ -62,6 +62,21 @@ def test_wire_error_shapes_per_profile() -> None:
         "message": "exists",
         "details": {"can_continue": True},
     }
+    duplicate_email = ApiProblem(409, "an account with this email exists", code="EMAIL_EXISTS")
+    assert error_body(duplicate_email, "spec") == {
+        "success": False,
+        "error": "an account with this email exists",
+    }
+    missing_goal = ApiProblem(404, "goal not found", code="GOAL_NOT_FOUND")
+    assert error_body(missing_goal, "spec", "/api/v1/goals/x") == {
+        "success": False,
+        "data": None,
+        "error": {"message": "goal not found"},
+    }
+    assert error_body(missing_goal, "spec", "/api/v1/goalsmith") == {
+        "success": False,
+        "error": "goal not found",
+    }
 
 
 @pytest.mark.parametrize(

@@ -261,7 +261,15 @@ async def test_widget_connects_and_shows_consultation(
         }
     ]
     assert [m["content"] for m in widget.messages] == ["Welcome"]
-    assert widget.goals == [{"id": "g-1", "title": "Sleep 8 hours", "target": "8 hours"}]
+    assert widget.goals == [
+        {
+            "id": "g-1",
+            "title": "Sleep 8 hours",
+            "target": "8 hours",
+            "progress": None,
+            "status": None,
+        }
+    ]
     assert widget.server_kind == "reference"
     assert widget.input_enabled
     assert widget.input_disabled_reason == ""

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from conftest import scaled
+from conftest import Api, scaled
 
 from lume_widget.server import ReferenceServer
 from lume_widget.widget import ChatWidget
@@ -195,3 +195,77 @@ def test_widget_reference_ask_blocks_in_plain_script(reference_server: Reference
         assert widget.status in ("connected", "streaming")
     finally:
         widget.close()
+
+
+async def test_widget_reference_new_goal_form_creates_and_selects_the_goal(
+    chat: ChatWidget, api: Api
+) -> None:
+    log = chat.record_comm()
+    front_end(
+        chat,
+        {
+            "type": "create_goal",
+            "request_id": "r-1",
+            "goal": {
+                "title": "Walk 10000 steps a day",
+                "goal_type": "activity",
+                "target_value": 10000,
+                "target_unit": "steps",
+                "start_date": "2025-11-17",
+                "target_date": "2026-01-16",
+                "ignored": "by the widget",
+            },
+        },
+    )
+    await until(lambda: log.of_kind("goal_form"), "the form's answer")
+    answer = log.of_kind("goal_form")[0].data["content"]
+    assert answer["ok"] is True
+    assert answer["request_id"] == "r-1"
+    await until(lambda: chat.goal_id == answer["goal_id"], "the new goal selected")
+    await until(
+        lambda: chat.consultation is not None and chat.consultation.goal_id == chat.goal_id,
+        "its consultation",
+    )
+    picked = next(g for g in chat.goals if g["id"] == answer["goal_id"])
+    assert (picked["title"], picked["progress"], picked["status"]) == (
+        "Walk 10000 steps a day",
+        0,
+        "active",
+    )
+    stored = await api.data("GET", f"/api/v1/goals/{answer['goal_id']}")
+    assert (stored["start_date"], stored["target_date"]) == ("2025-11-17", "2026-01-16")
+
+
+async def test_widget_reference_new_goal_form_gets_each_bad_field_back(chat: ChatWidget) -> None:
+    log = chat.record_comm()
+    before = list(chat.goals)
+    front_end(
+        chat,
+        {
+            "type": "create_goal",
+            "request_id": "r-2",
+            "goal": {"title": "", "goal_type": "sleep", "target_value": -3, "target_unit": "h"},
+        },
+    )
+    await until(lambda: log.of_kind("goal_form"), "the form's answer")
+    answer = log.of_kind("goal_form")[0].data["content"]
+    assert answer["ok"] is False
+    assert answer["request_id"] == "r-2"
+    assert set(answer["problems"]) == {"title", "goal_type", "target_value"}
+    assert chat.goals == before
+
+
+async def test_widget_reference_progress_in_the_picker_follows_the_server(
+    chat: ChatWidget,
+) -> None:
+    goal = await chat.create_goal_async(
+        title="Stretch daily", goal_type="custom", target_value=10, target_unit="minutes"
+    )
+    assert chat.goal_id == goal.id
+    assert chat.client is not None
+    await chat.client.update_progress(goal.id, 4)  # from a notebook cell, say
+    await chat.ask_async("How am I doing?")
+    await until(
+        lambda: next(g for g in chat.goals if g["id"] == goal.id)["progress"] == 40,
+        "the picker's progress reloaded after the turn",
+    )

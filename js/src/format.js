@@ -52,9 +52,13 @@ export function tierLabel(tier) {
   return TIER_LABELS[tier] || humanize(tier) || 'Unknown';
 }
 
-/** A goal as the picker shows it: its title and, when known, its target. */
+/**
+ * A goal as the picker shows it: its title and its progress ("Walk 10000 steps a day · 40%"),
+ * or its target when the progress is not known.
+ */
 export function goalLabel(goal) {
   const title = String(goal.title || goal.id || 'Untitled goal');
+  if (Number.isFinite(goal.progress)) return `${title} \u00b7 ${Math.round(goal.progress)}%`;
   const target = goal.target === undefined || goal.target === null ? '' : String(goal.target).trim();
   return target ? `${title} (target: ${target})` : title;
 }

@@ -9,6 +9,7 @@
 
 import './styles.css';
 import { download, exportName, toMarkdown } from './export.js';
+import { mountGoalForm } from './goals.js';
 import { warmUp } from './markdown.js';
 import { createPanel } from './panel.js';
 import { fromTraits, reduce, visibleItems } from './transcript.js';
@@ -84,6 +85,7 @@ export class ChatView {
       setGoal: (id) => this.write('goal_id', id),
       pinTier: (tier) => this.write('pinned_tier', tier),
     });
+    this.goalForm = mountGoalForm(model, this.panel);
     this.onCustom = (message) => this.receive(message);
     this.onMessages = () => this.dispatch({ type: 'messages', messages: model.get('messages') || [] });
     this.onPending = () => this.dispatch({ type: 'pending', pending: model.get('pending') || null });
@@ -183,6 +185,7 @@ export class ChatView {
     this.model.off('change:messages', this.onMessages);
     this.model.off('change:pending', this.onPending);
     for (const name of TRAITS.slice(2)) this.model.off(`change:${name}`, this.onTrait);
+    this.goalForm.destroy();
     this.panel.destroy();
   }
 }

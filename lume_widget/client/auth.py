@@ -21,7 +21,8 @@ from typing import Any
 
 import httpx
 
-from lume_widget.core.wire import error_info, unwrap
+from lume_widget.core.errors_map import certificate_message, is_certificate_problem
+from lume_widget.core.wire import error_info, looks_like_html, redact_url, unwrap
 from lume_widget.errors import AuthenticationError, ConnectionFailedError
 
 __all__ = ["LumeAuth", "jwt_expiry"]
@@ -29,6 +30,10 @@ __all__ = ["LumeAuth", "jwt_expiry"]
 logger = logging.getLogger(__name__)
 
 AUTH_PREFIX = "/api/v1/auth/"
+_VERBS = {"login": "log in", "refresh": "renew the session"}
+ADMIN_PREFIX = "/admin/"
+"""Routes of the reference server's own admin token: no bearer is sent there, and their 401
+never spends a refresh token (a refresh token is single-use, PROTOCOL B7.27)."""
 
 
 def jwt_expiry(token: str) -> float | None:
@@ -118,11 +123,19 @@ class LumeAuth(httpx.Auth):
             if self._refresh_token:
                 try:
                     data = await self._auth_call("refresh", {"refresh_token": self._refresh_token})
-                except AuthenticationError:
+                except AuthenticationError as exc:
                     logger.info("refresh token refused; clearing stored tokens")
                     self._access_token = self._refresh_token = None
                     if not (self._email and self._password):
-                        raise
+                        raise AuthenticationError(
+                            f"The session could not be renewed ({exc.details.get('reason')}). A "
+                            "refresh token works once, so it may have been revoked or used by "
+                            "another client holding the same tokens. Log in again with email= "
+                            "and password= (or LUME_EMAIL and LUME_PASSWORD), or pass a fresh "
+                            "token.",
+                            status=exc.status,
+                            code=exc.code,
+                        ) from exc
                 else:
                     self.refresh_count += 1
                     self._adopt(data)
@@ -140,7 +153,7 @@ class LumeAuth(httpx.Auth):
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
         request.headers["X-API-Key"] = self._api_key
-        if request.url.path.startswith(AUTH_PREFIX):
+        if request.url.path.startswith((AUTH_PREFIX, ADMIN_PREFIX)):
             yield request
             return
         token = await self.access_token()
@@ -182,9 +195,14 @@ class LumeAuth(httpx.Auth):
                 f"{AUTH_PREFIX}{route}", json=body, headers={"X-API-Key": self._api_key}
             )
         except httpx.HTTPError as exc:
+            reason = f"{type(exc).__name__}: {exc}"
+            if is_certificate_problem(reason):
+                raise ConnectionFailedError(certificate_message(reason)) from exc
+            where = redact_url(str(self._client.base_url).rstrip("/"))
+            detail = str(exc) if 0 < len(str(exc)) <= 80 else type(exc).__name__
             raise ConnectionFailedError(
-                f"Could not reach the backend to {route} ({type(exc).__name__}). Check the URL "
-                "and that the server is running."
+                f"Could not reach the backend at {where} to {_VERBS.get(route, route)} ({detail}). "
+                "Check the URL and that the server is running."
             ) from exc
         try:
             payload: Any = response.json()
@@ -199,9 +217,17 @@ class LumeAuth(httpx.Auth):
                     "email and the password.",
                     status=response.status_code,
                     code=info.code,
+                    details={"reason": info.message},
+                )
+            if response.status_code == 404 or looks_like_html(payload):
+                where = redact_url(str(self._client.base_url).rstrip("/"))
+                raise ConnectionFailedError(
+                    f"{where} does not look like a Lume backend: the {route} route answered "
+                    f"{response.status_code} ({info.message}). Check that the URL is the "
+                    "backend's base URL (https://host, without a path)."
                 )
             raise ConnectionFailedError(
-                f"The backend failed to {route} ({response.status_code}: {info.message}). Try "
-                "again shortly."
+                f"The backend failed to {_VERBS.get(route, route)} ({response.status_code}: "
+                f"{info.message}). Try again shortly."
             )
         return unwrap(payload)

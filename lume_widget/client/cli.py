@@ -3,7 +3,8 @@
 Each message argument is one turn. Plain output prints the reply text as it streams;
 ``--json`` prints one JSON object per turn (reply, ids, tier and metrics). With no URL
 (and no ``LUME_URL``) the embedded reference server is started. Errors print one line on
-stderr and exit 1; usage errors exit 2.
+stderr, in the command line's words (``-v`` or ``LUME_DEBUG=1``: the traceback too), and exit 1;
+usage errors exit 2.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from typing import Any, TextIO
 from lume_widget.core.events import ChunkReceived, ReplyCompleted, TierChanged, TurnFailed
 from lume_widget.defaults import PERSONAS
 from lume_widget.errors import LumeError
+from lume_widget.presentation import print_cli_error
 
 __all__ = ["configure", "run"]
 
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         return asyncio.run(_chat(args, sys.stdout))
     except LumeError as exc:
-        print(f"lume-widget chat: {exc}", file=sys.stderr)
+        print_cli_error(exc, "lume-widget chat", verbose=getattr(args, "verbose", 0) > 0)
         return 1
 
 
@@ -74,7 +76,8 @@ async def _chat(args: argparse.Namespace, out: TextIO) -> int:
         for message in args.messages:
             failed = await _turn(chat, message, out, as_json=args.json)
             if failed is not None:
-                print(f"lume-widget chat: {failed}", file=sys.stderr)
+                verbose = getattr(args, "verbose", 0) > 0
+                print_cli_error(failed, "lume-widget chat", verbose=verbose)
                 return 1
     return 0
 

@@ -24,6 +24,7 @@ from lume_widget.client.live import (
     socket_headers,
     socket_url,
 )
+from lume_widget.client.rest import Outcome
 from lume_widget.core.actions import (
     Action,
     CloseLegacy,
@@ -46,7 +47,12 @@ from lume_widget.core.events import (
 from lume_widget.core.models import ConsultationInfo, Message
 from lume_widget.core.session import IllegalTransition, Session
 from lume_widget.core.wire import messages_from_json, send_answer, validate_message
-from lume_widget.errors import ConsultationNotActiveError, LumeError
+from lume_widget.errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    ConsultationNotActiveError,
+    LumeError,
+)
 
 if TYPE_CHECKING:
     from lume_widget.client.lume_client import LumeClient
@@ -171,18 +177,22 @@ class Consultation:
 
     @property
     def tier(self) -> Tier:
+        """The tier that delivers the next turn (``live``, ``rest`` or ``legacy``)."""
         return self._session.tier
 
     @property
     def pinned_tier(self) -> Tier | None:
+        """The tier forced with :meth:`pin_tier`, or None when the client chooses."""
         return self._session.pinned
 
     @property
     def status(self) -> ConnectionStatus:
+        """The connection status (connecting, connected, streaming, reconnecting, ...)."""
         return self._session.status
 
     @property
     def transcript(self) -> list[Message]:
+        """The messages of this consultation so far, in order (a copy)."""
         return list(self._session.transcript.messages)
 
     @property
@@ -419,42 +429,55 @@ class Consultation:
             except Exception:  # pragma: no cover - a bug; keep the consultation alive
                 logger.exception("session tick failed")
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Any, name: str) -> None:
         # the consultation's own loop, even when called from synchronous code (pin_tier)
         loop = self._loop or asyncio.get_running_loop()
-        task = loop.create_task(coro)
+        task = loop.create_task(coro, name=f"lume:{name}")
         self._tasks.add(task)
-        task.add_done_callback(self._task_done)
+        task.add_done_callback(lambda done: self._task_done(done, name))
 
-    def _task_done(self, task: asyncio.Task[Any]) -> None:
+    def _task_done(self, task: asyncio.Task[Any], name: str) -> None:
+        """Every task ends by telling the session how: an error nobody handled is an input."""
         self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            logger.error("client task failed", exc_info=task.exception())
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        assert error is not None
+        logger.debug("client task %s failed", name, exc_info=error)
+        if self._closed:
+            return
+        try:
+            if isinstance(error, AuthenticationError):
+                self._apply(lambda now: self._session.credentials_failed(error, now))
+            else:
+                self._apply(lambda now: self._session.task_failed(name, error, now))
+        except Exception:  # pragma: no cover - a bug in the core; keep the loop alive
+            logger.exception("reporting the failure of task %s failed", name)
 
     def _perform(self, action: Action) -> None:
         if isinstance(action, ConnectLive):
-            self._spawn(self._connect_live(action))
+            self._spawn(self._connect_live(action), "live connect")
         elif isinstance(action, CloseLive):
             if self._live is not None:
                 link = self._live[1]
                 self._live = None
                 self._closing_links.add(link)
-                self._spawn(self._close_link(link, abrupt=action.abrupt))
+                self._spawn(self._close_link(link, abrupt=action.abrupt), "live close")
         elif isinstance(action, SendLive):
             self._send_on_live(action.generation, {"type": "message", "content": action.text})
         elif isinstance(action, SendPing):
             self._send_on_live(action.generation, {"type": "ping"})
         elif isinstance(action, SendRest):
-            self._spawn(self._send_rest(action))
+            self._spawn(self._send_rest(action), "send")
         elif isinstance(action, FetchHistory):
-            self._spawn(self._fetch_history(action))
+            self._spawn(self._fetch_history(action), f"history read ({action.purpose})")
         elif isinstance(action, ConnectLegacy):
-            self._spawn(self._connect_legacy(action))
+            self._spawn(self._connect_legacy(action), "legacy connect")
         elif isinstance(action, CloseLegacy) and self._legacy is not None:
             link = self._legacy[1]
             self._legacy = None
             self._closing_links.add(link)
-            self._spawn(self._close_link(link, abrupt=False))
+            self._spawn(self._close_link(link, abrupt=False), "legacy close")
 
     async def _close_link(self, link: SocketLink, *, abrupt: bool) -> None:
         try:
@@ -466,7 +489,7 @@ class Consultation:
         if self._live is None or self._live[0] != generation:
             self._apply(lambda now: self._session.live_closed(generation, "not connected", now))
             return
-        self._spawn(self._live[1].send(json.dumps(payload)))
+        self._spawn(self._live[1].send(json.dumps(payload)), "live send")
 
     async def _open(self, path: str, timeout: float) -> Any:
         """Open a socket on ``path``; a 401 refreshes the token once and retries once."""
@@ -500,9 +523,18 @@ class Consultation:
             status, reason = failure.status, failure.reason
             self._apply(lambda now: self._session.live_connect_failed(gen, status, reason, now))
             return
-        except LumeError as exc:  # the token could not be renewed
+        except AuthenticationError as exc:  # the token cannot be renewed: say so now
+            gone = exc
+            self._apply(lambda now: self._session.credentials_failed(gone, now))
+            return
+        except ConnectionFailedError as exc:  # the refresh failed for now: retry with backoff
             message = exc.message
-            self._apply(lambda now: self._session.live_connect_failed(gen, 401, message, now))
+            self._apply(lambda now: self._session.live_connect_failed(gen, None, message, now))
+            return
+        except Exception as exc:  # anything else the connector raised: a failed attempt too
+            why = f"could not connect ({type(exc).__name__}: {exc})"
+            logger.warning("live connect raised %s", type(exc).__name__, exc_info=exc)
+            self._apply(lambda now: self._session.live_connect_failed(gen, None, why, now))
             return
         if gen != self._session.live_generation or self._closed:
             await SocketLink(connection, lambda f: None, lambda r: None, "live").close()
@@ -526,9 +558,18 @@ class Consultation:
         path = f"/api/v1/wellness/ai/chat/ws/{self.id.lower()}"
         try:
             connection = await self._open(path, self._client.settings.connect_timeout_s)
-        except (SocketFailure, LumeError) as failure:
+        except AuthenticationError as exc:
+            gone = exc
+            self._apply(lambda now: self._session.credentials_failed(gone, now))
+            return
+        except (SocketFailure, ConnectionFailedError) as failure:
             reason = failure.reason if isinstance(failure, SocketFailure) else failure.message
             self._apply(lambda now: self._session.legacy_failed(gen, reason, now))
+            return
+        except Exception as exc:  # anything else the connector raised: a failed attempt too
+            why = f"could not connect ({type(exc).__name__}: {exc})"
+            logger.warning("legacy connect raised %s", type(exc).__name__, exc_info=exc)
+            self._apply(lambda now: self._session.legacy_failed(gen, why, now))
             return
         if gen != self._session.legacy_generation or self._closed:
             await SocketLink(connection, lambda f: None, lambda r: None, "legacy").close()
@@ -555,6 +596,8 @@ class Consultation:
             "POST", f"{base}/messages", json={"content": action.text}
         )
         rid = action.request_id
+        if self._credentials_gone(outcome):
+            return
         if outcome.ok:
             user, assistant = send_answer(outcome.data)
             self._apply(lambda now: self._session.send_succeeded(rid, user, assistant, now))
@@ -574,6 +617,8 @@ class Consultation:
         base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
         outcome = await self._client.rest.call("GET", f"{base}/messages")
         rid = action.request_id
+        if self._credentials_gone(outcome):
+            return
         if outcome.ok:
             messages = messages_from_json(outcome.data)
             self._apply(lambda now: self._session.history_received(rid, messages, now))
@@ -586,3 +631,11 @@ class Consultation:
                 rid, outcome.status, outcome.retry_after, reason, now, code=code
             )
         )
+
+    def _credentials_gone(self, outcome: Outcome) -> bool:
+        """Report credentials that cannot be renewed; True if the outcome was that."""
+        failure = outcome.failure
+        if not isinstance(failure, AuthenticationError):
+            return False
+        self._apply(lambda now: self._session.credentials_failed(failure, now))
+        return True

@@ -15,23 +15,25 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable
+from datetime import date
 from types import TracebackType
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from lume_widget.client.auth import LumeAuth
 from lume_widget.client.consultation import Consultation, parse_tier
+from lume_widget.client.goals import GoalsApi
 from lume_widget.client.live import WsConnector
 from lume_widget.client.rest import RestApi
 from lume_widget.core.events import Tier
+from lume_widget.core.goals import UNSET
 from lume_widget.core.models import ConsultationInfo, Goal, QuickAction
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import (
     consultation_from_create,
     consultation_from_json,
-    goal_from_json,
     messages_from_json,
     normalize_id,
     quick_actions_from_json,
@@ -48,11 +50,15 @@ from lume_widget.defaults import (
     ENV_TOKEN,
     ENV_URL,
 )
-from lume_widget.errors import ConfigurationError, LumeError, NotFoundError
+from lume_widget.errors import ConfigurationError, LumeError, MissingSettingsError, NotFoundError
+from lume_widget.presentation import describe_missing
 
 __all__ = ["LumeClient"]
 
 logger = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+"""The prefix of every route; a base URL given with it is taken without it."""
 
 _CONSULTATIONS = "/api/v1/consultations"
 
@@ -123,21 +129,14 @@ class LumeClient:
                 email = email or server.email
                 password = password or server.password
             admin_token = admin_token or server.admin_token
-        _check_url(url)
+        url = base_url(url)
         api_key = api_key or os.environ.get(ENV_API_KEY)
-        if not api_key:
-            raise ConfigurationError(
-                "No API key: pass api_key= or set LUME_API_KEY (the backend requires X-API-Key "
-                "on every request)."
-            )
         token = token or os.environ.get(ENV_TOKEN) or None
         email = email or os.environ.get(ENV_EMAIL) or None
         password = password or os.environ.get(ENV_PASSWORD) or None
-        if not token and not (email and password):
-            raise ConfigurationError(
-                "No credentials: pass token= (or set LUME_TOKEN), or email= and password= (or "
-                "set LUME_EMAIL and LUME_PASSWORD)."
-            )
+        missing = _missing_settings(api_key, token, email, password)
+        if missing or not api_key:
+            raise MissingSettingsError(describe_missing(missing), missing=missing)
         admin_token = admin_token or os.environ.get(ENV_ADMIN_TOKEN) or None
         settings = settings or Settings()
         auth = LumeAuth(
@@ -172,39 +171,92 @@ class LumeClient:
 
     # ------------------------------------------------------------------ goals
 
-    async def list_goals(self) -> list[Goal]:
-        """The user's goals on this server (their ids are what goal chats need)."""
-        outcome = await self.rest.request("GET", "/api/v1/goals")
-        data = outcome.data
-        items = data.get("goals") if isinstance(data, dict) else data
-        return [g for g in (goal_from_json(i) for i in items or []) if g is not None]
+    async def list_goals(
+        self, status: str | None = None, goal_type: str | None = None
+    ) -> list[Goal]:
+        """Every goal of the user on this server, all pages (their ids are what goal chats need).
+
+        ``status`` (active, completed, abandoned) and ``goal_type`` (weight, activity,
+        nutrition, custom) filter on the server.
+        """
+        return await GoalsApi(self.rest).list_goals(status=status, goal_type=goal_type)
+
+    async def get_goal(self, goal_id: str) -> Goal:
+        """One goal by its server id."""
+        return await GoalsApi(self.rest).get(goal_id)
 
     async def create_goal(
         self,
         *,
-        title: str,
-        goal_type: str = "general",
-        current_value: float | None = None,
+        title: str | None = None,
+        goal_type: str | None = None,
         target_value: float | None = None,
         target_unit: str | None = None,
+        start_date: date | str | None = None,
+        target_date: date | str | None = None,
         description: str | None = None,
+        current_value: float | None = None,
+        is_recurring: bool = False,
+        recurrence_pattern: str | None = None,
+        recurrence_days: list[int] | tuple[int, ...] | None = None,
+        recurrence_end_date: date | str | None = None,
     ) -> Goal:
-        """Create a goal on the server and return it (with the server's id)."""
-        body = {
-            "title": title,
-            "goal_type": goal_type,
-            "current_value": current_value,
-            "target_value": target_value,
-            "target_unit": target_unit,
-            "description": description,
-        }
-        outcome = await self.rest.request(
-            "POST", "/api/v1/goals", json={k: v for k, v in body.items() if v is not None}
+        """Create a goal on the server and return it (with the server's id).
+
+        ``title``, ``goal_type`` (weight, activity, nutrition, custom), ``target_value``
+        (0 or more) and ``target_unit`` are required; ``start_date`` defaults to today;
+        dates are ``datetime.date`` or ``"YYYY-MM-DD"``. A missing or bad field raises
+        :class:`~lume_widget.errors.InvalidGoalError` before anything is sent.
+        ``current_value`` is recorded as progress right after creation.
+        """
+        return await GoalsApi(self.rest).create(
+            title=title,
+            goal_type=goal_type,
+            target_value=target_value,
+            target_unit=target_unit,
+            start_date=start_date,
+            target_date=target_date,
+            description=description,
+            current_value=current_value,
+            is_recurring=is_recurring,
+            recurrence_pattern=recurrence_pattern,
+            recurrence_days=recurrence_days,
+            recurrence_end_date=recurrence_end_date,
         )
-        goal = goal_from_json(outcome.data)
-        if goal is None:
-            raise LumeError("The backend's answer to creating a goal had no goal id.")
-        return goal
+
+    async def update_goal(
+        self,
+        goal_id: str,
+        *,
+        title: Any = UNSET,
+        description: Any = UNSET,
+        target_value: Any = UNSET,
+        target_date: Any = UNSET,
+    ) -> Goal:
+        """Change a goal's title, description, target value or target date (only those given)."""
+        return await GoalsApi(self.rest).update(
+            goal_id,
+            title=title,
+            description=description,
+            target_value=target_value,
+            target_date=target_date,
+        )
+
+    async def update_progress(self, goal_id: str, current_value: float) -> Goal:
+        """Record the goal's current value (0 or more); the answer carries the new progress."""
+        return await GoalsApi(self.rest).update_progress(goal_id, current_value)
+
+    async def complete_goal(self, goal_id: str) -> Goal:
+        """Mark a goal completed."""
+        return await GoalsApi(self.rest).complete(goal_id)
+
+    async def abandon_goal(self, goal_id: str) -> Goal:
+        """Mark a goal abandoned."""
+        return await GoalsApi(self.rest).abandon(goal_id)
+
+    async def delete_goal(self, goal_id: str) -> None:
+        """Delete a goal (consultations about it keep working)."""
+        await GoalsApi(self.rest).delete(goal_id)
 
     # ---------------------------------------------------------- consultations
 
@@ -409,13 +461,40 @@ class LumeClient:
         await self.aclose()
 
 
-def _check_url(url: str) -> None:
+def base_url(url: str) -> str:
+    """The backend's base URL from what the user gave: checked, and without ``/api/v1``.
+
+    Every route already starts with ``/api/v1``, so a URL copied with it (``https://host/api/v1``)
+    would ask for ``/api/v1/api/v1/...``; it is taken as the host's base URL instead.
+    """
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigurationError(
             f"{redact_url(url)!r} is not an http(s) URL; pass the backend's base URL, e.g. "
             "https://fit-iq-backend.fly.dev or http://127.0.0.1:8080."
         )
+    path = parts.path.rstrip("/")
+    if path.endswith(API_PREFIX):
+        logger.info("using %s without %s: every route adds it", redact_url(url), API_PREFIX)
+        return urlunsplit(parts._replace(path=path[: -len(API_PREFIX)], query="", fragment=""))
+    return url
+
+
+def _missing_settings(
+    api_key: str | None, token: str | None, email: str | None, password: str | None
+) -> tuple[str, ...]:
+    """The settings a login still needs (``token`` stands for "token, or email and password")."""
+    missing: list[str] = []
+    if not api_key:
+        missing.append("api_key")
+    if not token:
+        if email and not password:
+            missing.append("password")
+        elif password and not email:
+            missing.append("email")
+        elif not email:
+            missing.append("token")
+    return tuple(missing)
 
 
 def _started_key(info: ConsultationInfo) -> float:

@@ -23,6 +23,8 @@ from lume_widget.core.backoff import Backoff, Decision, classify, parse_retry_af
 from lume_widget.core.errors_map import error_for_status
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import ErrorInfo, error_info, redact_url, unwrap
+from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
+from lume_widget.text import repair_json
 
 __all__ = ["Outcome", "RestApi"]
 
@@ -39,6 +41,10 @@ class Outcome:
     payload: Any = None
     error: ErrorInfo | None = None
     retry_after: str | None = None
+    failure: LumeError | None = None
+    """Set when the credentials could not be renewed before or after the request: an
+    AuthenticationError (gone for good) or a ConnectionFailedError (the refresh failed for
+    now). Either way the request's own outcome is unknown, so the caller decides."""
 
     @property
     def ok(self) -> bool:
@@ -104,12 +110,18 @@ class RestApi:
             reason = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
             logger.info("%s %s: no answer (%s)", method, path, type(exc).__name__)
             return Outcome(None, error=ErrorInfo(reason))
+        except (AuthenticationError, ConnectionFailedError) as exc:
+            # raised by LumeAuth's refresh inside the request: an outcome like any other
+            logger.info("%s %s: credentials not renewed (%s)", method, path, type(exc).__name__)
+            status = exc.status if isinstance(exc, AuthenticationError) else None
+            return Outcome(status, error=ErrorInfo(exc.message), failure=exc)
         payload: Any = None
         if response.content:
             try:
                 payload = response.json()
             except ValueError:
                 payload = response.text
+            payload = repair_json(payload)  # valid Unicode from here on, whatever was sent
         logger.debug("%s %s -> %d", method, path, response.status_code)
         if response.status_code >= 400:
             info = error_info(payload, response.reason_phrase or f"HTTP {response.status_code}")
@@ -140,6 +152,8 @@ class RestApi:
             outcome = await self.call(method, path, json=json, params=params, headers=headers)
             if outcome.ok or outcome.status in allow:
                 return outcome
+            if isinstance(outcome.failure, AuthenticationError):
+                raise outcome.failure
             info = outcome.error or ErrorInfo("error")
             verdict = classify(outcome.status, outcome.retry_after, self.settings)
             final = tries >= attempts or verdict.decision in (Decision.GIVE_UP, Decision.REFRESH)

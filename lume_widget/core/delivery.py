@@ -35,12 +35,16 @@ from lume_widget.core.turn import (
 )
 from lume_widget.core.wire import message_from_json, parse_frames
 from lume_widget.errors import ConnectionFailedError, LumeError
+from lume_widget.text import is_high_surrogate, repair_text
 
-__all__ = ["TurnDelivery"]
+__all__ = ["TurnDelivery", "has_text"]
 
 logger = logging.getLogger("lume_widget.core.session")
 
 P = TurnPhase
+
+BACKGROUND_READS = 8
+"""History reads tried after a turn completed without its stored copy."""
 
 
 class TurnDelivery:
@@ -60,6 +64,7 @@ class TurnDelivery:
     _rest_failures: int
     _strays: list[str]
     _backoff: Backoff
+    _background_reads: dict[int, int]
 
     if TYPE_CHECKING:  # provided by Session
 
@@ -100,7 +105,7 @@ class TurnDelivery:
         if assistant_message is not None:
             turn.whole_message = assistant_message
             self._note_content(turn, assistant_message.content, now, whole=True)
-            self._reconcile(turn, 0.0)
+            self._reconcile(turn, 0.0, now)
             return
         self._move(turn, P.RECOVERING)
         turn.poll_interval = self._first_poll_interval()
@@ -137,6 +142,7 @@ class TurnDelivery:
 
     def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
         """A history read answered; ``request_id`` 0 is a read the user asked for."""
+        self._background_reads.pop(request_id, None)
         turn = self._take_request(request_id) if request_id else None
         stale = request_id != 0 and turn is None
         if self.transcript.replace(messages):
@@ -169,7 +175,8 @@ class TurnDelivery:
             else:
                 self._resend(turn, now)
         elif turn.phase is P.RECONCILING:
-            self._reconcile(turn, self.settings.reconcile_retry_s)
+            if not self._reconcile_overdue(turn, now):
+                self._reconcile(turn, self.settings.reconcile_retry_s)
         # A turn's pending history read is a check, a reconcile or a poll: no fourth phase.
         elif turn.phase is P.RECOVERING:  # pragma: no branch
             turn.poll_interval = self._next_poll_interval(turn.poll_interval)
@@ -186,6 +193,9 @@ class TurnDelivery:
         code: str | None = None,
     ) -> None:
         """A history read of a turn failed."""
+        if request_id in self._background_reads:
+            self._background_read_failed(request_id)
+            return
         turn = self._take_request(request_id)
         if turn is None or turn.phase not in (P.CHECKING, P.RECOVERING, P.RECONCILING):
             return
@@ -193,6 +203,12 @@ class TurnDelivery:
         turn.last_status = status
         verdict = classify(status, retry_after, self.settings)
         phase = turn.phase
+        if phase is P.RECONCILING and has_text(turn):
+            if verdict.decision is Decision.GIVE_UP:
+                self._complete_unreconciled(turn, now, reason)
+                return
+            if self._reconcile_overdue(turn, now):
+                return
         if verdict.decision is Decision.WAIT:
             self._again(turn, phase, verdict.wait_s)
             return
@@ -240,9 +256,11 @@ class TurnDelivery:
         request_id = self._new_request(turn)
         self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "poll"))
 
-    def _reconcile(self, turn: Turn, delay: float) -> None:
+    def _reconcile(self, turn: Turn, delay: float, now: float | None = None) -> None:
         if turn.phase is not P.RECONCILING:
             self._move(turn, P.RECONCILING)
+        if turn.reconcile_since is None and now is not None:
+            turn.reconcile_since = now
         request_id = self._new_request(turn)
         self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
 
@@ -334,7 +352,7 @@ class TurnDelivery:
                     if isinstance(metadata, Mapping):
                         turn.metadata.update(metadata)
                     turn.acknowledged = True
-                    self._reconcile(turn, 0.0)
+                    self._reconcile(turn, 0.0, now)
             elif kind == "message":
                 self._handle_message_frame(turn, event, now)
             elif kind == "error":
@@ -373,7 +391,7 @@ class TurnDelivery:
         turn.acknowledged = True
         turn.whole_message = message
         self._note_content(turn, message.content, now, whole=True)
-        self._reconcile(turn, 0.0)
+        self._reconcile(turn, 0.0, now)
 
     def _handle_error_frame(self, turn: Turn, event: Mapping[str, Any], now: float) -> None:
         error, message = error_from_frame(turn, event)
@@ -383,6 +401,12 @@ class TurnDelivery:
         turn.last_activity = now
         if whole and turn.chunks:
             return  # already streamed: the reconcile adopts the stored text
+        if not whole:
+            # a backend slicing text in UTF-16 units can end a chunk with half a character
+            content, turn.held_back = turn.held_back + content, ""
+            if content and is_high_surrogate(content[-1]):
+                content, turn.held_back = content[:-1], content[-1]
+            content = repair_text(content)
         if content and turn.first_content_at is None:
             turn.first_content_at = now
         index = len(turn.chunks)
@@ -394,6 +418,45 @@ class TurnDelivery:
         if turn.user_message is not None and not turn.user_message_reported:
             turn.user_message_reported = True
             self._events.append(UserMessageStored(turn.user_message, turn.id))
+
+    # a complete reply whose stored copy cannot be read -------------------------------
+
+    def _reconcile_overdue(self, turn: Turn, now: float) -> bool:
+        """Past the grace for reading the stored copy: complete with the text in hand."""
+        since = turn.reconcile_since
+        if since is None or now < since + self.settings.reconcile_grace_s or not has_text(turn):
+            return False
+        self._complete_unreconciled(turn, now, "its stored copy could not be read in time")
+        return True
+
+    def _complete_unreconciled(self, turn: Turn, now: float, why: str) -> None:
+        """The reply is complete but its stored copy was not read: complete the turn with
+        the text that arrived (the whole message's id, if one came) and read the history
+        again in the background, where the transcript adopts the server's copy."""
+        whole = turn.whole_message
+        text = whole.content if whole is not None and not turn.chunks else turn.partial_text
+        reply = Message(
+            id=whole.id if whole is not None else "",
+            role="assistant",
+            content=text,
+            consultation_id=self.consultation_id,
+        )
+        logger.warning("turn %s completes without its stored copy: %s", turn.id, why)
+        self._complete(turn, reply, now)
+        self._read_history_later(1)
+
+    def _read_history_later(self, attempt: int) -> None:
+        request_id = next(self._request_ids)
+        self._background_reads[request_id] = attempt
+        delay = self._backoff.ceiling() * attempt
+        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+
+    def _background_read_failed(self, request_id: int) -> None:
+        attempt = self._background_reads.pop(request_id)
+        if attempt < BACKGROUND_READS:
+            self._read_history_later(attempt + 1)
+        else:
+            logger.info("history still unreadable; the next history load reconciles it")
 
     def _complete(self, turn: Turn, reply: Message, now: float) -> None:
         result = build_reply(turn, reply, self.consultation_id, self.tier, now)
@@ -407,3 +470,8 @@ class TurnDelivery:
         self._end_turn()
         self._after_turn("reply complete", now)
         self._events.append(ReplyCompleted(result))
+
+
+def has_text(turn: Turn) -> bool:
+    """Whether the turn holds its reply's text (streamed, or a whole message)."""
+    return bool(turn.partial_text) or turn.whole_message is not None

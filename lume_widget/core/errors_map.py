@@ -19,7 +19,24 @@ from lume_widget.errors import (
     TooManyConsultationsError,
 )
 
-__all__ = ["error_for_status"]
+__all__ = ["certificate_message", "error_for_status", "is_certificate_problem"]
+
+
+def is_certificate_problem(reason: str) -> bool:
+    """Whether a transport failure's text says the server's TLS certificate was not trusted."""
+    lowered = reason.lower()
+    return "certificate_verify_failed" in lowered or "certificate verify failed" in lowered
+
+
+def certificate_message(reason: str) -> str:
+    """The message for an untrusted certificate: what it is and how to trust one."""
+    detail = reason.split("certificate verify failed:", 1)[-1].split("(_ssl", 1)[0].strip(" :")
+    return (
+        f"The backend's TLS certificate is not trusted ({detail or 'certificate verify failed'}): "
+        "a certificate problem, not a server that is down. To trust a self-signed or private "
+        "certificate, point SSL_CERT_FILE at its PEM file (export SSL_CERT_FILE=/path/to/ca.pem), "
+        "or use the backend's public https URL."
+    )
 
 
 def error_for_status(
@@ -42,6 +59,10 @@ def error_for_status(
         "partial_text": partial_text,
     }
     lowered = message.lower()
+    if status is None and is_certificate_problem(message):
+        return ConnectionFailedError(
+            certificate_message(message), unsent_text=unsent_text, partial_text=partial_text
+        )
     if status is None:
         return ConnectionFailedError(
             f"The backend could not be reached ({message}). Check the URL and that the server "

@@ -8,7 +8,7 @@ no behaviour beyond small conveniences, so every face can show them as it likes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 __all__ = ["ConsultationInfo", "Goal", "Message", "QuickAction"]
@@ -68,17 +68,39 @@ class ConsultationInfo:
 
 @dataclass(frozen=True, slots=True)
 class Goal:
-    """A goal stored on the backend; goal-aware consultations need its server id."""
+    """A goal stored on the backend (PROTOCOL B9.5); goal-aware consultations need its server id.
+
+    Every field but ``id`` and ``title`` may be missing from what a backend sends. Dates
+    are dates whether they came as ``YYYY-MM-DD`` or as RFC 3339 date-times;
+    ``recurrence_days`` count from 0 = Sunday (GOALS34). ``progress`` is the number the
+    backend sent, on its own scale (0-1 or 0-100, the sources disagree); use
+    :attr:`progress_fraction` or :attr:`progress_percent` to show it. Fields the parser
+    does not know are kept in ``extra``.
+    """
 
     id: str
     title: str
+    user_id: str | None = None
     goal_type: str | None = None
     description: str | None = None
-    current_value: float | None = None
     target_value: float | None = None
     target_unit: str | None = None
+    current_value: float | None = None
+    progress: float | None = None
+    start_date: date | None = None
+    target_date: date | None = None
     status: str | None = None
+    is_recurring: bool = False
+    recurrence_pattern: str | None = None
+    recurrence_days: tuple[int, ...] | None = None
+    recurrence_end_date: date | None = None
+    is_overdue: bool | None = None
+    days_remaining: int | None = None
+    completed_at: datetime | None = None
     created_at: datetime | None = None
+    updated_at: datetime | None = None
+    statistics: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def target(self) -> str:
@@ -87,6 +109,38 @@ class Goal:
             return ""
         value = f"{self.target_value:g}"
         return f"{value} {self.target_unit}" if self.target_unit else value
+
+    @property
+    def progress_fraction(self) -> float | None:
+        """How far along the goal is, from 0 to 1 (None when nothing says).
+
+        ``progress`` above 1 is read as a percentage. From 0 to 1 the scale is ambiguous;
+        the reading closer to ``current_value / target_value`` wins, and 0-1 when those
+        are unknown. With no ``progress`` the ratio itself is used.
+        """
+        ratio = None
+        if self.current_value is not None and self.target_value:
+            ratio = self.current_value / self.target_value
+        raw = self.progress
+        if raw is None:
+            value = ratio
+        elif raw > 1 or (ratio is not None and abs(raw / 100 - ratio) < abs(raw - ratio)):
+            value = raw / 100
+        else:
+            value = raw
+        return None if value is None else min(1.0, max(0.0, value))
+
+    @property
+    def progress_percent(self) -> int | None:
+        """:attr:`progress_fraction` as a whole percentage, e.g. ``40``."""
+        fraction = self.progress_fraction
+        return None if fraction is None else int(fraction * 100 + 0.5)
+
+    @property
+    def label(self) -> str:
+        """The goal as a picker shows it: ``"Walk 10000 steps a day · 40%"``."""
+        percent = self.progress_percent
+        return self.title if percent is None else f"{self.title} \u00b7 {percent}%"
 
 
 @dataclass(frozen=True, slots=True)

@@ -41,7 +41,7 @@ from lume_widget.core.actions import (
     SendPing,
 )
 from lume_widget.core.backoff import Backoff
-from lume_widget.core.delivery import TurnDelivery
+from lume_widget.core.delivery import TurnDelivery, has_text
 from lume_widget.core.events import (
     ConnectionStatus,
     Event,
@@ -133,6 +133,7 @@ class Session(TurnDelivery):
         self._strays: list[str] = []
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
+        self._background_reads: dict[int, int] = {}
         self._turn_ids = itertools.count(1)
         self._turn: Turn | None = None
         self._actions: list[Action] = []
@@ -179,6 +180,8 @@ class Session(TurnDelivery):
             times.append(turn.began_at + self.settings.turn_deadline_s)
             if self._watching_inactivity(turn):
                 times.append(turn.last_activity + self.settings.stream_inactivity_s)
+            if turn.phase is P.RECONCILING and turn.reconcile_since is not None and has_text(turn):
+                times.append(turn.reconcile_since + self.settings.reconcile_grace_s)
         if self.live is LinkState.UP:
             times.append(self._last_ping + self.settings.app_ping_interval_s)
             if self._live_up_since is not None and self._live_failures:
@@ -427,6 +430,8 @@ class Session(TurnDelivery):
                     now,
                     "turn deadline passed",
                 )
+            elif turn.phase is P.RECONCILING:
+                self._reconcile_overdue(turn, now)
             elif (
                 self._watching_inactivity(turn)
                 and now >= turn.last_activity + self.settings.stream_inactivity_s
@@ -442,6 +447,67 @@ class Session(TurnDelivery):
             ):
                 self._live_failures = 0
                 self._backoff.tick(now)
+
+    # outcomes of the driver's tasks ----------------------------------------------
+
+    def credentials_failed(self, error: AuthenticationError, now: float) -> None:
+        """The credentials are gone for good (a refresh refused and no password to log in
+        with): links being opened stop, and the turn in flight ends at once with ``error``,
+        keeping its text. A reply that is already complete still completes."""
+        if self.closed:
+            return
+        logger.warning("credentials could not be renewed: %s", error.message)
+        if self.live is LinkState.CONNECTING:
+            self.live = LinkState.DOWN
+            self._probing = False
+            self._live_generation += 1
+        if self.legacy is LinkState.CONNECTING:
+            self.legacy = LinkState.DOWN
+            self._legacy_generation += 1
+        turn = self._turn
+        if turn is None:
+            self._fatal = "credentials could not be renewed"
+            self._refresh_status(self._fatal, now)
+        elif turn.phase is P.RECONCILING and has_text(turn):
+            self._complete_unreconciled(turn, now, "credentials could not be renewed")
+        else:
+            self._fail_turn(
+                AuthenticationError(
+                    error.message,
+                    status=error.status,
+                    code=error.code,
+                    unsent_text=None if turn.acknowledged else turn.text,
+                    partial_text=turn.partial_text,
+                ),
+                now,
+                "credentials could not be renewed",
+            )
+
+    def task_failed(self, task: str, error: BaseException, now: float) -> None:
+        """A driver task (``task`` names it) ended with an error nobody handled: the turn in
+        flight ends at once with it rather than waiting for its deadline."""
+        if self.closed:
+            return
+        turn = self._turn
+        logger.error("client task %s failed: %r", task, error)
+        if turn is None:
+            return
+        if turn.phase is P.RECONCILING and has_text(turn):
+            self._complete_unreconciled(turn, now, f"{task} failed")
+            return
+        unsent = None if turn.acknowledged else turn.text
+        if isinstance(error, LumeError):
+            error.unsent_text = error.unsent_text or unsent
+            error.partial_text = error.partial_text or turn.partial_text
+            failure = error
+        else:
+            failure = LumeError(
+                f"The client failed while delivering the message ({task}: "
+                f"{type(error).__name__}); what arrived is kept. Send it again.",
+                unsent_text=unsent,
+                partial_text=turn.partial_text,
+            )
+        self._fail_turn(failure, now, f"{task} failed")
 
     # ---------------------------------------------------------------- internals
 

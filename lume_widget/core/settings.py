@@ -33,6 +33,7 @@ _TIME_FIELDS = (
     "rest_poll_max_s",
     "legacy_poll_s",
     "reconcile_retry_s",
+    "reconcile_grace_s",
 )
 
 
@@ -63,6 +64,9 @@ class Settings:
     legacy_poll_s: float = 3.0
     reconcile_retry_s: float = 0.25
     """Wait between history reads when a finished stream is not stored yet."""
+    reconcile_grace_s: float = 10.0
+    """How long a complete reply waits for its stored copy (ids, stored text) before the turn
+    completes with the text it has; the stored copy is then read in the background."""
     retry_after_default_s: float = 1.0
     refresh_margin_s: float = 300.0
     """Refresh an access token this long before its JWT ``exp`` (not scaled: a token lifetime)."""

@@ -15,6 +15,7 @@ from typing import Any
 from lume_widget.core.events import Reply, Tier, TierChanged
 from lume_widget.core.models import Message
 from lume_widget.errors import ConsultationNotActiveError, LumeError, ServerError
+from lume_widget.text import repair_text
 
 __all__ = [
     "MAX_SENDS",
@@ -93,10 +94,15 @@ class Turn:
     whole_message: Message | None = None
     last_problem: str = ""
     last_status: int | None = None
+    held_back: str = ""
+    """The first half of a UTF-16 pair that ended the last chunk, joined with the next one."""
+    reconcile_since: float | None = None
+    """When the reply was complete and the first read of its stored copy was asked for."""
 
     @property
     def partial_text(self) -> str:
-        return "".join(self.chunks)
+        """What arrived of the reply, as valid Unicode (a half character held back shows as U+FFFD)."""
+        return "".join(self.chunks) + repair_text(self.held_back)
 
 
 def build_reply(turn: Turn, reply: Message, consultation_id: str, tier: Tier, now: float) -> Reply:

@@ -18,9 +18,10 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-from lume_widget.core.models import ConsultationInfo, Goal, Message, QuickAction
+from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
+from lume_widget.text import has_lone_surrogate, lone_surrogate_at, repair_json, repair_text
 
 __all__ = [
     "KNOWN_FRAME_TYPES",
@@ -29,7 +30,7 @@ __all__ = [
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
-    "goal_from_json",
+    "looks_like_html",
     "message_from_json",
     "messages_from_json",
     "normalize_id",
@@ -109,8 +110,18 @@ def error_info(body: Any, fallback: str) -> ErrorInfo:
         if isinstance(message, str) and message:
             return ErrorInfo(message, _str_or_none(body.get("code")))
     if isinstance(body, str) and body.strip():
+        if looks_like_html(body):  # a proxy's or another server's page: never paste it
+            return ErrorInfo(f"{fallback}; an HTML page, not a Lume backend's JSON")
         return ErrorInfo(body.strip()[:200])
     return ErrorInfo(fallback)
+
+
+def looks_like_html(body: Any) -> bool:
+    """Whether an answer's body is an HTML page (a proxy, a login wall, another server)."""
+    if not isinstance(body, str):
+        return False
+    head = body.lstrip()[:512].lower()
+    return head.startswith(("<!doctype", "<html", "<head", "<body", "<?xml")) or "<html" in head
 
 
 def unwrap(body: Any) -> Any:
@@ -130,7 +141,7 @@ def message_from_json(data: Any) -> Message | None:
     return Message(
         id=message_id.lower(),
         role=role,
-        content=content,
+        content=repair_text(content),
         created_at=parse_timestamp(data.get("created_at") or data.get("timestamp")),
         consultation_id=_lower_or_none(data.get("consultation_id")),
         tokens_used=_int_or_none(data.get("tokens_used")),
@@ -199,23 +210,6 @@ def consultation_from_create(payload: Any) -> tuple[ConsultationInfo | None, lis
     return info, messages
 
 
-def goal_from_json(data: Any) -> Goal | None:
-    """A Goal from its JSON object, or None if it has no id."""
-    if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
-        return None
-    return Goal(
-        id=str(data["id"]).lower(),
-        title=str(data.get("title") or ""),
-        goal_type=_str_or_none(data.get("goal_type")),
-        description=_str_or_none(data.get("description")),
-        current_value=_float_or_none(data.get("current_value")),
-        target_value=_float_or_none(data.get("target_value")),
-        target_unit=_str_or_none(data.get("target_unit")),
-        status=_str_or_none(data.get("status")),
-        created_at=parse_timestamp(data.get("created_at")),
-    )
-
-
 def quick_actions_from_json(payload: Any) -> list[QuickAction]:
     """Quick actions from ``{actions: [...]}``, ``{quick_actions: [...]}`` or a bare list."""
     items: Any = payload
@@ -272,17 +266,38 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
             continue
         kind = event.get("type") if isinstance(event, dict) else None
         if isinstance(kind, str) and kind in KNOWN_FRAME_TYPES:
-            events.append(event)
+            events.append(_repaired_event(event))
         else:
             skipped += 1
     return FrameBatch(tuple(events), skipped)
 
 
+def _repaired_event(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its strings made valid Unicode, except a chunk's ``content``: half of a
+    character at its end is joined with the next chunk's first half by the session."""
+    if not has_lone_surrogate(event):
+        return event
+    content = event.get("content") if event.get("type") == "stream_chunk" else None
+    repaired: dict[str, Any] = repair_json(event)
+    if isinstance(content, str):
+        repaired["content"] = content
+    return repaired
+
+
 def validate_message(text: Any) -> str:
-    """The message trimmed, or InvalidMessageError if it is empty or over 5000 characters."""
+    """The message trimmed, or InvalidMessageError if it is empty, over 5000 characters, or
+    not valid Unicode (a lone UTF-16 surrogate: half of a character)."""
     if not isinstance(text, str):
         raise InvalidMessageError(
             f"A message must be text, not {type(text).__name__}; pass a string."
+        )
+    broken = lone_surrogate_at(text)
+    if broken is not None:
+        raise InvalidMessageError(
+            f"The message is not valid Unicode: character {broken + 1} is half of a character "
+            f"(the lone UTF-16 surrogate U+{ord(text[broken]):04X}), as when an emoji is cut in "
+            "two. Retype or paste that character again.",
+            unsent_text=repair_text(text),
         )
     trimmed = text.strip()
     if not trimmed:
@@ -366,9 +381,3 @@ def _int_or_none(value: Any) -> int | None:
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return None
-
-
-def _float_or_none(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)

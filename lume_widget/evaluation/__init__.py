@@ -4,23 +4,30 @@
 - :func:`load_scenarios`: read and validate a scenario file (:class:`ScenarioFileError` names
   the line and the problem).
 - :class:`TurnRecord`: one turn as written to ``transcripts.jsonl``.
-- ``lume-widget eval``: the same from the command line (:mod:`lume_widget.evaluation.cli`).
+- ``rubric`` checks scored by a judge model and ``simulated_user`` conversations
+  (:mod:`.judge`, :mod:`.simulator`), any OpenAI-compatible endpoint.
+- :func:`compare_runs` / :meth:`EvaluationResult.compare`: regressions and fixes between runs.
+- ``report.html`` in every run directory (:mod:`.html_report`).
+- ``lume-widget eval`` and ``lume-widget compare``: the same from the command line.
 """
 
 from __future__ import annotations
 
 from lume_widget.evaluation.api import evaluate, evaluate_async
+from lume_widget.evaluation.compare import Comparison, compare_runs
 from lume_widget.evaluation.records import TurnRecord
 from lume_widget.evaluation.result import EvaluationResult
 from lume_widget.evaluation.scenarios import ScenarioFile, ScenarioFileError, load_scenarios
 from lume_widget.evaluation.transcript import TranscriptView
 
 __all__ = [
+    "Comparison",
     "EvaluationResult",
     "ScenarioFile",
     "ScenarioFileError",
     "TranscriptView",
     "TurnRecord",
+    "compare_runs",
     "evaluate",
     "evaluate_async",
     "load_scenarios",

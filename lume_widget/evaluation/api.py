@@ -14,10 +14,13 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import urlsplit
 
 from lume_widget._loop import run_blocking
-from lume_widget.evaluation.records import TRANSCRIPTS_FILE
+from lume_widget.errors import ConfigurationError
+from lume_widget.evaluation.chatmodel import CACHE_DIR_NAME, ChatModel, ModelCache, safe_url
+from lume_widget.evaluation.html_report import write_report
+from lume_widget.evaluation.judge import Judge, resolve_endpoints
+from lume_widget.evaluation.records import TRANSCRIPTS_FILE, TurnRecord
 from lume_widget.evaluation.report import summarize, write_summary
 from lume_widget.evaluation.result import EvaluationResult
 from lume_widget.evaluation.runner import (
@@ -27,13 +30,14 @@ from lume_widget.evaluation.runner import (
     Runner,
     RunOptions,
 )
-from lume_widget.evaluation.scenarios import ScenarioFile, load_scenarios
+from lume_widget.evaluation.scenarios import Conversation, ScenarioFile, load_scenarios
+from lume_widget.evaluation.simulator import Simulator
 from lume_widget.evaluation.watch import RateLimitWatch
 
 if TYPE_CHECKING:
     from lume_widget.client import LumeClient
 
-__all__ = ["default_out_dir", "evaluate", "evaluate_async", "safe_url"]
+__all__ = ["default_out_dir", "evaluate", "evaluate_async", "planned_turns", "safe_url"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,17 +47,6 @@ ProgressArg = Callable[[Progress], None] | bool | None
 def default_out_dir() -> Path:
     """``lume-eval/run-YYYYmmdd-HHMMSS`` under the current directory."""
     return Path("lume-eval") / datetime.now().strftime("run-%Y%m%d-%H%M%S")
-
-
-def safe_url(url: str | None) -> str | None:
-    """The URL without credentials, query or fragment: what may be logged and saved."""
-    if not url:
-        return url
-    parts = urlsplit(url)
-    host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
-    return f"{parts.scheme}://{host}{parts.path}"
 
 
 async def evaluate_async(
@@ -74,6 +67,10 @@ async def evaluate_async(
     email: str | None = None,
     password: str | None = None,
     token: str | None = None,
+    judge_url: str | None = None,
+    judge_model: str | None = None,
+    cache: bool = True,
+    model_transport: Any = None,
     **client_options: Any,
 ) -> EvaluationResult:
     """Run every conversation of a scenario file and return the result.
@@ -86,9 +83,32 @@ async def evaluate_async(
     active). ``progress`` is a callback, True for the notebook display, False for none;
     None picks the notebook display when running in a Jupyter kernel. A ``client``
     already connected is used as is and left open.
+
+    Rubric checks and simulated users need a model: ``judge_url``/``judge_model`` win over
+    ``$LUME_JUDGE_URL``/``$LUME_JUDGE_MODEL``, which win over the file's ``judge:`` block;
+    the key comes from ``$LUME_JUDGE_API_KEY`` (else ``$OPENAI_API_KEY``). Judge answers
+    are cached in ``.lume-judge-cache`` beside ``out`` (``cache=False`` asks afresh).
+    ``model_transport`` is an httpx transport for those calls (a test seam).
     """
     scenario_file = scenarios if isinstance(scenarios, ScenarioFile) else load_scenarios(scenarios)
     out_dir = Path(out) if out is not None else default_out_dir()
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ConfigurationError(
+            f"--out {out_dir} is a file; give a directory for the run (it is created if missing)"
+        )
+    judge_endpoint, simulator_endpoint = resolve_endpoints(
+        scenario_file, judge_url=judge_url, judge_model=judge_model
+    )
+    models: list[ChatModel] = []
+    judge: Judge | None = None
+    simulator: Simulator | None = None
+    if judge_endpoint is not None:
+        store = ModelCache(out_dir.resolve().parent / CACHE_DIR_NAME) if cache else None
+        models.append(ChatModel(judge_endpoint, cache=store, transport=model_transport))
+        judge = Judge(models[-1])
+    if simulator_endpoint is not None:
+        models.append(ChatModel(simulator_endpoint, transport=model_transport))
+        simulator = Simulator(models[-1])
     cleanup: Cleanup = "keep" if keep else ("delete" if delete else "complete")
     display = _progress_callback(progress)
     options = RunOptions(
@@ -117,18 +137,20 @@ async def evaluate_async(
             **client_options,
         )
     try:
-        runner = Runner(client, scenario_file, options)
+        runner = Runner(client, scenario_file, options, judge=judge, simulator=simulator)
         if watch is not None:
             watch.listener = runner.observe_rate_limit
             runner.watching = True
         outcome = await runner.run()
         server_url = safe_url(getattr(client, "url", None))
     finally:
+        for model in models:
+            await model.aclose()
         if owns_client:
             await client.aclose()
     if isinstance(display, _NotebookProgress):
         display.finish()
-    planned = sum(len(c.scenario.turns) for c in outcome.conversations)
+    planned = planned_turns(outcome.conversations, outcome.records)
     summary = summarize(
         outcome.records,
         planned_turns=planned,
@@ -147,13 +169,42 @@ async def evaluate_async(
             "cleanup": outcome.cleanup,
             "consultations_left_open": outcome.left_open,
             "notes": outcome.notes,
+            "judge": _model_facts(judge.model if judge else None),
+            "simulator": _model_facts(simulator.model if simulator else None),
         },
     )
     write_summary(out_dir, summary)
+    write_report(out_dir, outcome.records, summary)
     logger.info("evaluation written to %s", out_dir / TRANSCRIPTS_FILE)
     return EvaluationResult(
         records=outcome.records, summary=summary, out_dir=out_dir, notes=outcome.notes
     )
+
+
+def planned_turns(conversations: Sequence[Conversation], records: Sequence[TurnRecord]) -> int:
+    """Turns the run meant to ask: each script's length; each simulated conversation's actual turns."""
+    counted: dict[tuple[str, str, int], int] = {}
+    for record in records:
+        counted[record.key] = counted.get(record.key, 0) + 1
+    total = 0
+    for conversation in conversations:
+        if conversation.scenario.simulated_user is None:
+            total += conversation.scenario.planned_turns
+        else:
+            total += counted.get(conversation.key, conversation.scenario.planned_turns)
+    return total
+
+
+def _model_facts(model: ChatModel | None) -> dict[str, Any] | None:
+    if model is None:
+        return None
+    return {
+        "url": safe_url(model.endpoint.url),
+        "model": model.endpoint.model,
+        "calls": model.calls,
+        "cache_hits": model.cache_hits,
+        "cached": model.cache is not None,
+    }
 
 
 def evaluate(scenarios: str | Path | ScenarioFile, **options: Any) -> EvaluationResult:

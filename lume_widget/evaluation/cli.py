@@ -1,7 +1,8 @@
 """``lume-widget eval``: run a scenario file from the command line with a progress bar and a summary table.
 
 Exit codes: 0 when every turn passed, 1 when some turn failed or ended in an error,
-2 on a bad scenario file or bad usage (the message names the line and the problem).
+2 on a bad scenario file or bad usage (the message names the line and the problem),
+a missing judge model included.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from rich.progress import Progress as RichProgress
 from lume_widget.defaults import ENV_URL, PERSONAS
 from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.api import default_out_dir, evaluate_async
+from lume_widget.evaluation.html_report import REPORT_FILE
 from lume_widget.evaluation.records import SUMMARY_FILE, TRANSCRIPTS_FILE
 from lume_widget.evaluation.report import render_summary
 from lume_widget.evaluation.runner import MAX_ACTIVE_CONSULTATIONS, Progress
@@ -96,6 +98,23 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--token", default=None, help="access token (default: $LUME_TOKEN)")
     parser.add_argument(
+        "--judge-url",
+        default=None,
+        help="OpenAI-compatible endpoint for rubric checks and simulated users, such as"
+        " https://api.openai.com/v1 (default: $LUME_JUDGE_URL, else the file's judge.url);"
+        " the key comes from $LUME_JUDGE_API_KEY, else $OPENAI_API_KEY",
+    )
+    parser.add_argument(
+        "--judge-model",
+        default=None,
+        help="the judge's model name (default: $LUME_JUDGE_MODEL, else the file's judge.model)",
+    )
+    parser.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="ask the judge afresh instead of reusing answers cached beside --out",
+    )
+    parser.add_argument(
         "--no-progress", action="store_true", help="no progress bar (for logs and CI)"
     )
 
@@ -125,6 +144,12 @@ def run(args: argparse.Namespace) -> int:
         errors.print("--resume needs --out DIR: the directory of the run to continue", markup=False)
         return EXIT_USAGE
     out: Path = args.out or default_out_dir()
+    if out.exists() and not out.is_dir():
+        errors.print(
+            f"--out {out} is a file; give a directory for the run (it is created if missing)",
+            markup=False,
+        )
+        return EXIT_USAGE
     show_progress = not args.no_progress and console.is_terminal
     bar = _ProgressBar(console) if show_progress else None
     try:
@@ -143,6 +168,9 @@ def run(args: argparse.Namespace) -> int:
                 delete=args.delete,
                 max_active=args.max_active,
                 progress=bar if bar is not None else False,
+                judge_url=args.judge_url,
+                judge_model=args.judge_model,
+                cache=not args.no_cache,
                 **_credentials(args),
             )
         )
@@ -157,7 +185,8 @@ def run(args: argparse.Namespace) -> int:
             bar.stop()
     console.print(render_summary(result.summary))
     console.print(
-        f"records: {out / TRANSCRIPTS_FILE}  summary: {out / SUMMARY_FILE}",
+        f"records: {out / TRANSCRIPTS_FILE}  summary: {out / SUMMARY_FILE}"
+        f"  report: {out / REPORT_FILE}",
         markup=False,
         highlight=False,
         soft_wrap=True,

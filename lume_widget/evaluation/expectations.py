@@ -146,6 +146,17 @@ def _max_duration_s(record: TurnRecord, limit: float) -> str | None:
     return None
 
 
+def _max_chunk_gap_s(record: TurnRecord, limit: float) -> str | None:
+    if record.chunk_gap_max_s is None:
+        return None  # one chunk or none: no gap to measure
+    if record.chunk_gap_max_s > limit:
+        return (
+            f"max_chunk_gap_s: the stream paused {record.chunk_gap_max_s:.3f} s between two"
+            f" chunks, over {limit:g} s"
+        )
+    return None
+
+
 def _tier(record: TurnRecord, tier: str) -> str | None:
     if record.tier != tier:
         return f"tier: the reply came over {record.tier or 'no tier'}, expected {tier}"
@@ -171,10 +182,13 @@ TURN_CHECKS: Mapping[str, Check] = {
     "max_chars": _max_chars,
     "max_ttft_s": _max_ttft_s,
     "max_duration_s": _max_duration_s,
+    "max_chunk_gap_s": _max_chunk_gap_s,
     "tier": _tier,
     "python": _python,
 }
-"""Every turn expectation kind, by the key used in scenario files."""
+"""Every turn expectation kind judged without a model, by the key used in scenario files.
+
+``rubric`` is the one more kind; it needs a judge model (:mod:`.judge`)."""
 
 
 def _max_tier_changes(records: Sequence[TurnRecord], limit: int) -> str | None:

@@ -28,8 +28,10 @@ __all__ = [
     "Outcome",
     "TranscriptWriter",
     "TurnRecord",
+    "dump_line",
     "read_records",
     "split_complete",
+    "valid_text",
 ]
 
 logger = logging.getLogger(__name__)
@@ -48,6 +50,15 @@ class TurnRecord:
     ``turn`` and ``repeat`` count from 0. ``passed`` is None when the turn ended in an
     error (an error is its own outcome, not a failure). ``wall_s`` is the runner's own
     wall time around the turn; ``server_ms`` the processing time the server reported.
+
+    ``judgements`` holds one entry per rubric judged on this turn (``check``, ``criteria``,
+    ``threshold``, ``score``, ``passed``, ``reason``, ``model``, ``usage``, ``cached``,
+    ``error``); a judge whose answer could not be read is listed in ``check_errors`` and
+    makes the turn an error, never a pass. ``simulated`` marks a user message written by
+    the simulated user; ``ended_by`` (on a conversation's last record) says what ended it.
+    ``chunk_gap_*_s`` are the gaps between streamed chunks and ``chars_per_s`` the rate
+    after the first token. Tokens: ``reply_tokens`` as the backend reports them, and the
+    judge's and simulator's (calls answered from the cache count none) kept apart.
     """
 
     scenario: str
@@ -74,10 +85,26 @@ class TurnRecord:
     started_at: str | None = None
     wall_s: float | None = None
     server_ms: float | None = None
+    simulated: bool = False
+    ended_by: str | None = None
+    check_errors: list[str] = field(default_factory=list)
+    judgements: list[dict[str, Any]] = field(default_factory=list)
+    chunk_gap_p50_s: float | None = None
+    chunk_gap_p95_s: float | None = None
+    chunk_gap_max_s: float | None = None
+    chars_per_s: float | None = None
+    reply_tokens: int | None = None
+    judge_tokens: int = 0
+    simulator_tokens: int = 0
 
     @property
     def outcome(self) -> Outcome:
+        """``passed``, ``failed`` (an expectation failed) or ``error`` (the turn did not complete)."""
         if self.error is not None:
+            return "error"
+        if self.failures:
+            return "failed"
+        if self.check_errors:
             return "error"
         return "passed" if self.passed else "failed"
 
@@ -87,31 +114,64 @@ class TurnRecord:
         return (self.scenario, self.persona, self.repeat)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
+        """The JSON form: every field plus ``outcome`` (lists and dicts copied one level deep)."""
+        data: dict[str, Any] = {}
+        for name in _FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, list):
+                value = [dict(item) if isinstance(item, dict) else item for item in value]
+            data[name] = value
         data["outcome"] = self.outcome
         return data
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TurnRecord:
+        """A record from its JSON form; raises TypeError for anything that is not one."""
+        if not isinstance(data, dict):
+            raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+        for name, kind in _IDENTITY.items():
+            if not isinstance(data.get(name), kind) or isinstance(data.get(name), bool):
+                raise TypeError(f"{name!r} is missing or not a {kind.__name__}")
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{key: value for key, value in data.items() if key in names})
+
+
+_FIELDS = tuple(f.name for f in dataclasses.fields(TurnRecord))
+
+_IDENTITY: dict[str, type] = {"scenario": str, "persona": str, "repeat": int, "turn": int}
+
+
+def valid_text(text: str) -> str:
+    """``text`` with any lone surrogate replaced by U+FFFD, so it can always be written as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
+
+
+def dump_line(data: Any) -> str:
+    """One JSON line, valid UTF-8 whatever the strings in ``data`` hold."""
+    return valid_text(json.dumps(data, ensure_ascii=False)) + "\n"
 
 
 def read_records(path: Path) -> list[TurnRecord]:
     """Every readable record of a transcripts file, in file order.
 
-    A line cut short by a kill (or otherwise not JSON) is skipped with a warning.
+    A line cut short by a kill (mid-character included), a line that is not JSON, or
+    JSON that is not a turn record (``null``, ``[]``, another tool's object) is skipped
+    with a warning.
     """
     records: list[TurnRecord] = []
     if not path.exists():
         return records
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            if not raw.strip():
                 continue
             try:
-                records.append(TurnRecord.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError) as exc:
+                records.append(TurnRecord.from_dict(json.loads(raw.decode("utf-8"))))
+            except (UnicodeDecodeError, ValueError, TypeError) as exc:
                 logger.warning("skipping unreadable line %d of %s: %s", number, path, exc)
     return records
 
@@ -145,7 +205,7 @@ class TranscriptWriter:
             temporary = path.with_suffix(".jsonl.tmp")
             with temporary.open("w", encoding="utf-8") as handle:
                 for record in keep:
-                    handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+                    handle.write(dump_line(record.to_dict()))
                 handle.flush()
                 os.fsync(handle.fileno())
             os.replace(temporary, path)
@@ -154,7 +214,7 @@ class TranscriptWriter:
     def write(self, record: TurnRecord) -> None:
         if self._handle is None:
             raise RuntimeError("the transcript writer is closed")
-        self._handle.write(json.dumps(record.to_dict(), ensure_ascii=False) + "\n")
+        self._handle.write(dump_line(record.to_dict()))
         self._handle.flush()
 
     def close(self) -> None:

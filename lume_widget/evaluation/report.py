@@ -8,7 +8,6 @@ reached because of an earlier error are counted as skipped.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,31 +16,21 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from lume_widget.evaluation.records import SUMMARY_FILE, TurnRecord
+from lume_widget.evaluation.records import SUMMARY_FILE, TurnRecord, valid_text
+from lume_widget.evaluation.stats import percentile, spread, timing
 
-__all__ = ["percentile", "render_summary", "summarize", "write_summary"]
-
-
-def percentile(values: Sequence[float], fraction: float) -> float | None:
-    """The ``fraction`` quantile (0..1) by linear interpolation between ranks; None when empty."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    position = (len(ordered) - 1) * fraction
-    low = math.floor(position)
-    high = math.ceil(position)
-    value = ordered[low] + (ordered[high] - ordered[low]) * (position - low)
-    return round(value, 6)
+__all__ = [
+    "percentile",
+    "records_by_conversation",
+    "render_summary",
+    "repeats",
+    "summarize",
+    "usage",
+    "write_summary",
+]
 
 
-def _timing(values: Sequence[float]) -> dict[str, float | None]:
-    return {
-        "p50": percentile(values, 0.5),
-        "p95": percentile(values, 0.95),
-        "mean": round(sum(values) / len(values), 6) if values else None,
-        "max": round(max(values), 6) if values else None,
-        "count": len(values),
-    }
+_timing = timing
 
 
 def _group(records: Sequence[TurnRecord], planned: int | None = None) -> dict[str, Any]:
@@ -84,6 +73,62 @@ def _group(records: Sequence[TurnRecord], planned: int | None = None) -> dict[st
         "duration_s": _timing(
             [r.duration_s for r in records if r.duration_s is not None and not r.error]
         ),
+        "chunk_gap_max_s": _timing(
+            [r.chunk_gap_max_s for r in records if r.chunk_gap_max_s is not None]
+        ),
+        "chars_per_s": _timing([r.chars_per_s for r in records if r.chars_per_s is not None]),
+        "usage": usage(records),
+    }
+
+
+def usage(records: Sequence[TurnRecord]) -> dict[str, Any]:
+    """Tokens by who spent them: the persona's replies (when reported), the judge, the simulator."""
+    judgements = [j for r in records for j in r.judgements]
+    reported = [r.reply_tokens for r in records if r.reply_tokens is not None]
+    return {
+        "reply_tokens": sum(reported),
+        "replies_reporting_tokens": len(reported),
+        "judge_tokens": sum(r.judge_tokens for r in records),
+        "judge_calls": sum(1 for j in judgements if not j.get("cached")),
+        "judge_cached": sum(1 for j in judgements if j.get("cached")),
+        "simulator_tokens": sum(r.simulator_tokens for r in records),
+        "simulated_messages": sum(1 for r in records if r.simulated),
+    }
+
+
+def repeats(records: Sequence[TurnRecord]) -> dict[str, Any]:
+    """How a scenario fared across its runs (persona x repeat).
+
+    A run passed when every turn and the conversation checks passed. ``pass_at_k``: at
+    least one of the k runs passed; ``pass_hat_k``: all k did; ``flaky``: some did and
+    some did not. The spreads are of each run's median TTFT and total duration.
+    """
+    runs = records_by_conversation(records)
+    passed = [key for key, run in runs.items() if all(r.outcome == "passed" for r in run)]
+    count = len(runs)
+    ttft: list[float] = []
+    duration: list[float] = []
+    for run in runs.values():
+        firsts = [r.ttft_s for r in run if r.ttft_s is not None and not r.error]
+        median = percentile(firsts, 0.5)
+        if median is not None:
+            ttft.append(median)
+        duration.append(sum(r.duration_s or 0.0 for r in run))
+    ended: dict[str, int] = {}
+    for run in runs.values():
+        why = run[-1].ended_by
+        if why is not None:
+            ended[why] = ended.get(why, 0) + 1
+    return {
+        "runs": count,
+        "runs_passed": len(passed),
+        "pass_rate": round(len(passed) / count, 4) if count else None,
+        "pass_at_k": bool(passed),
+        "pass_hat_k": count > 0 and len(passed) == count,
+        "flaky": 0 < len(passed) < count,
+        "run_ttft_s": spread(ttft),
+        "run_duration_s": spread(duration),
+        "ended_by": ended,
     }
 
 
@@ -103,10 +148,17 @@ def summarize(
         persona: _group([r for r in records if r.persona == persona])
         for persona in sorted({r.persona for r in records})
     }
-    summary["by_scenario"] = {
-        name: _group([r for r in records if r.scenario == name])
-        for name in dict.fromkeys(r.scenario for r in records)
-    }
+    summary["by_scenario"] = {}
+    for name in dict.fromkeys(r.scenario for r in records):
+        mine = [r for r in records if r.scenario == name]
+        group = _group(mine)
+        group.update(repeats(mine))
+        group["by_persona"] = {
+            persona: repeats([r for r in mine if r.persona == persona])
+            for persona in dict.fromkeys(r.persona for r in mine)
+        }
+        summary["by_scenario"][name] = group
+    summary["flaky"] = [name for name, group in summary["by_scenario"].items() if group["flaky"]]
     summary["failures"] = [
         {
             "scenario": r.scenario,
@@ -124,8 +176,8 @@ def summarize(
             "persona": r.persona,
             "repeat": r.repeat,
             "turn": r.turn,
-            "error": r.error,
-            "error_type": r.error_type,
+            "error": r.error or "; ".join(r.check_errors),
+            "error_type": r.error_type or ("JudgeError" if r.check_errors else None),
         }
         for r in records
         if r.outcome == "error"
@@ -148,7 +200,9 @@ def summarize(
 def write_summary(out_dir: Path, summary: dict[str, Any]) -> Path:
     path = out_dir / SUMMARY_FILE
     temporary = path.with_suffix(".json.tmp")
-    temporary.write_text(json.dumps(summary, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    temporary.write_text(
+        valid_text(json.dumps(summary, indent=2, ensure_ascii=False)) + "\n", encoding="utf-8"
+    )
     temporary.replace(path)
     return path
 
@@ -202,6 +256,9 @@ def render_summary(summary: dict[str, Any], *, max_problems: int = 20) -> Group:
     row("all", summary, style="bold")
 
     parts: list[Any] = [table]
+    scenarios = _scenario_table(summary)
+    if scenarios is not None:
+        parts.append(scenarios)
     problems = _problem_lines(summary)
     for line in problems[:max_problems]:
         parts.append(line)
@@ -222,9 +279,41 @@ def render_summary(summary: dict[str, Any], *, max_problems: int = 20) -> Group:
                 style="dim",
             )
         )
+    spent = summary.get("usage") or {}
+    if spent.get("judge_calls") or spent.get("judge_cached") or spent.get("simulator_tokens"):
+        parts.append(
+            Text(
+                f"tokens: replies {spent['reply_tokens']}, judge {spent['judge_tokens']}"
+                f" ({spent['judge_calls']} calls, {spent['judge_cached']} from the cache),"
+                f" simulator {spent['simulator_tokens']}",
+                style="dim",
+            )
+        )
     for note in run.get("notes", []):
         parts.append(Text(f"note: {note}", style="yellow"))
     return Group(*parts)
+
+
+def _scenario_table(summary: dict[str, Any]) -> Table | None:
+    """Runs per scenario, when any scenario ran more than once; flaky ones marked."""
+    groups = summary.get("by_scenario") or {}
+    if not any(group.get("runs", 0) > 1 for group in groups.values()):
+        return None
+    table = Table(title="Repeats", title_justify="left")
+    for column in ("scenario", "runs", "passed", "pass rate", "pass@k", "pass^k", ""):
+        table.add_column(column, justify="left" if column == "scenario" else "right")
+    for name, group in groups.items():
+        flaky = bool(group.get("flaky"))
+        table.add_row(
+            name,
+            str(group["runs"]),
+            str(group["runs_passed"]),
+            _rate(group.get("pass_rate")),
+            "yes" if group["pass_at_k"] else "no",
+            "yes" if group["pass_hat_k"] else "no",
+            Text("FLAKY", style="bold magenta") if flaky else "",
+        )
+    return table
 
 
 def _problem_lines(summary: dict[str, Any]) -> list[Text]:

@@ -1,4 +1,4 @@
-"""The result of an evaluation in a notebook: an HTML table with failures highlighted, a DataFrame, plots, transcripts.
+"""The result of an evaluation in a notebook: the run's report inline, a DataFrame, plots, transcripts, a diff against another run.
 
 :class:`EvaluationResult` holds every turn record and the summary. It renders itself in
 Jupyter (``_repr_html_``), converts to pandas, plots TTFT and duration per persona with
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lume_widget.errors import ConfigurationError
+from lume_widget.evaluation.compare import Comparison, compare_records, load_run
+from lume_widget.evaluation.html_report import render_report
 from lume_widget.evaluation.records import TurnRecord
 from lume_widget.evaluation.transcript import TranscriptView
 
@@ -21,40 +23,11 @@ if TYPE_CHECKING:
     import pandas
     from matplotlib.figure import Figure
 
-__all__ = ["EvaluationResult"]
-
-_REPLY_PREVIEW = 160
-
-_STYLE = """
-<style>
-.lume-eval {font-family: var(--jp-ui-font-family, system-ui, sans-serif); font-size: 13px}
-.lume-eval table {border-collapse: collapse; margin: 4px 0 10px}
-.lume-eval th, .lume-eval td {border: 1px solid #ddd; padding: 3px 6px; text-align: left;
-  vertical-align: top}
-.lume-eval th {background: #f3f4f6}
-.lume-eval td.num {text-align: right; font-variant-numeric: tabular-nums}
-.lume-eval tr.failed td {background: #fde8e8}
-.lume-eval tr.error td {background: #fff4d6}
-.lume-eval .badge {display: inline-block; padding: 0 6px; border-radius: 8px; font-weight: 600}
-.lume-eval .badge.passed {background: #d1fadf; color: #05603a}
-.lume-eval .badge.failed {background: #fecdca; color: #912018}
-.lume-eval .badge.error {background: #fedf89; color: #7a2e0e}
-.lume-eval ul.why {margin: 0; padding-left: 16px; color: #912018}
-.lume-eval .headline {font-size: 14px; margin: 4px 0}
-</style>
-"""
+__all__ = ["EvaluationResult", "HtmlView"]
 
 
 def _e(value: Any) -> str:
     return html.escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: float | None) -> str:
-    return "" if value is None else f"{value:.3f}"
-
-
-def _preview(text: str) -> str:
-    return text if len(text) <= _REPLY_PREVIEW else text[: _REPLY_PREVIEW - 3] + "..."
 
 
 @dataclass
@@ -68,6 +41,7 @@ class EvaluationResult:
 
     @property
     def passed(self) -> bool:
+        """True when every turn passed and none ended in an error."""
         return bool(self.summary.get("all_passed"))
 
     @property
@@ -187,72 +161,38 @@ class EvaluationResult:
     # -- notebook display ------------------------------------------------------------------
 
     def _repr_html_(self) -> str:
-        summary = self.summary
-        turns = summary["turns"]
-        verdict = "passed" if self.passed else ("failed" if turns["failed"] else "error")
-        parts = [_STYLE, '<div class="lume-eval">']
-        parts.append(
-            f'<div class="headline"><span class="badge {verdict}">{_e(verdict.upper())}</span> '
-            f"{turns['passed']} passed, {turns['failed']} failed, {turns['error']} errors,"
-            f" {turns['skipped']} skipped of {turns['planned']} turns"
-            + (f" &middot; results in <code>{_e(self.out_dir)}</code>" if self.out_dir else "")
-            + "</div>"
+        body = render_report(
+            self.records, self.summary, where=None if self.out_dir is None else str(self.out_dir)
         )
-        parts.append(self._persona_table())
-        parts.append(self._turn_table())
-        for note in self.notes:
-            parts.append(f"<div><em>note:</em> {_e(note)}</div>")
-        parts.append("</div>")
-        return "".join(parts)
+        notes = "".join(f"<div><em>note:</em> {_e(note)}</div>" for note in self.notes)
+        return body + notes
 
-    def _persona_table(self) -> str:
-        rows = [
-            "<table><tr><th>persona</th><th>turns</th><th>passed</th><th>failed</th>"
-            "<th>errors</th><th>pass rate</th><th>TTFT p50</th><th>TTFT p95</th>"
-            "<th>duration p50</th><th>duration p95</th></tr>"
-        ]
-        groups = [*self.summary["by_persona"].items(), ("all", self.summary)]
-        for name, group in groups:
-            t = group["turns"]
-            rate = group["pass_rate"]
-            css = "failed" if t["failed"] else ("error" if t["error"] else "")
-            rows.append(
-                f'<tr class="{css}"><td><b>{_e(name)}</b></td><td class="num">{t["run"]}</td>'
-                f'<td class="num">{t["passed"]}</td><td class="num">{t["failed"]}</td>'
-                f'<td class="num">{t["error"]}</td>'
-                f'<td class="num">{"" if rate is None else f"{rate:.0%}"}</td>'
-                f'<td class="num">{_num(group["ttft_s"]["p50"])}</td>'
-                f'<td class="num">{_num(group["ttft_s"]["p95"])}</td>'
-                f'<td class="num">{_num(group["duration_s"]["p50"])}</td>'
-                f'<td class="num">{_num(group["duration_s"]["p95"])}</td></tr>'
-            )
-        rows.append("</table>")
-        return "".join(rows)
+    def report(self) -> HtmlView:
+        """The run's report inline (the same page as ``report.html`` in the run directory)."""
+        return HtmlView(self._repr_html_())
 
-    def _turn_table(self) -> str:
-        rows = [
-            "<table><tr><th>scenario</th><th>persona</th><th>repeat</th><th>turn</th>"
-            "<th>say</th><th>reply</th><th>outcome</th><th>TTFT s</th><th>duration s</th>"
-            "<th>tier</th></tr>"
-        ]
-        for record in self.records:
-            outcome = record.outcome
-            why = ""
-            if record.failures:
-                why = (
-                    '<ul class="why">'
-                    + "".join(f"<li>{_e(f)}</li>" for f in record.failures)
-                    + "</ul>"
-                )
-            elif record.error:
-                why = f'<ul class="why"><li>{_e(record.error)}</li></ul>'
-            rows.append(
-                f'<tr class="{outcome}"><td>{_e(record.scenario)}</td><td>{_e(record.persona)}</td>'
-                f'<td class="num">{record.repeat}</td><td class="num">{record.turn}</td>'
-                f"<td>{_e(record.say)}</td><td>{_e(_preview(record.reply))}{why}</td>"
-                f'<td><span class="badge {outcome}">{_e(outcome)}</span></td>'
-                f'<td class="num">{_num(record.ttft_s)}</td>'
-                f'<td class="num">{_num(record.duration_s)}</td><td>{_e(record.tier)}</td></tr>'
-            )
-        rows.append("</table>")
-        return "".join(rows)
+    def compare(self, base: str | Path | EvaluationResult) -> Comparison:
+        """What changed from ``base`` (a run directory or result) to this run; see :mod:`.compare`."""
+        if isinstance(base, EvaluationResult):
+            base_records, base_name = base.records, str(base.out_dir or "base")
+        else:
+            base_records, base_name = load_run(base), str(base)
+        return compare_records(
+            base_records,
+            self.records,
+            base_name=base_name,
+            new_name=str(self.out_dir or "this run"),
+        )
+
+
+class HtmlView:
+    """HTML that a notebook displays as is."""
+
+    def __init__(self, markup: str) -> None:
+        self.markup = markup
+
+    def __repr__(self) -> str:
+        return f"HtmlView({len(self.markup)} characters of HTML)"
+
+    def _repr_html_(self) -> str:
+        return self.markup

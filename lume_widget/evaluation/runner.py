@@ -18,6 +18,8 @@ delivered never is (that would duplicate the message).
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -25,13 +27,16 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lume_widget.core.events import ChunkReceived, ReplyCompleted, TurnFailed
 from lume_widget.errors import (
     ConfigurationError,
     LumeError,
     RateLimitedError,
     TooManyConsultationsError,
 )
+from lume_widget.evaluation.chatmodel import ModelCallError
 from lume_widget.evaluation.expectations import check_conversation, check_turn
+from lume_widget.evaluation.judge import Exchange, Judge
 from lume_widget.evaluation.limiter import AdaptiveLimiter
 from lume_widget.evaluation.options import (
     MAX_ACTIVE_CONSULTATIONS,
@@ -48,8 +53,12 @@ from lume_widget.evaluation.records import (
     TurnRecord,
     read_records,
     split_complete,
+    valid_text,
 )
-from lume_widget.evaluation.scenarios import Conversation, GoalSpec, ScenarioFile
+from lume_widget.evaluation.scenarios import Conversation, GoalSpec, Rubric, ScenarioFile
+from lume_widget.evaluation.simulator import Simulator
+from lume_widget.evaluation.stats import percentile
+from lume_widget.evaluation.verdicts import Verdicts, add_verdict, verdict_of
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -67,10 +76,15 @@ CLOSE_TIMEOUT_S = 5.0
 
 
 class _ConversationError(Exception):
-    def __init__(self, error: BaseException, turn: int) -> None:
+    """Ends a conversation: ``error`` (None when ``record`` already says what went wrong) at ``turn``."""
+
+    def __init__(
+        self, error: BaseException | None, turn: int, record: TurnRecord | None = None
+    ) -> None:
         super().__init__(str(error))
         self.error = error
         self.turn = turn
+        self.record = record
 
 
 class Runner:
@@ -84,8 +98,12 @@ class Runner:
         *,
         clock: Callable[[], float] = time.perf_counter,
         sleep: Callable[[float], Any] = asyncio.sleep,
+        judge: Judge | None = None,
+        simulator: Simulator | None = None,
     ) -> None:
         self.client = client
+        self.judge = judge
+        self.simulator = simulator
         self.scenarios = scenarios
         self.options = options
         self._clock = clock
@@ -107,6 +125,7 @@ class Runner:
         self._goal_ids: dict[str, str | BaseException] = {}
         self._progress: Progress | None = None
         self._stuck: set[asyncio.Future[None]] = set()
+        self.verdicts = Verdicts(judge)
         self.watching = False
         """True once a transport reports every 429 itself (see :mod:`.watch`)."""
 
@@ -119,6 +138,16 @@ class Runner:
         conversations = self.scenarios.conversations(
             repeat=options.repeat, personas=options.personas
         )
+        if self.scenarios.needs_judge() and self.judge is None:
+            raise ConfigurationError(
+                "this scenario file has rubric checks; give a judge model (--judge-url and"
+                " --judge-model, or $LUME_JUDGE_URL and $LUME_JUDGE_MODEL)"
+            )
+        if self.scenarios.needs_simulator() and self.simulator is None:
+            raise ConfigurationError(
+                "this scenario file has simulated users; give a simulator or judge model"
+                " (--judge-url and --judge-model, or $LUME_JUDGE_URL and $LUME_JUDGE_MODEL)"
+            )
         if options.personas and not conversations:
             raise ConfigurationError(
                 f"no scenario uses the persona(s) {', '.join(options.personas)};"
@@ -140,7 +169,7 @@ class Runner:
         kept = [record for record in kept if record.key in wanted]
         self._progress = progress = Progress(
             conversations_total=len(conversations),
-            turns_total=sum(len(c.scenario.turns) for c in conversations),
+            turns_total=sum(c.scenario.planned_turns for c in conversations),
             concurrency=self.limiter.limit,
         )
         for record in kept:
@@ -260,12 +289,7 @@ class Runner:
             try:
                 goal = await self._retrying(
                     lambda spec=spec: self.client.create_goal(  # type: ignore[misc]
-                        title=spec.title,
-                        goal_type=spec.goal_type,
-                        description=spec.description,
-                        current_value=spec.current_value,
-                        target_value=spec.target_value,
-                        target_unit=spec.target_unit,
+                        **spec.create_arguments()
                     )
                 )
                 self._goal_ids[key] = goal.id
@@ -288,6 +312,11 @@ class Runner:
         records: list[TurnRecord] = []
         chat: Consultation | None = None
         goal_id: str | None = None
+        # A simulated turn's record waits until the simulator has said whether it was the last.
+        held: TurnRecord | None = None
+        # Records written in turn order once their rubric is judged; the judge works on one
+        # turn while the persona answers the next (a verdict never changes what is asked).
+        queue: list[TurnRecord] = []
         try:
             if scenario.goal is not None:
                 goal = self._goal_ids.get(scenario.goal)
@@ -298,46 +327,163 @@ class Runner:
                 chat = await self._open(conversation, goal_id)
             except Exception as exc:
                 raise _ConversationError(exc, 0) from exc
-            for index, turn in enumerate(scenario.turns):
-                record = self._new_record(conversation, index, goal_id, chat.id)
+            exchanges: list[Exchange] = []
+            index = 0
+            while True:
+                say, simulated, simulator_tokens = await self._next_message(
+                    conversation, index, exchanges
+                )
+                if held is not None:
+                    if say is None:
+                        held.ended_by = "simulator"
+                        held.simulator_tokens += simulator_tokens
+                        finishing, held = held, None
+                        await self._finish_record(finishing, conversation, records, exchanges)
+                        break
+                    queue.append(held)
+                    held = None
+                    self.verdicts.write_ready(queue, self._emit)
+                if say is None:
+                    raise _ConversationError(
+                        ModelCallError(
+                            "the simulated user ended the conversation before its first message"
+                        ),
+                        0,
+                    )
+                record = self._new_record(conversation, index, say, goal_id, chat.id)
+                record.simulated = simulated
+                record.simulator_tokens = simulator_tokens
                 try:
                     await self.limiter.wait_unpaused()
                     start = self._clock()
-                    reply = await self._ask(chat, turn.say)
+                    reply, chunk_times = await self._ask(chat, say)
                     record.wall_s = round(self._clock() - start, 6)
                 except Exception as exc:
-                    raise _ConversationError(exc, index) from exc
-                _fill(record, reply)
-                record.failures = check_turn(
-                    record, conversation.turn_expects[index].model_dump(exclude_none=True)
-                )
+                    raise _ConversationError(exc, index, record) from exc
+                _fill(record, reply, chunk_times)
+                expect = conversation.expect_for(index)
+                record.failures = check_turn(record, expect.checks())
+                exchanges += [Exchange("user", say), Exchange("coach", reply.text)]
+                if expect.rubric is not None:
+                    self.verdicts.start(record, conversation, expect.rubric, exchanges)
                 records.append(record)
-                if index == len(scenario.turns) - 1:
-                    record.last = True
-                    if conversation.conversation_expect is not None:
-                        record.failures += check_conversation(
-                            records,
-                            conversation.conversation_expect.model_dump(exclude_none=True),
-                        )
-                record.passed = not record.failures
-                self._emit(record)
                 await self.limiter.succeeded()
+                ended_by = await self._ended_by(conversation, index, record, exchanges)
+                if ended_by is not None:
+                    record.ended_by = ended_by
+                    if ended_by == "error":
+                        records.pop()
+                        raise _ConversationError(None, index, record)
+                    await self.verdicts.write_all(queue, self._emit)
+                    await self._finish_record(record, conversation, records, exchanges)
+                    break
+                if scenario.simulated_user is None:
+                    queue.append(record)
+                    self.verdicts.write_ready(queue, self._emit)
+                else:
+                    held = record
+                index += 1
         except _ConversationError as failure:
             error = failure.error
-            record = self._new_record(
-                conversation, failure.turn, goal_id, None if chat is None else chat.id
+            record = (
+                failure.record
+                or held
+                or self._new_record(
+                    conversation, failure.turn, "", goal_id, None if chat is None else chat.id
+                )
             )
-            record.error = _describe(error)
-            record.error_type = type(error).__name__
-            partial = getattr(error, "partial_text", None)
-            record.reply = partial or ""
+            if error is not None:
+                record.error = _describe(error)
+                record.error_type = type(error).__name__
+                partial = getattr(error, "partial_text", None)
+                if partial or not record.reply:
+                    record.reply = partial or ""
+            record.ended_by = "error"
             record.last = True
-            records.append(record)
+            if scenario.simulated_user is not None:
+                record.turns_total = record.turn + 1
+            if not any(kept is record for kept in records):
+                records.append(record)
+            await self.verdicts.write_all(queue, self._emit)
+            await self.verdicts.settle(record)
             self._emit(record)
         finally:
+            self.verdicts.cancel(records)
             if chat is not None:
                 await self._release(chat)
         return records
+
+    async def _next_message(
+        self, conversation: Conversation, index: int, exchanges: list[Exchange]
+    ) -> tuple[str | None, bool, int]:
+        """(text, simulated, simulator tokens) of the next user message; no text when the simulator ends."""
+        scenario = conversation.scenario
+        user = scenario.simulated_user
+        if user is None:
+            assert scenario.turns is not None
+            return scenario.turns[index].say, False, 0
+        if index == 0 and user.opening:
+            return user.opening, False, 0
+        if self.simulator is None:
+            raise _ConversationError(ConfigurationError("no simulator model is configured"), index)
+        try:
+            move = await self.simulator.next_message(
+                user, persona=conversation.persona, goal=conversation.goal, conversation=exchanges
+            )
+        except Exception as exc:
+            raise _ConversationError(exc, index) from exc
+        return move.text, True, move.tokens
+
+    async def _ended_by(
+        self,
+        conversation: Conversation,
+        index: int,
+        record: TurnRecord,
+        exchanges: list[Exchange],
+    ) -> str | None:
+        """Why the conversation ends after this turn, or None when it goes on."""
+        scenario = conversation.scenario
+        user = scenario.simulated_user
+        if user is None:
+            return "script" if index == len(scenario.turns or ()) - 1 else None
+        if user.stop_when:
+            verdict = await self.verdicts.judge_now(
+                conversation, Rubric(criteria=user.stop_when), exchanges, "stop_when"
+            )
+            record.judgements.append(verdict.to_dict())
+            record.judge_tokens += verdict.tokens
+            if verdict.error is not None:
+                record.error = verdict.error
+                record.error_type = "JudgeError"
+                return "error"
+            if verdict.passed:
+                return "stop_when"
+        if index + 1 >= user.max_turns:
+            return "max_turns"
+        return None
+
+    async def _finish_record(
+        self,
+        record: TurnRecord,
+        conversation: Conversation,
+        records: list[TurnRecord],
+        exchanges: list[Exchange],
+    ) -> None:
+        """Mark the conversation's last record, judge the whole conversation, write it."""
+        await self.verdicts.settle(record)
+        record.last = True
+        if conversation.scenario.simulated_user is not None:
+            record.turns_total = len(records)
+        expect = conversation.conversation_expect
+        if expect is not None:
+            record.failures += check_conversation(records, expect.checks())
+            if expect.rubric is not None:
+                verdict = await self.verdicts.judge_now(
+                    conversation, expect.rubric, exchanges, "conversation rubric"
+                )
+                add_verdict(record, verdict)
+        record.passed = verdict_of(record)
+        self._emit(record)
 
     async def _open(self, conversation: Conversation, goal_id: str | None) -> Consultation:
         scenario = conversation.scenario
@@ -380,12 +526,22 @@ class Runner:
             self._log.created(chat.id, conversation.key)
         return chat
 
-    async def _ask(self, chat: Consultation, text: str) -> Reply:
+    async def _ask(self, chat: Consultation, text: str) -> tuple[Reply, list[tuple[float, int]]]:
+        """The reply and (arrival time, characters) of each streamed chunk."""
         attempts = 0
         while True:
             attempts += 1
+            chunks: list[tuple[float, int]] = []
             try:
-                return await chat.ask(text)
+                async with contextlib.aclosing(chat.stream(text)) as events:
+                    async for event in events:
+                        if isinstance(event, ChunkReceived):
+                            chunks.append((event.at, len(event.text)))
+                        elif isinstance(event, ReplyCompleted):
+                            return event.reply, chunks
+                        elif isinstance(event, TurnFailed):
+                            raise event.error
+                raise LumeError("the turn ended without a reply")
             except RateLimitedError as exc:
                 # Only a message that certainly did not reach the server is sent again.
                 if exc.unsent_text is None or attempts >= self.options.max_attempts:
@@ -473,6 +629,7 @@ class Runner:
         self,
         conversation: Conversation,
         index: int,
+        say: str,
         goal_id: str | None,
         consultation_id: str | None,
     ) -> TurnRecord:
@@ -482,11 +639,11 @@ class Runner:
             repeat=conversation.repeat,
             persona=conversation.persona,
             turn=index,
-            say=scenario.turns[index].say,
+            say=say,
             goal=scenario.goal,
             goal_id=goal_id,
             consultation_id=consultation_id,
-            turns_total=len(scenario.turns),
+            turns_total=scenario.planned_turns,
             started_at=datetime.now(timezone.utc).isoformat(),
         )
 
@@ -528,8 +685,8 @@ class Runner:
                 logger.exception("the progress callback failed")
 
 
-def _fill(record: TurnRecord, reply: Reply) -> None:
-    record.reply = reply.text
+def _fill(record: TurnRecord, reply: Reply, chunks: Sequence[tuple[float, int]] = ()) -> None:
+    record.reply = valid_text(reply.text)
     record.ttft_s = None if reply.ttft_s is None else round(reply.ttft_s, 6)
     record.duration_s = round(reply.duration_s, 6)
     record.chunks = reply.chunks
@@ -538,6 +695,19 @@ def _fill(record: TurnRecord, reply: Reply) -> None:
     record.tier_changes = len(reply.tier_changes)
     server_ms = reply.metadata.get("processing_time_ms") if reply.metadata else None
     record.server_ms = float(server_ms) if isinstance(server_ms, int | float) else None
+    tokens = reply.metadata.get("tokens_used") if reply.metadata else None
+    record.reply_tokens = (
+        tokens if isinstance(tokens, int) and not isinstance(tokens, bool) else None
+    )
+    gaps = [later[0] - earlier[0] for earlier, later in itertools.pairwise(chunks)]
+    if gaps:
+        record.chunk_gap_p50_s = percentile(gaps, 0.5)
+        record.chunk_gap_p95_s = percentile(gaps, 0.95)
+        record.chunk_gap_max_s = round(max(gaps), 6)
+        streamed = chunks[-1][0] - chunks[0][0]
+        after_first = sum(size for _, size in chunks[1:])
+        if streamed > 0:
+            record.chars_per_s = round(after_first / streamed, 3)
 
 
 def _is_rate_limit(error: TooManyConsultationsError) -> bool:

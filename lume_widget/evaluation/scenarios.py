@@ -7,7 +7,8 @@ A scenario file has three sections::
       repeat: 1
       expect: {max_ttft_s: 10}
     goals:               # optional; created on the server once per run
-      summer: {title: "Lose 15 pounds", goal_type: weight, target_value: 165, target_unit: lbs}
+      summer: {title: "Lose 15 pounds", goal_type: weight, current_value: 5, target_value: 15,
+               target_unit: lbs, target_date: 2026-06-01}
     scenarios:
       - name: goal-aware-opening
         persona: wellness_specialist     # or a list: one conversation per persona
@@ -16,6 +17,11 @@ A scenario file has three sections::
         turns:
           - say: "Hi!"
             expect: {icontains_any: ["summer", "15 pounds"]}
+
+Two optional sections name models: ``judge: {url, model}`` (any OpenAI-compatible
+chat-completions endpoint) grades ``rubric`` checks, and ``simulator: {url, model}``
+(the judge's when absent) plays the user of scenarios with ``simulated_user`` instead of
+``turns``. API keys never go in the file; they come from the environment.
 
 Validation is pydantic v2; each error is mapped back to the YAML node it concerns, so a
 problem reads ``scenarios.yaml:14:13: scenarios[0].turns[0].expect.regex: ...``.
@@ -26,8 +32,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -37,22 +44,44 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_validator,
 )
 
 from lume_widget.defaults import DEFAULT_PERSONA, MAX_MESSAGE_CHARS, PERSONAS
-from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.expectations import resolve_python_check
+from lume_widget.evaluation.yaml_source import (
+    MAX_FILE_BYTES,
+    MAX_YAML_NODES,
+    SECRET_KEYS,
+    Problem,
+    ScenarioFileError,
+    compose,
+    dotted,
+    duplicate_keys,
+    is_union_tag,
+    node_for,
+    problem_at,
+    read_source,
+    secrets_in,
+    walk,
+)
 
 __all__ = [
+    "MAX_FILE_BYTES",
+    "MAX_YAML_NODES",
+    "SECRET_KEYS",
     "Conversation",
     "ConversationExpect",
     "Defaults",
     "Expect",
     "GoalSpec",
+    "ModelSettings",
     "Problem",
+    "Rubric",
     "Scenario",
     "ScenarioFile",
     "ScenarioFileError",
+    "SimulatedUser",
     "Turn",
     "load_scenarios",
     "parse_scenarios",
@@ -76,6 +105,32 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _check_message(value: str) -> str:
+    if not value.strip():
+        raise ValueError("a message cannot be blank")
+    if len(value.strip()) > MAX_MESSAGE_CHARS:
+        raise ValueError(f"a message holds at most {MAX_MESSAGE_CHARS} characters after trimming")
+    return value
+
+
+class Rubric(_Strict):
+    """A criterion a judge model scores from 0 to 1; the check passes at ``threshold`` or above."""
+
+    criteria: str = Field(min_length=1)
+    threshold: float = Field(default=0.5, ge=0.0, le=1.0)
+
+    @field_validator("criteria")
+    @classmethod
+    def _not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("a rubric cannot be blank; say what a good reply does")
+        return value
+
+
+def _rubric_short_form(value: Any) -> Any:
+    return {"criteria": value} if isinstance(value, str) else value
+
+
 class Expect(_Strict):
     """Checks on one turn's reply; every field set must pass. ``i`` prefixes ignore case."""
 
@@ -93,8 +148,15 @@ class Expect(_Strict):
     max_chars: int | None = Field(default=None, ge=0)
     max_ttft_s: float | None = Field(default=None, gt=0)
     max_duration_s: float | None = Field(default=None, gt=0)
+    max_chunk_gap_s: float | None = Field(default=None, gt=0)
     tier: TierName | None = None
     python: str | None = None
+    rubric: Rubric | None = None
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _short_rubric(cls, value: Any) -> Any:
+        return _rubric_short_form(value)
 
     @field_validator(
         "contains",
@@ -133,12 +195,20 @@ class Expect(_Strict):
         """These checks, with any check not set here taken from ``base``."""
         if base is None:
             return self
-        data = base.model_dump(exclude_none=True)
-        data.update(self.model_dump(exclude_none=True))
-        return Expect.model_construct(**data)
+        data = {name: getattr(base, name) for name in base.model_fields_set}
+        data.update({name: getattr(self, name) for name in self.model_fields_set})
+        return Expect.model_construct(**{k: v for k, v in data.items() if v is not None})
 
     def is_empty(self) -> bool:
         return not self.model_dump(exclude_none=True)
+
+    def checks(self) -> dict[str, Any]:
+        """The checks judged without a model, by kind (``rubric`` is left to the judge)."""
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "rubric" and getattr(self, name) is not None
+        }
 
 
 class ConversationExpect(_Strict):
@@ -149,11 +219,25 @@ class ConversationExpect(_Strict):
     tier: TierName | None = None
     max_total_duration_s: float | None = Field(default=None, gt=0)
     python: str | None = None
+    rubric: Rubric | None = None
+
+    @field_validator("rubric", mode="before")
+    @classmethod
+    def _short_rubric(cls, value: Any) -> Any:
+        return _rubric_short_form(value)
 
     @field_validator("python")
     @classmethod
     def _importable(cls, value: str | None, info: ValidationInfo) -> str | None:
         return _check_python(value, info)
+
+    def checks(self) -> dict[str, Any]:
+        """The checks judged without a model, by kind (``rubric`` is left to the judge)."""
+        return {
+            name: getattr(self, name)
+            for name in type(self).model_fields
+            if name != "rubric" and getattr(self, name) is not None
+        }
 
 
 class Turn(_Strict):
@@ -165,24 +249,68 @@ class Turn(_Strict):
     @field_validator("say")
     @classmethod
     def _fits(cls, value: str) -> str:
-        if not value.strip():
-            raise ValueError("a message cannot be blank")
-        if len(value.strip()) > MAX_MESSAGE_CHARS:
+        return _check_message(value)
+
+
+class SimulatedUser(_Strict):
+    """The user's side played by a model: who it is, how it opens, when the conversation ends."""
+
+    persona: str = Field(min_length=1)
+    opening: str | None = None
+    max_turns: int = Field(default=6, ge=1, le=50)
+    stop_when: str | None = Field(default=None, min_length=1)
+
+    @field_validator("opening")
+    @classmethod
+    def _fits(cls, value: str | None) -> str | None:
+        return None if value is None else _check_message(value)
+
+
+class ModelSettings(_Strict):
+    """An OpenAI-compatible chat-completions endpoint (``url`` ending in ``/v1``) and model name.
+
+    The key is read from the environment only; ``timeout_s`` bounds one call and
+    ``concurrency`` the calls at once.
+    """
+
+    url: str | None = Field(default=None, min_length=1)
+    model: str | None = Field(default=None, min_length=1)
+    timeout_s: float | None = Field(default=None, gt=0)
+    concurrency: int | None = Field(default=None, ge=1, le=64)
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
             raise ValueError(
-                f"a message holds at most {MAX_MESSAGE_CHARS} characters after trimming"
+                "expected an http:// or https:// URL, such as https://api.openai.com/v1"
             )
         return value
 
 
 class GoalSpec(_Strict):
-    """A goal to create on the server (or reuse when one with the same title and target exists)."""
+    """A goal to create on the server (or reuse when one with the same title and target exists).
 
-    title: str = Field(min_length=1)
-    goal_type: str = "general"
-    description: str | None = None
-    current_value: float | None = None
-    target_value: float | None = None
-    target_unit: str | None = None
+    The fields are the goals API's (PROTOCOL B9.2); ``current_value`` is recorded as the
+    goal's progress right after it is created, so replies can speak of how far along it is.
+    """
+
+    title: str = Field(min_length=1, max_length=200)
+    goal_type: Literal["weight", "activity", "nutrition", "custom"] = "custom"
+    description: str | None = Field(default=None, max_length=1000)
+    current_value: float | None = Field(default=None, ge=0)
+    target_value: float = Field(ge=0)
+    target_unit: str = Field(min_length=1, max_length=50)
+    start_date: date | None = None
+    target_date: date | None = None
+    is_recurring: bool = False
+    recurrence_pattern: Literal["daily", "weekly", "monthly"] | None = None
+    recurrence_days: list[Annotated[int, Field(ge=0, le=6)]] | None = None
+    recurrence_end_date: date | None = None
+
+    def create_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of ``LumeClient.create_goal`` for this goal."""
+        return self.model_dump()
 
 
 class Defaults(_Strict):
@@ -226,21 +354,59 @@ class Scenario(_Strict):
     quick_action: str | None = Field(default=None, min_length=1)
     expect: Expect | None = None
     conversation_expect: ConversationExpect | None = None
-    turns: list[Turn] = Field(min_length=1)
+    turns: list[Turn] | None = Field(default=None, min_length=1)
+    simulated_user: SimulatedUser | None = None
 
     @field_validator("persona", mode="before")
     @classmethod
     def _personas(cls, value: Any) -> Any:
         return _check_personas(value)
 
+    @model_validator(mode="after")
+    def _one_script(self) -> Scenario:
+        if self.turns is None and self.simulated_user is None:
+            raise ValueError(
+                "give the scenario 'turns' (a script) or 'simulated_user' (a model plays the user)"
+            )
+        if self.turns is not None and self.simulated_user is not None:
+            raise ValueError("a scenario has either 'turns' or 'simulated_user', not both")
+        return self
+
+    @property
+    def planned_turns(self) -> int:
+        """The turns a run asks at most: the script's length, or the simulated user's max_turns."""
+        if self.turns is not None:
+            return len(self.turns)
+        assert self.simulated_user is not None
+        return self.simulated_user.max_turns
+
 
 class ScenarioFile(_Strict):
     """A whole scenario file, validated; :meth:`conversations` expands it into runs."""
 
     defaults: Defaults = Defaults()
+    judge: ModelSettings | None = None
+    simulator: ModelSettings | None = None
     goals: dict[str, GoalSpec] = Field(default_factory=dict)
     scenarios: list[Scenario] = Field(min_length=1)
     path: Path | None = Field(default=None, exclude=True)
+
+    def needs_judge(self) -> bool:
+        """Whether any check is a rubric (or a ``stop_when``), so a judge model is required."""
+        expects: list[Expect | ConversationExpect | None] = [
+            self.defaults.expect,
+            self.defaults.conversation_expect,
+        ]
+        for scenario in self.scenarios:
+            expects += [scenario.expect, scenario.conversation_expect]
+            expects += [turn.expect for turn in scenario.turns or ()]
+            if scenario.simulated_user is not None and scenario.simulated_user.stop_when:
+                return True
+        return any(expect is not None and expect.rubric is not None for expect in expects)
+
+    def needs_simulator(self) -> bool:
+        """True when some scenario has a simulated user (a model must be configured)."""
+        return any(scenario.simulated_user is not None for scenario in self.scenarios)
 
     def conversations(
         self, *, repeat: int | None = None, personas: Sequence[str] = ()
@@ -262,7 +428,7 @@ class ScenarioFile(_Strict):
             )
             turn_expects = tuple(
                 (turn.expect.merged_over(base_expect) if turn.expect else base_expect) or Expect()
-                for turn in scenario.turns
+                for turn in scenario.turns or ()
             )
             for persona in persona_list:
                 if personas and persona not in personas:
@@ -276,6 +442,7 @@ class ScenarioFile(_Strict):
                             goal=None if scenario.goal is None else self.goals[scenario.goal],
                             tier=scenario.tier or self.defaults.tier,
                             turn_expects=turn_expects,
+                            reply_expect=base_expect or Expect(),
                             conversation_expect=scenario.conversation_expect
                             or self.defaults.conversation_expect,
                         )
@@ -293,6 +460,7 @@ class Conversation:
     goal: GoalSpec | None
     tier: str | None
     turn_expects: tuple[Expect, ...]
+    reply_expect: Expect
     conversation_expect: ConversationExpect | None
 
     @property
@@ -300,76 +468,29 @@ class Conversation:
         """(scenario, persona, repeat): unique within a run, stable across resumes."""
         return (self.scenario.name, self.persona, self.repeat)
 
-
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with a scenario file, and where."""
-
-    file: str
-    line: int | None
-    column: int | None
-    where: str
-    message: str
-
-    def __str__(self) -> str:
-        place = self.file
-        if self.line is not None:
-            place += f":{self.line}:{self.column}"
-        return f"{place}: {self.where + ': ' if self.where else ''}{self.message}"
-
-
-class ScenarioFileError(ConfigurationError):
-    """A scenario file that cannot be used; ``problems`` names the line and the problem of each."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        self.problems = list(problems)
-        count = len(self.problems)
-        head = (
-            "the scenario file has a problem"
-            if count == 1
-            else f"the scenario file has {count} problems"
-        )
-        body = "\n".join(f"  {problem}" for problem in self.problems)
-        super().__init__(f"{head}; fix it and run again:\n{body}")
+    def expect_for(self, index: int) -> Expect:
+        """The checks on the reply to turn ``index`` (every simulated turn shares the scenario's)."""
+        if index < len(self.turn_expects):
+            return self.turn_expects[index]
+        return self.reply_expect
 
 
 def load_scenarios(path: str | Path) -> ScenarioFile:
-    """Read and validate a scenario file; raises :class:`ScenarioFileError` naming each problem."""
-    file = Path(path)
-    try:
-        text = file.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ScenarioFileError(
-            [Problem(str(file), None, None, "", f"cannot read it ({exc.strerror or exc})")]
-        ) from exc
-    return parse_scenarios(text, name=str(file), base_dir=file.resolve().parent)
+    """Read and validate a scenario file; raises :class:`ScenarioFileError` naming each problem.
+
+    The file must be UTF-8 and at most :data:`MAX_FILE_BYTES` long.
+    """
+    text = read_source(path)
+    return parse_scenarios(text, name=str(path), base_dir=Path(path).resolve().parent)
 
 
 def parse_scenarios(
     text: str, *, name: str = "<scenarios>", base_dir: Path | None = None
 ) -> ScenarioFile:
     """Validate scenario YAML held in a string; ``name`` is what problems call the file."""
-    loader = yaml.SafeLoader(text)
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else None
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        problem = exc.problem or str(exc)
-        raise ScenarioFileError(
-            [_problem_at(name, mark, "", f"not valid YAML: {problem}")]
-        ) from None
-    except yaml.YAMLError as exc:
-        raise ScenarioFileError([Problem(name, None, None, "", f"not valid YAML: {exc}")]) from None
-    finally:
-        loader.dispose()
-
-    if node is None or not isinstance(data, dict):
-        mark = node.start_mark if node is not None else None
-        raise ScenarioFileError(
-            [_problem_at(name, mark, "", "expected a mapping with a 'scenarios' list at the top")]
-        )
-    problems = list(_duplicate_keys(node, name, ()))
+    node, data = compose(text, name)
+    problems = list(duplicate_keys(node, name, ()))
+    problems += secrets_in(node, name)
     if problems:
         raise ScenarioFileError(problems)
     try:
@@ -390,46 +511,27 @@ def _cross_check(parsed: ScenarioFile, name: str, root: yaml.Node) -> Iterator[P
         if scenario.goal is not None and scenario.goal not in parsed.goals:
             known = ", ".join(sorted(parsed.goals)) or "none are defined"
             loc: tuple[str | int, ...] = ("scenarios", index, "goal")
-            yield _problem_at(
+            yield problem_at(
                 name,
-                _node_for(root, loc).start_mark,
-                _dotted(loc),
+                node_for(root, loc).start_mark,
+                dotted(loc),
                 f"unknown goal {scenario.goal!r}; define it under 'goals:' (known: {known})",
             )
         if scenario.name in seen:
             loc = ("scenarios", index, "name")
-            yield _problem_at(
+            yield problem_at(
                 name,
-                _node_for(root, loc).start_mark,
-                _dotted(loc),
+                node_for(root, loc).start_mark,
+                dotted(loc),
                 f"the name {scenario.name!r} is already used by scenarios[{seen[scenario.name]}];"
                 " names must be unique (transcripts and --resume rely on them)",
             )
         seen.setdefault(scenario.name, index)
 
 
-def _duplicate_keys(node: yaml.Node, name: str, loc: tuple[str | int, ...]) -> Iterator[Problem]:
-    if isinstance(node, yaml.MappingNode):
-        seen: set[str] = set()
-        for key_node, value_node in node.value:
-            key = str(key_node.value)
-            if key in seen:
-                yield _problem_at(
-                    name,
-                    key_node.start_mark,
-                    _dotted((*loc, key)),
-                    f"the key {key!r} appears twice",
-                )
-            seen.add(key)
-            yield from _duplicate_keys(value_node, name, (*loc, key))
-    elif isinstance(node, yaml.SequenceNode):
-        for index, item in enumerate(node.value):
-            yield from _duplicate_keys(item, name, (*loc, index))
-
-
 def _problem_from_error(name: str, root: yaml.Node, error: Any) -> Problem:
     loc: tuple[str | int, ...] = tuple(error["loc"])
-    reached = _walk(root, loc)
+    reached = walk(root, loc)
     kind = error["type"]
     mark = reached.node.start_mark
     where = reached.walked
@@ -443,73 +545,21 @@ def _problem_from_error(name: str, root: yaml.Node, error: Any) -> Problem:
             mark = reached.key_node.start_mark
     elif kind == "missing":
         message = f"missing required key {loc[-1]!r}"
-        where = tuple(part for part in loc if not (isinstance(part, str) and _is_union_tag(part)))
+        where = tuple(part for part in loc if not (isinstance(part, str) and is_union_tag(part)))
     else:
         message = str(error["msg"])
         message = message.removeprefix("Value error, ")
         value = error.get("input")
         if kind != "value_error" and not isinstance(value, dict | list):
             message += f" (got {value!r})"
-    return _problem_at(name, mark, _dotted(where), message)
-
-
-def _walk(root: yaml.Node, loc: tuple[str | int, ...]) -> _Reached:
-    """Follow a pydantic location through the YAML nodes as far as it goes.
-
-    pydantic puts union member tags (``list[str]``, ``str``) into locations; they name
-    no YAML node and are skipped.
-    """
-    node = root
-    key_node: yaml.Node | None = None
-    walked: list[str | int] = []
-    found = True
-    for part in loc:
-        if isinstance(node, yaml.MappingNode) and isinstance(part, str):
-            for candidate_key, value_node in node.value:
-                if str(candidate_key.value) == part:
-                    walked.append(part)
-                    key_node, node = candidate_key, value_node
-                    break
-            else:
-                if not _is_union_tag(part):
-                    found = False
-                    break
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
-            if not 0 <= part < len(node.value):
-                found = False
-                break
-            walked.append(part)
-            key_node, node = None, node.value[part]
-        elif isinstance(part, int) or not _is_union_tag(part):
-            found = False
-            break
-    return _Reached(node, key_node, tuple(walked), found)
-
-
-@dataclass(frozen=True)
-class _Reached:
-    node: yaml.Node
-    key_node: yaml.Node | None
-    walked: tuple[str | int, ...]
-    found: bool
-
-
-def _is_union_tag(part: str) -> bool:
-    return "[" in part or part in (
-        "str",
-        "int",
-        "float",
-        "bool",
-        "function-after",
-        "function-before",
-    )
-
-
-def _node_for(root: yaml.Node, loc: tuple[str | int, ...]) -> yaml.Node:
-    return _walk(root, loc).node
+    return problem_at(name, mark, dotted(where), message)
 
 
 _SECTION_MODELS: dict[str, type[BaseModel]] = {
+    "judge": ModelSettings,
+    "simulator": ModelSettings,
+    "simulated_user": SimulatedUser,
+    "rubric": Rubric,
     "expect": Expect,
     "conversation_expect": ConversationExpect,
     "defaults": Defaults,
@@ -529,16 +579,3 @@ def _allowed_keys(parent: tuple[str | int, ...]) -> list[str]:
         else:
             return []
     return [field for field in model.model_fields if field != "path"]
-
-
-def _dotted(loc: Sequence[str | int]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
-    return text
-
-
-def _problem_at(name: str, mark: Any, where: str, message: str) -> Problem:
-    if mark is None:
-        return Problem(name, None, None, where, message)
-    return Problem(name, mark.line + 1, mark.column + 1, where, message)

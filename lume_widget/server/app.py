@@ -23,7 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lume_widget._version import __version__
-from lume_widget.server import rest, ws
+from lume_widget.server import goals, rest, ws
 from lume_widget.server.auth import Authenticator
 from lume_widget.server.config import ServerConfig
 from lume_widget.server.faults import AdminApi, FaultState, HttpFaultMiddleware
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 API = "/api/v1"
 CONSULTATION = API + "/consultations/{consultation_id}"
+GOAL = API + "/goals/{goal_id}"
 LEGACY = API + "/wellness/ai/chat"
 SHUTDOWN_GRACE_S = 5.0
 
@@ -109,7 +110,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
 
     async def problem_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, ApiProblem)
-        return error_response(exc, profile)
+        return error_response(exc, profile, request.url.path)
 
     async def http_error_handler(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
@@ -117,7 +118,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
             404: f"no such route: {request.method} {request.url.path}",
             405: f"method {request.method} is not allowed on {request.url.path}",
         }.get(exc.status_code, str(exc.detail))
-        return error_response(ApiProblem(exc.status_code, message), profile)
+        return error_response(ApiProblem(exc.status_code, message), profile, request.url.path)
 
     async def internal_error_handler(request: Request, exc: Exception) -> Response:
         logger.error("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
@@ -126,6 +127,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
                 500, "internal server error: the server logged the details", code="INTERNAL"
             ),
             profile,
+            request.url.path,
         )
 
     async def healthz(request: Request) -> Response:
@@ -140,10 +142,19 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
             profile,
         )
 
+    async def health(request: Request) -> Response:
+        # The real backend's probe (FITIQ32): bare origin, no key or token, no envelope.
+        return JSONResponse({"status": "ok"})
+
+    async def ready(request: Request) -> Response:
+        return JSONResponse({"status": "ready"})
+
     async def openapi(request: Request) -> Response:
         return JSONResponse(openapi_document(profile))
 
     routes: list[Any] = [
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/openapi.json", openapi, methods=["GET"]),
         Route("/admin/faults", admin.endpoint, methods=["GET", "PUT", "DELETE"]),
@@ -151,10 +162,14 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
         Route(API + "/auth/login", rest.login, methods=["POST"]),
         Route(API + "/auth/refresh", rest.refresh, methods=["POST"]),
         Route(API + "/auth/logout", rest.logout, methods=["POST"]),
-        Route(API + "/goals", rest.create_goal, methods=["POST"]),
-        Route(API + "/goals", rest.list_goals, methods=["GET"]),
-        Route(API + "/goals/{goal_id}", rest.get_goal, methods=["GET"]),
-        Route(API + "/goals/{goal_id}", rest.delete_goal, methods=["DELETE"]),
+        Route(API + "/goals", goals.create_goal, methods=["POST"]),
+        Route(API + "/goals", goals.list_goals, methods=["GET"]),
+        Route(GOAL, goals.get_goal, methods=["GET"]),
+        Route(GOAL, goals.update_goal, methods=["PUT"]),
+        Route(GOAL, goals.delete_goal, methods=["DELETE"]),
+        Route(GOAL + "/progress", goals.update_progress, methods=["PATCH"]),
+        Route(GOAL + "/complete", goals.complete_goal, methods=["POST"]),
+        Route(GOAL + "/abandon", goals.abandon_goal, methods=["POST"]),
         Route(API + "/consultations/quick-actions", rest.list_quick_actions, methods=["GET"]),
         Route(API + "/consultations", rest.create_consultation, methods=["POST"]),
         Route(API + "/consultations", rest.list_consultations, methods=["GET"]),

@@ -9,6 +9,7 @@ its field names are the JSON keys of that admin API (see docs/reference-server.m
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 import secrets
 import sys
@@ -55,6 +56,7 @@ class Faults:
     legacy_down: bool = False
 
     def to_dict(self) -> dict[str, Any]:
+        """The faults as the JSON body of ``GET``/``PUT /admin/faults``."""
         return dataclasses.asdict(self)
 
     def merged(self, changes: dict[str, Any]) -> Faults:
@@ -174,6 +176,11 @@ class ServerConfig:
             raise ValueError(f"unknown profile {self.profile!r}: use 'observed' or 'spec'")
         if self.responder not in RESPONDERS:
             raise ValueError(f"unknown responder {self.responder!r}: use 'scripted' or 'openai'")
+        if self.responder == "openai" and importlib.util.find_spec("openai") is None:
+            raise ValueError(
+                "the openai responder needs the openai package, an optional extra: "
+                "pip install 'lume-widget[openai]'"
+            )
         if self.responder == "openai" and not self.openai_base_url and not self.openai_api_key:
             raise ValueError(
                 "the openai responder needs an endpoint: pass --openai-base-url "

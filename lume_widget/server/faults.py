@@ -105,7 +105,9 @@ class HttpFaultMiddleware:
             await self.app(scope, receive, send)
             return
         response = JSONResponse(
-            error_body(problem, self.profile), status_code=problem.status, headers=problem.headers
+            error_body(problem, self.profile, scope.get("path", "")),
+            status_code=problem.status,
+            headers=problem.headers,
         )
         await response(scope, receive, send)
 

@@ -11,14 +11,14 @@ from typing import Any
 
 from lume_widget._version import __version__
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
+from lume_widget.server.openapi_goals import goal_paths, goal_schemas
 from lume_widget.server.quick_actions import CONTEXT_TYPES
 
 STATUSES = ["pending", "pending_approval", "active", "completed", "abandoned", "archived"]
 
 _UUID = {"type": "string", "format": "uuid"}
 _TS = {"type": "string", "format": "date-time"}
-MAX_OFFSET = 10**9
-_BOUNDED_NUMBER = {"type": ["number", "null"], "minimum": -1e12, "maximum": 1e12}
+_OFFSET = {"type": "integer", "minimum": 0, "default": 0}  # no maximum in any source (B2.12)
 
 
 def _ref(name: str) -> dict[str, Any]:
@@ -123,24 +123,6 @@ def openapi_document(profile: str) -> dict[str, Any]:
             "messages": {"type": "array", "items": _ref("Message")},
         },
     }
-    goal = {
-        "type": "object",
-        "required": ["id", "user_id", "title", "status", "created_at", "updated_at"],
-        "properties": {
-            "id": _UUID,
-            "user_id": _UUID,
-            "title": {"type": "string"},
-            "description": nullable_str,
-            "goal_type": nullable_str,
-            "current_value": {"type": ["number", "null"]},
-            "target_value": {"type": ["number", "null"]},
-            "target_unit": nullable_str,
-            "target_date": nullable_str,
-            "status": {"type": "string"},
-            "created_at": _TS,
-            "updated_at": _TS,
-        },
-    }
     tokens = {
         "type": "object",
         "required": ["access_token", "refresh_token"],
@@ -186,9 +168,36 @@ def openapi_document(profile: str) -> dict[str, Any]:
     )
     cid = [_id_param("consultation_id")]
     paths: dict[str, Any] = {
+        "/health": {
+            "get": {
+                "summary": "health probe, as the real backend answers it",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "up",
+                        "content": {
+                            "application/json": {
+                                "schema": {
+                                    "type": "object",
+                                    "required": ["status"],
+                                    "properties": {"status": {"const": "ok"}},
+                                }
+                            }
+                        },
+                    }
+                },
+            }
+        },
+        "/ready": {
+            "get": {
+                "summary": "readiness probe",
+                "security": [],
+                "responses": {"200": {"description": "ready"}},
+            }
+        },
         "/healthz": {
             "get": {
-                "summary": "readiness",
+                "summary": "readiness, with the server's version, profile and responder",
                 "security": [],
                 "responses": {"200": {"description": "ready"}},
             }
@@ -200,17 +209,43 @@ def openapi_document(profile: str) -> dict[str, Any]:
                 "requestBody": _body(
                     {
                         "type": "object",
-                        "required": ["email", "password"],
+                        "required": ["email", "password", "name", "date_of_birth"],
                         "properties": {
                             "email": {"type": "string", "format": "email"},
-                            "password": {"type": "string", "minLength": 8},
-                            "name": {"type": "string"},
-                            "date_of_birth": {"type": "string", "format": "date"},
+                            "password": {"type": "string", "minLength": 8, "maxLength": 256},
+                            "name": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                            "date_of_birth": {
+                                "type": "string",
+                                "description": "YYYY-MM-DD (or RFC 3339); users must be 13+",
+                            },
                         },
                     }
                 ),
                 "responses": {
-                    **_ok("201", {"type": "object"}, profile, "registered"),
+                    **_ok(
+                        "201",
+                        {
+                            "type": "object",
+                            "required": [
+                                "user_id",
+                                "email",
+                                "name",
+                                "created_at",
+                                "access_token",
+                                "refresh_token",
+                            ],
+                            "properties": {
+                                "user_id": _UUID,
+                                "email": {"type": "string"},
+                                "name": {"type": "string"},
+                                "created_at": _TS,
+                                "access_token": {"type": "string"},
+                                "refresh_token": {"type": "string"},
+                            },
+                        },
+                        profile,
+                        "registered",
+                    ),
                     **_errors(400, 401, 409, 413),
                 },
             }
@@ -262,62 +297,6 @@ def openapi_document(profile: str) -> dict[str, Any]:
                 ),
                 "responses": {"204": {"description": "revoked"}, **_errors(400, 401, 413)},
             }
-        },
-        "/api/v1/goals": {
-            "post": {
-                "summary": "create a goal",
-                "requestBody": _body(
-                    {
-                        "type": "object",
-                        "required": ["title"],
-                        "properties": {
-                            "title": {"type": "string", "minLength": 1, "maxLength": 200},
-                            "description": nullable_str,
-                            "goal_type": nullable_str,
-                            "current_value": _BOUNDED_NUMBER,
-                            "target_value": _BOUNDED_NUMBER,
-                            "target_unit": nullable_str,
-                            "target_date": nullable_str,
-                        },
-                    }
-                ),
-                "responses": {
-                    **_ok("201", _ref("Goal"), profile, "created"),
-                    **_errors(400, 401, 413),
-                },
-            },
-            "get": {
-                "summary": "list goals",
-                "responses": {
-                    **_ok(
-                        "200",
-                        {
-                            "type": "object",
-                            "properties": {
-                                "goals": {"type": "array", "items": _ref("Goal")},
-                                "total_count": {"type": "integer"},
-                            },
-                        },
-                        profile,
-                        "goals",
-                    ),
-                    **_errors(401),
-                },
-            },
-        },
-        "/api/v1/goals/{goal_id}": {
-            "parameters": [_id_param("goal_id")],
-            "get": {
-                "summary": "one goal",
-                "responses": {
-                    **_ok("200", _ref("Goal"), profile, "goal"),
-                    **_errors(400, 401, 403, 404),
-                },
-            },
-            "delete": {
-                "summary": "delete a goal",
-                "responses": {"204": {"description": "deleted"}, **_errors(400, 401, 403, 404)},
-            },
         },
         "/api/v1/consultations/quick-actions": {
             "get": {
@@ -388,10 +367,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
                     _query(
                         "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
                     ),
-                    _query(
-                        "offset",
-                        {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
-                    ),
+                    _query("offset", _OFFSET),
                 ],
                 "responses": {
                     **_ok(
@@ -432,7 +408,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
                 "summary": "history, oldest first",
                 "parameters": [
                     _query("limit", {"type": "integer", "minimum": 1, "maximum": 100}),
-                    _query("offset", {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET}),
+                    _query("offset", _OFFSET),
                 ],
                 "responses": {
                     **_ok(
@@ -469,6 +445,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
             },
         },
     }
+    paths.update(goal_paths(profile))
     legacy = "/api/v1/wellness/ai/chat/conversations/{consultation_id}/messages"
     paths[legacy] = {**paths["/api/v1/consultations/{consultation_id}/messages"]}
     return {
@@ -488,7 +465,7 @@ def openapi_document(profile: str) -> dict[str, Any]:
             "schemas": {
                 "Message": message,
                 "Consultation": consultation,
-                "Goal": goal,
+                **goal_schemas(profile),
                 "Tokens": tokens,
                 "Error": error,
             },

@@ -4,7 +4,8 @@ A responder turns a ``ReplyContext`` (persona, goal, history, the new user messa
 a stream of text deltas; the server paces, frames and stores them. The ``scripted``
 responder is deterministic and offline: each persona has its own voice, replies follow
 the topic of the message (breakfast, sleep, stress, workouts, ...), the first reply of a
-goal consultation names the goal's title and target, ``/long N`` yields a reply of exactly
+goal consultation names the goal's title and target, every reply of one says how far along
+the goal is when the goal has a progress, ``/long N`` yields a reply of exactly
 N chunks and ``/markdown`` a reply with headings, a list, a table and code blocks.
 """
 
@@ -36,6 +37,7 @@ class GoalInfo:
     target_value: float | None = None
     target_unit: str | None = None
     target_date: str | None = None
+    progress: float | None = None
 
     @property
     def target_text(self) -> str | None:
@@ -61,14 +63,37 @@ class GoalInfo:
             parts.append(f"target {self.target_text}")
         if self.current_text:
             parts.append(f"currently {self.current_text}")
+        if self.progress is not None:
+            parts.append(f"{round(self.progress * 100)}% of the way")
         if self.target_date:
             parts.append(f"by {self.target_date}")
         if self.description:
             parts.append(f"({self.description})")
         return ", ".join(parts)
 
+    @property
+    def progress_sentence(self) -> str | None:
+        """How far along the goal is, in words, or None when its progress is unknown."""
+        if self.progress is None:
+            return None
+        current = self.current_value or 0.0
+        number = str(int(current)) if float(current).is_integer() else f"{current:g}"
+        so_far = f"{number} of {self.target_text}" if self.target_text else None
+        if self.progress >= 1:
+            return "You have reached your target: now the work is keeping it."
+        if self.progress <= 0:
+            return f"You are just getting started ({so_far} so far)." if so_far else None
+        percent = round(self.progress * 100)
+        detail = f" ({so_far})" if so_far else ""
+        return f"You are {percent}% of the way there{detail}."
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> GoalInfo:
+        """The goal as a consultation captures it, with its progress at that moment."""
+        target, current = row.get("target_value"), row.get("current_value")
+        progress = None
+        if target and current is not None:
+            progress = min(1.0, max(0.0, float(current) / float(target)))
         return cls(
             id=row["id"],
             title=row["title"],
@@ -78,6 +103,7 @@ class GoalInfo:
             target_value=row.get("target_value"),
             target_unit=row.get("target_unit"),
             target_date=row.get("target_date"),
+            progress=progress,
         )
 
 
@@ -190,7 +216,9 @@ class ScriptedResponder:
         steps = [pick(group) for group in advice]
         paragraphs.append("\n".join(f"- {step}" for step in steps))
         if ctx.goal is not None:
-            paragraphs.append(voice.goal_tie_in.format(title=ctx.goal.title))
+            tie_in = voice.goal_tie_in.format(title=ctx.goal.title)
+            progress = ctx.goal.progress_sentence
+            paragraphs.append(f"{tie_in} {progress}" if progress else tie_in)
         paragraphs.append(pick(voice.closers))
         return "\n\n".join(paragraphs)
 

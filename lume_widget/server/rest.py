@@ -1,4 +1,4 @@
-"""REST handlers of the reference server: auth, goals, quick actions, consultations, messages.
+"""REST handlers of the reference server: auth, quick actions, consultations, messages (goals: goals.py).
 
 Every handler answers in the active profile's shape (``wire.py``) and raises
 ``ApiProblem`` for errors, which the app renders. Validation happens before anything is
@@ -26,12 +26,12 @@ from lume_widget.server.wire import (
     ApiProblem,
     consultation_json,
     format_timestamp,
-    goal_json,
     message_json,
     no_content,
     parse_id,
     success,
 )
+from lume_widget.text import has_lone_surrogate
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +65,18 @@ async def read_json(request: Request) -> dict[str, Any]:
         raise ApiProblem(400, "request body is not valid JSON", code="VALIDATION_ERROR") from None
     if not isinstance(value, dict):
         raise ApiProblem(400, "request body must be a JSON object", code="VALIDATION_ERROR")
+    if has_lone_surrogate(value):
+        raise _not_unicode("request body")
     return value
+
+
+def _not_unicode(what: str) -> ApiProblem:
+    return ApiProblem(
+        400,
+        f"{what} is not valid Unicode: it holds a lone UTF-16 surrogate (half of a character); "
+        "send the whole character",
+        code="VALIDATION_ERROR",
+    )
 
 
 async def discard_body(request: Request) -> None:
@@ -127,6 +138,8 @@ def validate_content(value: Any, field: str = "content") -> str:
     """Message content: a string of 1..5000 characters after trimming (stored trimmed)."""
     if not isinstance(value, str):
         raise ApiProblem(400, f"{field} is required and must be a string", code="VALIDATION_ERROR")
+    if has_lone_surrogate(value):
+        raise _not_unicode(field)
     text = value.strip()
     if not 1 <= len(text) <= MAX_MESSAGE_CHARS:
         raise ApiProblem(
@@ -137,7 +150,10 @@ def validate_content(value: Any, field: str = "content") -> str:
     return text
 
 
-def _query_int(request: Request, key: str, default: int | None, low: int, high: int) -> int | None:
+def _query_int(
+    request: Request, key: str, default: int | None, low: int, high: int | None
+) -> int | None:
+    """An integer query parameter from ``low`` to ``high`` (None: no upper bound, as for offset)."""
     raw = request.query_params.get(key)
     if raw is None:
         return default
@@ -145,13 +161,16 @@ def _query_int(request: Request, key: str, default: int | None, low: int, high: 
         value = int(raw)
     except ValueError:
         value = low - 1
-    if not low <= value <= high:
+    if value < low or (high is not None and value > high):
+        bound = f"from {low} to {high}" if high is not None else f"of {low} or more"
         raise ApiProblem(
-            400,
-            f"invalid {key} parameter: expected an integer from {low} to {high}",
-            code="VALIDATION_ERROR",
+            400, f"invalid {key} parameter: expected an integer {bound}", code="VALIDATION_ERROR"
         )
     return value
+
+
+# SQLite's OFFSET is a signed 64-bit integer; any offset past the end gives an empty page.
+OFFSET_CEILING = 2**62
 
 
 # -- auth -------------------------------------------------------------------------------
@@ -167,13 +186,14 @@ async def register(request: Request) -> Response:
         raise ApiProblem(400, "a valid email address is required", code="VALIDATION_ERROR")
     if not isinstance(password, str) or not 8 <= len(password) <= 256:
         raise ApiProblem(400, "password must be 8 to 256 characters long", code="VALIDATION_ERROR")
-    name = _optional_str(body, "name", 200)
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiProblem(400, "name is required", code="VALIDATION_ERROR")
+    name = name.strip()
     dob = _parse_birth_date(body.get("date_of_birth"))
     password_hash = await state.auth.hash_password(password)
     try:
-        user = await state.store.create_user(
-            email.strip(), password_hash, name, dob.isoformat() if dob else None
-        )
+        user = await state.store.create_user(email.strip(), password_hash, name, dob.isoformat())
     except StoreError:
         raise ApiProblem(
             409, "an account with this email already exists: log in instead", code="EMAIL_EXISTS"
@@ -192,9 +212,13 @@ async def register(request: Request) -> Response:
     return success(data, state.profile, 201)
 
 
-def _parse_birth_date(value: Any) -> date | None:
+def _parse_birth_date(value: Any) -> date:
     if value is None:
-        return None
+        raise ApiProblem(
+            400,
+            "date_of_birth is required (YYYY-MM-DD): users must be 13 or older",
+            code="VALIDATION_ERROR",
+        )
     if not isinstance(value, str):
         raise ApiProblem(400, "date_of_birth must be YYYY-MM-DD", code="VALIDATION_ERROR")
     try:
@@ -251,60 +275,6 @@ async def _refresh_token_of(request: Request, state: ServerState) -> str:
 async def logout(request: Request) -> Response:
     state = _state(request)
     await state.auth.revoke(await _refresh_token_of(request, state))
-    return no_content()
-
-
-# -- goals ------------------------------------------------------------------------------
-
-
-async def create_goal(request: Request) -> Response:
-    state = _state(request)
-    principal = _principal(request)
-    body = await read_json(request)
-    title = body.get("title")
-    if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
-        raise ApiProblem(400, "title is required (1 to 200 characters)", code="VALIDATION_ERROR")
-    fields = {
-        "title": title.strip(),
-        "description": _optional_str(body, "description", 2000),
-        "goal_type": _optional_str(body, "goal_type", 100),
-        "current_value": _optional_number(body, "current_value"),
-        "target_value": _optional_number(body, "target_value"),
-        "target_unit": _optional_str(body, "target_unit", 50),
-        "target_date": _optional_str(body, "target_date", 40),
-    }
-    goal = await state.store.create_goal(principal.user_id, fields)
-    return success(goal_json(goal, state.profile), state.profile, 201)
-
-
-async def list_goals(request: Request) -> Response:
-    state = _state(request)
-    principal = _principal(request)
-    goals = await state.store.goals_of(principal.user_id)
-    data = {"goals": [goal_json(g, state.profile) for g in goals], "total_count": len(goals)}
-    return success(data, state.profile)
-
-
-async def _owned_goal(request: Request) -> tuple[ServerState, dict[str, Any]]:
-    state = _state(request)
-    principal = _principal(request)
-    goal_id = _path_id(request, "goal_id", "goal")
-    goal = await state.store.goal(goal_id)
-    if goal is None:
-        raise ApiProblem(404, "goal not found", code="NOT_FOUND")
-    if goal["user_id"] != principal.user_id:
-        raise ApiProblem(403, "you do not have permission to access this goal", code="FORBIDDEN")
-    return state, goal
-
-
-async def get_goal(request: Request) -> Response:
-    state, goal = await _owned_goal(request)
-    return success(goal_json(goal, state.profile), state.profile)
-
-
-async def delete_goal(request: Request) -> Response:
-    state, goal = await _owned_goal(request)
-    await state.store.delete_goal(goal["id"])
     return no_content()
 
 
@@ -367,7 +337,7 @@ async def create_consultation(request: Request) -> Response:
         )
     if goal_ref is not None:
         goal_id = parse_id(goal_ref)
-        goal_row = await state.store.goal(goal_id) if goal_id else None
+        goal_row = await state.store.goals.get(goal_id) if goal_id else None
         if goal_row is None or goal_row["user_id"] != principal.user_id:
             raise ApiProblem(404, "goal not found", code="GOAL_NOT_FOUND")
         goal = GoalInfo.from_row(goal_row)
@@ -453,9 +423,9 @@ async def list_consultations(request: Request) -> Response:
     if persona is not None and persona not in PERSONAS:
         raise ApiProblem(400, "Invalid persona", code="INVALID_PERSONA")
     limit = _query_int(request, "limit", 20, 1, 100) or 20
-    offset = _query_int(request, "offset", 0, 0, 10**9) or 0
+    offset = _query_int(request, "offset", 0, 0, None) or 0
     rows, total = await state.store.list_consultations(
-        principal.user_id, status, persona, limit, offset
+        principal.user_id, status, persona, limit, min(offset, OFFSET_CEILING)
     )
     data = {
         "consultations": [consultation_json(r, state.profile) for r in rows],
@@ -519,8 +489,8 @@ async def list_messages(request: Request) -> Response:
     _check_legacy(request)
     state, row = await _owned(request)
     limit = _query_int(request, "limit", None, 1, 100)
-    offset = _query_int(request, "offset", 0, 0, 10**9) or 0
-    rows, total = await state.store.messages(row["id"], limit, offset)
+    offset = _query_int(request, "offset", 0, 0, None) or 0
+    rows, total = await state.store.messages(row["id"], limit, min(offset, OFFSET_CEILING))
     data: dict[str, Any] = {
         "messages": [message_json(m, state.profile) for m in rows],
         "total_count": total,

@@ -71,6 +71,7 @@ class ReferenceServer:
 
     @property
     def url(self) -> str:
+        """The server's base URL, ``http://host:port``."""
         host = self.config.host
         if ":" in host:
             host = f"[{host}]"
@@ -78,28 +79,34 @@ class ReferenceServer:
 
     @property
     def ws_url(self) -> str:
+        """The base URL of its WebSockets, ``ws://host:port``."""
         return "ws" + self.url[len("http") :]
 
     @property
     def api_key(self) -> str:
+        """The ``X-API-Key`` every request must carry."""
         return self.config.api_key
 
     @property
     def email(self) -> str:
+        """The demo user's email."""
         return self.config.email
 
     @property
     def password(self) -> str:
+        """The demo user's password."""
         return self.config.password
 
     @property
     def admin_token(self) -> str:
+        """The ``X-Admin-Token`` of the ``/admin/faults`` route."""
         return self.config.admin_token
 
     # -- faults ---------------------------------------------------------------------
 
     @property
     def faults(self) -> Faults:
+        """The faults in force now."""
         return self._faults.current
 
     def set_faults(self, **faults: Any) -> Faults:
@@ -107,11 +114,13 @@ class ReferenceServer:
         return self._faults.update(faults)
 
     def clear_faults(self) -> Faults:
+        """Turn every fault off; returns the faults now in force (none)."""
         return self._faults.reset()
 
     # -- life cycle -----------------------------------------------------------------
 
     def start(self, timeout: float = START_TIMEOUT_S) -> ReferenceServer:
+        """Serve in a background thread; returns once it answers, within ``timeout`` seconds."""
         if self._thread is not None:
             raise RuntimeError("this ReferenceServer is already running")
         self._socket = bind_socket(self.config.host, self.config.port)
@@ -161,6 +170,7 @@ class ReferenceServer:
                 self._error = self._error or RuntimeError("start-up failed (see the log)")
 
     def stop(self, timeout: float = 15.0) -> None:
+        """Stop serving and close the socket, waiting up to ``timeout`` seconds."""
         if self._server is not None:
             self._server.should_exit = True
         if self._thread is not None:
@@ -181,6 +191,7 @@ class ReferenceServer:
 
     @property
     def running(self) -> bool:
+        """True while the server's thread is alive."""
         return self._thread is not None and self._thread.is_alive()
 
     def __enter__(self) -> ReferenceServer:

@@ -23,6 +23,7 @@ from lume_widget.server.faults import FaultState
 from lume_widget.server.responders import GoalInfo, ReplyContext, Responder, ResponderError
 from lume_widget.server.store import NewMessage, Row, Store, StoreError
 from lume_widget.server.wire import ApiProblem, message_json, ws_event
+from lume_widget.text import repair_text
 
 logger = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ class ServerState:
     ) -> Row | None:
         """Store a finished assistant reply; None if the consultation was deleted meanwhile."""
         elapsed_ms = int((time.monotonic() - started) * 1000)
+        text = repair_text(text)  # a responder's text is stored as valid Unicode
         try:
             message, _ = await self.store.add_message(
                 consultation_id,

@@ -1,4 +1,4 @@
-"""SQLite storage for the reference server: users, tokens, goals, consultations, messages.
+"""SQLite storage for the reference server: users, tokens, consultations, messages (goals: goal_store).
 
 One connection, used from one dedicated thread, so every public method runs as one whole
 transaction that no other write can interleave with. A method returns only after its
@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+from lume_widget.server.goal_store import GoalStore, migrate_goals
 from lume_widget.server.wire import new_id, now_ns
 
 logger = logging.getLogger(__name__)
@@ -42,20 +43,6 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     expires_at INTEGER NOT NULL,
     revoked INTEGER NOT NULL DEFAULT 0,
     created_at INTEGER NOT NULL
-);
-CREATE TABLE IF NOT EXISTS goals (
-    id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-    title TEXT NOT NULL,
-    description TEXT,
-    goal_type TEXT,
-    current_value REAL,
-    target_value REAL,
-    target_unit TEXT,
-    target_date TEXT,
-    status TEXT NOT NULL,
-    created_at INTEGER NOT NULL,
-    updated_at INTEGER NOT NULL
 );
 CREATE TABLE IF NOT EXISTS consultations (
     id TEXT PRIMARY KEY,
@@ -117,6 +104,7 @@ class Store:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-sqlite")
         self._conn: sqlite3.Connection | None = None
+        self.goals = GoalStore(self._tx_async)
 
     @classmethod
     async def open(cls, path: str) -> Store:
@@ -150,6 +138,7 @@ class Store:
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.executescript(SCHEMA)
+        migrate_goals(conn)
         self._conn = conn
         logger.info("database ready at %s", self.path)
 
@@ -272,48 +261,6 @@ class Store:
                 (token_hash,),
             )
             return cur.rowcount > 0
-
-        return await self._tx_async(op)
-
-    # -- goals ----------------------------------------------------------------------
-
-    async def create_goal(self, user_id: str, fields: Row) -> Row:
-        def op(conn: sqlite3.Connection) -> Row:
-            now = now_ns()
-            row = {
-                "id": new_id(),
-                "user_id": user_id,
-                "status": "active",
-                "created_at": now,
-                "updated_at": now,
-                **fields,
-            }
-            conn.execute(
-                "INSERT INTO goals(id, user_id, title, description, goal_type, current_value, "
-                "target_value, target_unit, target_date, status, created_at, updated_at) VALUES "
-                "(:id, :user_id, :title, :description, :goal_type, :current_value, "
-                ":target_value, :target_unit, :target_date, :status, :created_at, :updated_at)",
-                row,
-            )
-            return row
-
-        return await self._tx_async(op)
-
-    async def goal(self, goal_id: str) -> Row | None:
-        return await self._tx_async(
-            lambda conn: _one(conn, "SELECT * FROM goals WHERE id = ?", (goal_id,))
-        )
-
-    async def goals_of(self, user_id: str) -> list[Row]:
-        return await self._tx_async(
-            lambda conn: _all(
-                conn, "SELECT * FROM goals WHERE user_id = ? ORDER BY created_at", (user_id,)
-            )
-        )
-
-    async def delete_goal(self, goal_id: str) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
-            return conn.execute("DELETE FROM goals WHERE id = ?", (goal_id,)).rowcount > 0
 
         return await self._tx_async(op)
 

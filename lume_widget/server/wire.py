@@ -4,18 +4,24 @@
 ``{"error": {"message", "code"?, "details"?}}``, null fields left out, timestamps with
 nine fractional digits. ``spec`` follows the 0.34 OpenAPI document: ``{"success": true,
 "data": ...}``, errors as ``{"success": false, "error": "<text>"}`` (409 keeps an object),
-nulls kept, timestamps without fractions.
+nulls kept, timestamps without fractions. The goals routes follow GOALS34 in the spec
+profile: errors there are ``{"success": false, "data": null, "error": {"message"}}``.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
 from typing import Any
 
 from starlette.responses import JSONResponse, Response
+
+from lume_widget.text import lone_surrogate_at
+
+GOALS_PATH = "/api/v1/goals"
 
 _UUID_RE = re.compile(
     r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
@@ -103,31 +109,101 @@ def consultation_json(row: dict[str, Any], profile: str) -> dict[str, Any]:
     )
 
 
-def goal_json(row: dict[str, Any], profile: str) -> dict[str, Any]:
-    return _clean(
-        {
-            "id": row["id"],
-            "user_id": row["user_id"],
-            "title": row["title"],
-            "description": row.get("description"),
-            "goal_type": row.get("goal_type"),
-            "current_value": row.get("current_value"),
-            "target_value": row.get("target_value"),
-            "target_unit": row.get("target_unit"),
-            "target_date": row.get("target_date"),
-            "status": row["status"],
-            "created_at": format_timestamp(row["created_at"], profile),
-            "updated_at": format_timestamp(row["updated_at"], profile),
-        },
-        profile,
-    )
+def goal_json(
+    row: dict[str, Any], profile: str, today: date, statistics: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """A Goal object (PROTOCOL B9.5) from a stored row, as of the calendar day ``today``.
+
+    ``progress`` is ``current_value / target_value`` from 0 to 1 (GAC), ``days_remaining``
+    counts to ``target_date`` (-1 for a recurring goal without one, FITIQ32). Dates are
+    ``YYYY-MM-DD`` in the observed profile (as production sent them) and date-times in
+    the spec profile (GOALS34). In the observed profile a goal without a description
+    carries ``""``, since the iOS decoder cannot read a goal without one (B9.7).
+    """
+    target_date = _date_or_none(row.get("target_date"))
+    target = float(row.get("target_value") or 0.0)
+    current = float(row.get("current_value") or 0.0)
+    progress = min(1.0, max(0.0, current / target)) if target > 0 else 0.0
+    days_remaining: int | None = None
+    if target_date is not None:
+        days_remaining = (target_date - today).days
+    elif row.get("is_recurring"):
+        days_remaining = -1
+    completed_at = row.get("completed_at")
+    body: dict[str, Any] = {
+        "id": row["id"],
+        "user_id": row["user_id"],
+        "goal_type": row.get("goal_type"),
+        "title": row["title"],
+        "description": row.get("description"),
+        "target_value": target,
+        "target_unit": row.get("target_unit") or "",
+        "current_value": current,
+        "progress": round(progress, 4),
+        "start_date": _goal_date(row.get("start_date"), profile),
+        "target_date": _goal_date(row.get("target_date"), profile),
+        "status": row["status"],
+        "is_recurring": bool(row.get("is_recurring")),
+        "recurrence_pattern": row.get("recurrence_pattern"),
+        "recurrence_days": row.get("recurrence_days"),
+        "recurrence_end_date": _goal_date(row.get("recurrence_end_date"), profile),
+        "is_overdue": bool(
+            row["status"] == "active" and target_date is not None and target_date < today
+        ),
+        "days_remaining": days_remaining,
+        "completed_at": None if completed_at is None else format_timestamp(completed_at, profile),
+        "created_at": format_timestamp(row["created_at"], profile),
+        "updated_at": format_timestamp(row["updated_at"], profile),
+    }
+    if statistics is not None:
+        body["statistics"] = statistics
+    if profile == "observed" and body["description"] is None:
+        body["description"] = ""
+    return _clean(body, profile)
+
+
+def _date_or_none(value: Any) -> date | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return date.fromisoformat(value[:10])
+    except ValueError:
+        return None
+
+
+def _goal_date(value: Any, profile: str) -> str | None:
+    day = _date_or_none(value)
+    if day is None:
+        return None
+    return day.isoformat() if profile == "observed" else f"{day.isoformat()}T00:00:00Z"
+
+
+def today_utc() -> date:
+    """The server's calendar day (UTC), for days_remaining and overdue goals."""
+    return datetime.now(timezone.utc).date()
+
+
+def dump_json(value: Any) -> str:
+    """JSON text that is always valid UTF-8: a lone surrogate in a string is written as its
+    ``\\uXXXX`` escape (the client joins or repairs it), never as an unencodable character."""
+    text = json.dumps(value, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    if lone_surrogate_at(text) is not None:
+        text = json.dumps(value, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
+    return text
+
+
+class SafeJSONResponse(JSONResponse):
+    """A JSON answer whose body encodes whatever strings it holds (see :func:`dump_json`)."""
+
+    def render(self, content: Any) -> bytes:
+        return dump_json(content).encode("utf-8")
 
 
 def success(data: Any, profile: str, status: int = 200) -> JSONResponse:
     body: dict[str, Any] = {"data": data}
     if profile == "spec":
         body = {"success": True, "data": data}
-    return JSONResponse(body, status_code=status)
+    return SafeJSONResponse(body, status_code=status)
 
 
 def no_content() -> Response:
@@ -154,10 +230,17 @@ class ApiProblem(Exception):
         self.headers = headers or {}
 
 
-def error_body(problem: ApiProblem, profile: str) -> dict[str, Any]:
+def error_body(problem: ApiProblem, profile: str, path: str = "") -> dict[str, Any]:
+    """The error object for ``problem`` on ``path`` in ``profile``.
+
+    Spec profile: SC34's ``{"success": false, "error": "<text>"}``, but the deprecated
+    409 CONSULTATION_EXISTS keeps SC34's object, and every goals route answers GOALS34's
+    ErrorResponse ``{"success": false, "data": null, "error": {"message"}}``.
+    """
     if profile == "spec":
-        # SC34 uses a bare string, except for the structured 409.
-        if problem.status == 409 and problem.code:
+        if path == GOALS_PATH or path.startswith(GOALS_PATH + "/"):
+            return {"success": False, "data": None, "error": {"message": problem.message}}
+        if problem.status == 409 and problem.code == "CONSULTATION_EXISTS":
             return {
                 "success": False,
                 "error": _clean(
@@ -174,9 +257,9 @@ def error_body(problem: ApiProblem, profile: str) -> dict[str, Any]:
     }
 
 
-def error_response(problem: ApiProblem, profile: str) -> JSONResponse:
-    return JSONResponse(
-        error_body(problem, profile), status_code=problem.status, headers=problem.headers
+def error_response(problem: ApiProblem, profile: str, path: str = "") -> JSONResponse:
+    return SafeJSONResponse(
+        error_body(problem, profile, path), status_code=problem.status, headers=problem.headers
     )
 
 

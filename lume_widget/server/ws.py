@@ -29,7 +29,7 @@ from lume_widget.server.responders import ResponderError
 from lume_widget.server.rest import validate_content
 from lume_widget.server.state import ServerState, estimate_tokens
 from lume_widget.server.store import Row
-from lume_widget.server.wire import ApiProblem, error_response, parse_id, ws_event
+from lume_widget.server.wire import ApiProblem, dump_json, error_response, parse_id, ws_event
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class SocketSession:
         return self.open
 
     async def send_event(self, event: dict[str, Any]) -> bool:
-        return await self.send_line(json.dumps(event, ensure_ascii=False))
+        return await self.send_line(dump_json(event))
 
     async def flush(self) -> bool:
         if not self._buffer:
@@ -111,7 +111,7 @@ class SocketSession:
     # Subscriber protocol (state.broadcast / state.close_sockets)
     async def deliver(self, event: dict[str, Any]) -> None:
         await self.flush()
-        await self._write(json.dumps(event, ensure_ascii=False))
+        await self._write(dump_json(event))
 
     async def close_for(self, code: int, reason: str) -> None:
         await self.flush()
@@ -357,7 +357,7 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
         metadata = {
             "tokens_used": estimate_tokens(text),
             "processing_time_ms": stored["processing_time_ms"],
-            "function_calls": [],
+            "function_calls": 0,  # a count (SW32), and the scripted replies call no functions
         }
         await session.send_event(session.event("stream_complete", metadata=metadata))
     await session.flush()

@@ -47,9 +47,11 @@ from lume_widget.errors import (
     LumeError,
     TurnCancelledError,
 )
+from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
+from lume_widget.widget.goals import GoalActions
 from lume_widget.widget.model import (
     SHOWN_ROLES,
     TIERS,
@@ -107,7 +109,7 @@ class _Credentials:
     admin_token: str | None = field(default=None, repr=False)
 
 
-class ChatWidget(ActionsMixin, anywidget.AnyWidget):
+class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     """A chat panel for one Lume consultation, streaming each reply as it arrives.
 
     With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
@@ -238,6 +240,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         """Send ``text`` and return the complete reply, streaming it into the panel meanwhile."""
         return await self._runner.await_here(self._ask(text))
 
+    @user_facing
     def ask(self, text: str) -> Reply:
         """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
         return self._runner.run_blocking(self._ask(text))
@@ -607,7 +610,7 @@ class ChatWidget(ActionsMixin, anywidget.AnyWidget):
         if kind == "sync_request":
             self._runner.call_soon(lambda: self._send_custom(self._coalescer.snapshot()))
             return
-        handler = self._front_end_handlers().get(str(kind))
+        handler = {**self._front_end_handlers(), **self._goal_handlers()}.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return

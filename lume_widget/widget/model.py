@@ -1,7 +1,7 @@
 """The shapes the widget model syncs (docs/widget-protocol.md), and a recorder of comm traffic.
 
 Message dicts are what the ``messages`` trait holds: ``{id, role, content, created_at,
-status, metrics}``; goal dicts are ``{id, title, target}``. ``CommLog`` records every
+status, metrics}``; goal dicts are ``{id, title, target, progress, status}``. ``CommLog`` records every
 comm message a widget sends (trait updates and custom messages) with its size, so tests
 and benchmarks can count what streaming costs the Jupyter channel.
 """
@@ -119,8 +119,14 @@ def assistant_message(
 
 
 def goal_dict(goal: Goal) -> dict[str, Any]:
-    """A goal as the ``goals`` trait holds it."""
-    return {"id": goal.id, "title": goal.title, "target": goal.target}
+    """A goal as the ``goals`` trait holds it (``progress`` a whole percentage or None)."""
+    return {
+        "id": goal.id,
+        "title": goal.title,
+        "target": goal.target,
+        "progress": goal.progress_percent,
+        "status": goal.status,
+    }
 
 
 def _payload_size(msg: Any, buffers: Any) -> int:
@@ -152,6 +158,7 @@ class CommLog:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, msg: dict[str, Any], buffers: Any = None) -> None:
+        """Log one comm message the widget sends (called by the widget)."""
         method = str(msg.get("method", ""))
         if method == "custom":
             kind = str(msg.get("content", {}).get("type", ""))
@@ -162,6 +169,7 @@ class CommLog:
             self.records.append(entry)
 
     def clear(self) -> None:
+        """Forget the messages logged so far."""
         with self._lock:
             self.records.clear()
 
@@ -171,8 +179,10 @@ class CommLog:
 
     @property
     def count(self) -> int:
+        """How many comm messages were logged."""
         return len(self.records)
 
     @property
     def total_bytes(self) -> int:
+        """The size of every logged message (its JSON and binary buffers), in bytes."""
         return sum(r.size for r in self.records)

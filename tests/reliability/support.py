@@ -83,6 +83,7 @@ async def create_goal(
             "goal_type": "activity",
             "target_value": 10000,
             "target_unit": "steps",
+            "start_date": "2025-01-01",
         },
         headers=user.headers(),
     )

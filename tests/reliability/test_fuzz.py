@@ -28,7 +28,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 
-from lume_widget.core import wire
+from lume_widget.core import goals, wire
 from lume_widget.core.models import ConsultationInfo, Goal, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import (
@@ -234,8 +234,9 @@ def test_envelope_decoders_never_raise_on_arbitrary_json(body: Any) -> None:
     created, greeting = wire.consultation_from_create(body)
     assert created is None or isinstance(created, ConsultationInfo)
     assert all(isinstance(m, Message) for m in greeting)
-    goal = wire.goal_from_json(body)
+    goal = goals.goal_from_json(body)
     assert goal is None or isinstance(goal, Goal)
+    assert all(isinstance(g, Goal) for g in goals.goal_page_from_json(body).goals)
     assert all(isinstance(a, QuickAction) for a in wire.quick_actions_from_json(body))
 
 
@@ -425,7 +426,17 @@ def test_reference_server_answers_no_5xx_to_schemathesis(
         )
         token = login.json()["data"]["access_token"]
         headers = {"X-API-Key": server.api_key, "Authorization": f"Bearer {token}"}
-        goal = http.post("/api/v1/goals", json={"title": "Run 5k"}, headers=headers).json()["data"]
+        goal = http.post(
+            "/api/v1/goals",
+            json={
+                "title": "Run 5k",
+                "goal_type": "activity",
+                "target_value": 5,
+                "target_unit": "km",
+                "start_date": "2025-01-01",
+            },
+            headers=headers,
+        ).json()["data"]
         created = http.post(
             "/api/v1/consultations", json={"persona": "nutritionist"}, headers=headers
         ).json()["data"]["consultation"]

@@ -342,3 +342,33 @@ async def test_tls_certificates_are_verified_by_default_over_rest_and_websocket(
     finally:
         server.close()
         await server.wait_closed()
+
+
+async def test_tls_untrusted_certificate_says_so_and_ssl_cert_file_trusts_it(
+    self_signed: tuple[Path, Path], time_scale: float, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cert, key = self_signed
+    server = await start_tls_server(cert, key)
+    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    options: dict[str, Any] = {
+        "api_key": "k",
+        "email": "a@b.c",
+        "password": "password",
+        "settings": client_settings(time_scale),
+    }
+    try:
+        # Before: "Could not reach the backend to login (ConnectError). Check the URL and that
+        # the server is running." Now the message names the certificate and the way to trust it.
+        with pytest.raises(ConnectionFailedError) as untrusted:
+            await LumeClient.connect(url, **options)
+        message = str(untrusted.value)
+        for words in ("certificate is not trusted", "self-signed certificate", "SSL_CERT_FILE"):
+            assert words in message, message
+        assert "server is running" not in message
+        # ... and the advice works: with SSL_CERT_FILE pointing at it, the login goes through.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        client = await LumeClient.connect(url, **options)
+        await client.aclose()
+    finally:
+        server.close()
+        await server.wait_closed()

@@ -37,7 +37,7 @@ from .support import (
     register_user,
 )
 
-PUBLIC = {"/healthz", "/openapi.json"}
+PUBLIC = {"/health", "/ready", "/healthz", "/openapi.json"}  # the probes take no key (B1.1)
 ADMIN = "/admin/faults"
 
 
@@ -101,16 +101,31 @@ class Scene:
 
     def body_for(self, method: str, path: str) -> dict[str, Any] | None:
         """A body that would succeed if the credentials were right."""
+        if path.endswith("/progress"):
+            return {"current_value": 3}
+        if method == "PUT":
+            return {"title": "Sleep nine hours"}
         if method != "POST":
             return None
         if path.endswith("/auth/register"):
-            return {"email": f"x-{uuid.uuid4().hex[:8]}@example.test", "password": "long-enough"}
+            return {
+                "email": f"x-{uuid.uuid4().hex[:8]}@example.test",
+                "password": "long-enough",
+                "name": "X",
+                "date_of_birth": "1990-01-01",
+            }
         if path.endswith("/auth/login"):
             return {"email": self.server.email, "password": self.server.password}
         if path.endswith(("/auth/refresh", "/auth/logout")):
             return {"refresh_token": self.alice.refresh_token}
         if path.endswith("/goals"):
-            return {"title": "Sleep eight hours"}
+            return {
+                "title": "Sleep eight hours",
+                "goal_type": "custom",
+                "target_value": 8,
+                "target_unit": "hours",
+                "start_date": "2025-01-01",
+            }
         if path.endswith("/consultations"):
             return {"persona": "fitness_coach"}
         if path.endswith("/messages"):
@@ -483,11 +498,13 @@ async def test_admin_route_refuses_a_remote_client_behind_a_local_proxy(scene: S
 
 
 def body_routes() -> list[tuple[str, str]]:
-    """Routes that read a JSON body (``/complete`` takes none and ignores any it is sent)."""
+    """Routes that read a JSON body (``/complete`` and ``/abandon`` take none and ignore any)."""
     return [
         (m, p)
         for m, p in HTTP_ROUTES
-        if m in ("POST", "PUT") and p != ADMIN and not p.endswith("/complete")
+        if m in ("POST", "PUT", "PATCH")
+        and p != ADMIN
+        and not p.endswith(("/complete", "/abandon"))
     ]
 
 
