@@ -65,6 +65,7 @@ scenarios:
     assert set(steady["by_persona"]) == {"nutritionist", "fitness_coach"}
     assert steady["by_persona"]["nutritionist"]["runs"] == 3
     assert (wobbly["runs"], wobbly["runs_passed"], wobbly["pass_rate"]) == (4, 2, 0.5)
+    assert wobbly["turn_pass_rate"] == 0.5
     assert wobbly["pass_at_k"] is True
     assert wobbly["pass_hat_k"] is False
     assert wobbly["flaky"] is True

@@ -111,6 +111,9 @@ async def test_simulated_user_ends_the_conversation_itself(
     assert [line["simulated"] for line in saved] == [False, True, True]
     assert result.summary["by_scenario"]["busy-parent"]["ended_by"] == {"simulator": 1}
     assert result.summary["usage"]["simulator_tokens"] == 180
+    report = (out / "report.html").read_text(encoding="utf-8")
+    assert report.count('class="row user simulated"') == 2
+    assert "ended by simulator" in report
     for path in out.iterdir():
         assert KEY not in path.read_text(encoding="utf-8")
 

@@ -87,6 +87,8 @@ STYLE = f"""
 {_R} .assistant .bubble {{border-bottom-left-radius: 4px}}
 {_R} .assistant.failed .bubble {{box-shadow: inset 0 0 0 2px var(--le-fail)}}
 {_R} .assistant.error .bubble {{box-shadow: inset 0 0 0 2px var(--le-err); font-style: italic}}
+{_R} .who {{font-size: 11px; color: var(--le-muted); align-self: center; margin-right: 6px}}
+{_R} .simulated .bubble {{outline: 2px dashed var(--le-user); outline-offset: 2px}}
 {_R} .meta {{font-size: 11px; color: var(--le-muted); margin: 2px 0 0 4px}}
 {_R} .grid td {{max-width: 320px; white-space: pre-wrap; overflow-wrap: anywhere}}
 {_R} svg text {{fill: var(--le-muted); font-size: 11px}}
@@ -310,11 +312,13 @@ def _meta(record: TurnRecord) -> str:
 def _chat(run: Sequence[TurnRecord]) -> str:
     parts = ['<div class="chat">']
     for record in run:
-        who = "simulated user" if record.simulated else "user"
-        if record.say:
+        if record.say and record.simulated:
             parts.append(
-                f'<div class="row user" title="{who}"><div class="bubble">{_e(record.say)}</div></div>'
+                '<div class="row user simulated"><span class="who">simulated user</span>'
+                f'<div class="bubble">{_e(record.say)}</div></div>'
             )
+        elif record.say:
+            parts.append(f'<div class="row user"><div class="bubble">{_e(record.say)}</div></div>')
         body = _e(record.reply) if record.reply else "<em>(no reply)</em>"
         parts.append(
             f'<div class="row assistant {record.outcome}"><div class="bubble">{body}</div></div>'

@@ -79,7 +79,8 @@ class AdaptiveLimiter:
     async def release(self) -> None:
         async with self._condition:
             self._active -= 1
-            self._condition.notify_all()
+            # One slot came free: wake one waiter, not every conversation still queued.
+            self._condition.notify(1)
 
     def rate_limited(self, retry_after: float | None) -> None:
         """A 429/503 arrived asking to wait ``retry_after`` seconds (1 s when it did not say)."""

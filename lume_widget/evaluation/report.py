@@ -152,6 +152,7 @@ def summarize(
     for name in dict.fromkeys(r.scenario for r in records):
         mine = [r for r in records if r.scenario == name]
         group = _group(mine)
+        group["turn_pass_rate"] = group["pass_rate"]  # of turns; "pass_rate" below is of runs
         group.update(repeats(mine))
         group["by_persona"] = {
             persona: repeats([r for r in mine if r.persona == persona])
