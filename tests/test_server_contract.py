@@ -26,6 +26,12 @@ EXPECTED_PATHS = {
     "/api/v1/goals/{goal_id}/progress",
     "/api/v1/goals/{goal_id}/complete",
     "/api/v1/goals/{goal_id}/abandon",
+    "/api/v1/goals/{goal_id}/today",
+    "/api/v1/goals/{goal_id}/history",
+    "/api/v1/goals/{goal_id}/tips",
+    "/api/v1/goals/{goal_id}/activities",
+    "/api/v1/goals/suggestions",
+    "/api/v1/goals/instances/{instance_id}/progress",
     "/api/v1/consultations",
     "/api/v1/consultations/quick-actions",
     "/api/v1/consultations/{consultation_id}",
@@ -112,6 +118,47 @@ async def test_server_answers_match_openapi_document(
             await api.request("POST", f"/api/v1/goals/{goal_id}/{action}"),
         )
     checker.check(one, "GET", await api.request("GET", f"/api/v1/goals/{uuid.uuid4()}"))
+    recurring = await api.request(
+        "POST",
+        "/api/v1/goals",
+        json={
+            "title": "Walk daily",
+            "goal_type": "activity",
+            "target_value": 8000,
+            "target_unit": "steps",
+            "start_date": "2025-01-01",
+            "is_recurring": True,
+            "recurrence_pattern": "daily",
+        },
+    )
+    rid = recurring.json()["data"]["id"]
+    today = await api.request("GET", f"/api/v1/goals/{rid}/today")
+    checker.check(one + "/today", "GET", today)
+    checker.check(one + "/today", "GET", await api.request("GET", f"/api/v1/goals/{goal_id}/today"))
+    checker.check(
+        "/api/v1/goals/instances/{instance_id}/progress",
+        "PUT",
+        await api.request(
+            "PUT",
+            f"/api/v1/goals/instances/{today.json()['data']['id']}/progress",
+            json={"current_value": 9000},
+        ),
+    )
+    checker.check(one + "/history", "GET", await api.request("GET", f"/api/v1/goals/{rid}/history"))
+    checker.check(one + "/tips", "GET", await api.request("GET", f"/api/v1/goals/{rid}/tips"))
+    checker.check(
+        "/api/v1/goals/suggestions", "POST", await api.request("POST", "/api/v1/goals/suggestions")
+    )
+    checker.check(
+        one + "/activities",
+        "POST",
+        await api.request(
+            "POST", f"/api/v1/goals/{rid}/activities", json={"activity_type": "walk", "value": 1}
+        ),
+    )
+    checker.check(
+        one + "/activities", "GET", await api.request("GET", f"/api/v1/goals/{rid}/activities")
+    )
     checker.check(
         "/api/v1/consultations/quick-actions",
         "GET",
@@ -172,4 +219,4 @@ async def test_server_answers_match_openapi_document(
             headers={"X-API-Key": server.api_key},
         ),
     )
-    assert checker.checked == 25  # every answer above but the empty 204
+    assert checker.checked == 33  # every answer above but the empty 204

@@ -326,6 +326,113 @@ async def test_goals_contract_another_users_goal_is_forbidden(
         ("GET", f"{GOALS}/{goal['id']}"),
         ("DELETE", f"{GOALS}/{goal['id']}"),
         ("POST", f"{GOALS}/{goal['id']}/complete"),
+        ("GET", f"{GOALS}/{goal['id']}/tips"),  # GOALS34 lists 403 for tips and activities
+        ("GET", f"{GOALS}/{goal['id']}/activities"),
     ]:
         theirs.error(await theirs.call(method, path), 403)  # FITIQ32 "Not goal owner"
     assert theirs.ok(await theirs.call("GET", GOALS))["total"] == 0
+
+
+# -- recurring goals' instances, suggestions, tips, activities (B9.1, B9.6) ---------------------
+
+INSTANCE_STATUSES = ("pending", "in_progress", "completed", "missed")  # GOALS34 GoalInstance
+RECURRING = {
+    "goal_type": "activity",
+    "title": "Walk daily",
+    "target_value": 8000,
+    "target_unit": "steps",
+    "start_date": "2024-01-01",
+    "target_date": None,
+    "description": None,
+    "is_recurring": True,
+    "recurrence_pattern": "daily",
+}
+
+
+async def test_goals_contract_today_gets_or_creates_the_days_instance(peer: Peer) -> None:
+    goal = await peer.create(**RECURRING)
+    first = peer.ok(await peer.call("GET", f"{GOALS}/{goal['id']}/today"))
+    assert first["goal_id"] == goal["id"]
+    assert DATE_ONLY.match(first["instance_date"])  # format date
+    assert first["status"] in INSTANCE_STATUSES
+    assert first["current_value"] == 0
+    assert first["target_value"] == 8000
+    again = peer.ok(await peer.call("GET", f"{GOALS}/{goal['id']}/today"))
+    assert again["id"] == first["id"]
+    one_time = await peer.create()
+    peer.error(await peer.call("GET", f"{GOALS}/{one_time['id']}/today"), 400)  # not recurring
+    peer.error(await peer.call("GET", f"{GOALS}/{uuid.uuid4()}/today"), 404)
+
+
+async def test_goals_contract_instance_progress_and_history(peer: Peer) -> None:
+    goal = await peer.create(**RECURRING)
+    today = peer.ok(await peer.call("GET", f"{GOALS}/{goal['id']}/today"))
+    path = f"{GOALS}/instances/{today['id']}/progress"
+    done = peer.ok(await peer.call("PUT", path, json={"current_value": 8000}))
+    assert done["current_value"] == 8000
+    assert done["status"] == "completed"
+    peer.error(await peer.call("PUT", path, json={}), 400)  # current_value required
+    peer.error(
+        await peer.call(
+            "PUT", f"{GOALS}/instances/{uuid.uuid4()}/progress", json={"current_value": 1}
+        ),
+        404,
+    )
+    history = peer.ok(await peer.call("GET", f"{GOALS}/{goal['id']}/history"))
+    assert history["goal_id"] == goal["id"]
+    assert (history["total"], history["limit"], history["offset"]) == (1, 30, 0)  # limit 30
+    assert [i["id"] for i in history["instances"]] == [today["id"]]
+    assert set(history["summary"]) == {
+        "total_instances", "completed_count", "missed_count", "completion_rate",
+        "current_streak", "longest_streak",
+    }  # fmt: skip
+    assert history["summary"]["completed_count"] == 1
+    assert history["summary"]["current_streak"] == 1
+    one_time = await peer.create()
+    peer.error(await peer.call("GET", f"{GOALS}/{one_time['id']}/history"), 400)
+
+
+async def test_goals_contract_suggestions_are_three_to_five_full_suggestions(peer: Peer) -> None:
+    data = peer.ok(await peer.call("POST", f"{GOALS}/suggestions"))
+    assert 3 <= len(data["suggestions"]) <= 5
+    assert data["count"] == len(data["suggestions"])
+    for suggestion in data["suggestions"]:  # SGA requires all eight
+        assert set(suggestion) >= {
+            "title", "description", "goal_type", "target_value", "target_unit", "rationale",
+            "estimated_duration", "difficulty",
+        }  # fmt: skip
+        assert len(suggestion["title"]) <= 50
+        assert suggestion["goal_type"] in ("weight", "activity", "nutrition", "custom")
+        assert 1 <= suggestion["difficulty"] <= 5
+
+
+async def test_goals_contract_tips_are_plain_strings(peer: Peer) -> None:
+    goal = await peer.create()
+    data = peer.ok(await peer.call("GET", f"{GOALS}/{goal['id']}/tips"))
+    assert data["goal_id"] == goal["id"]
+    assert 5 <= len(data["tips"]) <= 7
+    assert all(isinstance(tip, str) and tip for tip in data["tips"])  # strings, not objects
+    assert data["count"] == len(data["tips"])
+    peer.error(await peer.call("GET", f"{GOALS}/{uuid.uuid4()}/tips"), 404)
+
+
+async def test_goals_contract_activities_are_logged_and_listed(peer: Peer) -> None:
+    goal = await peer.create()
+    path = f"{GOALS}/{goal['id']}/activities"
+    walk = peer.ok(
+        await peer.call(
+            "POST", path, json={"activity_type": "walk", "value": 3.5, "notes": "park"}
+        ),
+        201,
+    )
+    assert set(walk) >= {"id", "goal_id", "user_id", "activity_type", "value", "logged_at"}
+    assert (walk["goal_id"], walk["activity_type"], walk["value"]) == (goal["id"], "walk", 3.5)
+    peer.ok(await peer.call("POST", path, json={"activity_type": "swim", "value": 1}), 201)
+    for bad in ({"value": 1}, {"activity_type": "walk"}, {**walk, "notes": "n" * 501}):
+        peer.error(await peer.call("POST", path, json=bad), 400)  # GOALS34 required, notes <= 500
+    page = peer.ok(await peer.call("GET", path))
+    assert (page["total"], page["limit"], page["offset"]) == (2, 20, 0)  # default limit 20
+    assert {a["activity_type"] for a in page["activities"]} == {"walk", "swim"}
+    walks = peer.ok(await peer.call("GET", path, params={"activity_type": "walk"}))
+    assert [a["id"] for a in walks["activities"]] == [walk["id"]]
+    peer.error(await peer.call("GET", f"{GOALS}/{uuid.uuid4()}/activities"), 404)

@@ -10,9 +10,11 @@ random source of backoff jitter.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -21,6 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
+from websockets.asyncio.client import connect as ws_connect
 
 from lume_widget.client.auth import LumeAuth
 from lume_widget.client.consultation import Consultation, parse_tier
@@ -112,11 +115,18 @@ class LumeClient:
         settings: Settings | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         ws_connector: WsConnector | None = None,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random_source: Callable[[], float] = random.random,
     ) -> LumeClient:
-        """Log in and return a client. ``url=None`` (and no ``LUME_URL``) starts the embedded server."""
+        """Log in and return a client. ``url=None`` (and no ``LUME_URL``) starts the embedded server.
+
+        ``verify`` is how an https backend's certificate is checked, for REST and WebSockets
+        alike: True (the system's certificates, or ``SSL_CERT_FILE``), the path of a PEM file
+        of certificates to trust (a self-signed one, a private CA), an ``ssl.SSLContext``, or
+        False to skip the check (only for a server you control on a network you trust).
+        """
         url = url or os.environ.get(ENV_URL) or None
         embedded = url is None
         if url is None:
@@ -139,6 +149,10 @@ class LumeClient:
             raise MissingSettingsError(describe_missing(missing), missing=missing)
         admin_token = admin_token or os.environ.get(ENV_ADMIN_TOKEN) or None
         settings = settings or Settings()
+        tls = tls_context(verify)
+        if tls is not None and urlsplit(url).scheme == "https":
+            transport = transport or httpx.AsyncHTTPTransport(verify=tls)
+            ws_connector = ws_connector or functools.partial(ws_connect, ssl=tls)
         auth = LumeAuth(
             api_key,
             access_token=token,
@@ -464,6 +478,27 @@ def base_url(url: str) -> str:
         logger.info("using %s without %s: every route adds it", redact_url(url), API_PREFIX)
         return urlunsplit(parts._replace(path=path[: -len(API_PREFIX)], query="", fragment=""))
     return url
+
+
+def tls_context(verify: bool | str | os.PathLike[str] | ssl.SSLContext) -> ssl.SSLContext | None:
+    """The TLS context for ``verify=``; None means the defaults (system certificates)."""
+    if verify is True:
+        return None
+    if isinstance(verify, ssl.SSLContext):
+        return verify
+    if verify is False:
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+        return context
+    path = os.fspath(verify)
+    try:
+        return ssl.create_default_context(cafile=path)
+    except (OSError, ssl.SSLError) as exc:
+        raise ConfigurationError(
+            f"verify={path!r} is not a readable PEM file of certificates ({exc}); pass the path "
+            "of the server's certificate or of its CA's, in PEM format."
+        ) from exc
 
 
 def _missing_settings(

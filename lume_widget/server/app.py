@@ -23,7 +23,7 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from lume_widget._version import __version__
-from lume_widget.server import goals, rest, ws
+from lume_widget.server import goal_extras, goals, rest, ws
 from lume_widget.server.auth import Authenticator
 from lume_widget.server.config import ServerConfig
 from lume_widget.server.faults import AdminApi, FaultState, HttpFaultMiddleware
@@ -88,7 +88,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await Store.open(config.db)
+        store = await Store.open(config.db, config.busy_timeout_ms)
         responder = make_responder(
             config.responder,
             openai_base_url=config.openai_base_url,
@@ -102,6 +102,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
             )
             await ensure_demo_user(store, auth, config.email, config.password)
             app.state.lume = ServerState(config, store, auth, responder, fault_state)
+            await app.state.lume.answer_unanswered()
             yield
             await app.state.lume.drain(SHUTDOWN_GRACE_S)
         finally:
@@ -164,6 +165,17 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
         Route(API + "/auth/logout", rest.logout, methods=["POST"]),
         Route(API + "/goals", goals.create_goal, methods=["POST"]),
         Route(API + "/goals", goals.list_goals, methods=["GET"]),
+        Route(API + "/goals/suggestions", goal_extras.suggest_goals, methods=["POST"]),
+        Route(
+            API + "/goals/instances/{instance_id}/progress",
+            goal_extras.update_instance_progress,
+            methods=["PUT"],
+        ),
+        Route(GOAL + "/today", goal_extras.goal_today, methods=["GET"]),
+        Route(GOAL + "/history", goal_extras.goal_history, methods=["GET"]),
+        Route(GOAL + "/tips", goal_extras.goal_tips, methods=["GET"]),
+        Route(GOAL + "/activities", goal_extras.add_activity, methods=["POST"]),
+        Route(GOAL + "/activities", goal_extras.list_activities, methods=["GET"]),
         Route(GOAL, goals.get_goal, methods=["GET"]),
         Route(GOAL, goals.update_goal, methods=["PUT"]),
         Route(GOAL, goals.delete_goal, methods=["DELETE"]),

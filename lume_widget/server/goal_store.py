@@ -53,6 +53,28 @@ CREATE TABLE IF NOT EXISTS goal_updates (
     created_at INTEGER NOT NULL
 );
 CREATE INDEX IF NOT EXISTS goal_updates_by_goal ON goal_updates(goal_id, seq);
+CREATE TABLE IF NOT EXISTS goal_instances (
+    id TEXT PRIMARY KEY,
+    goal_id TEXT NOT NULL REFERENCES goals(id) ON DELETE CASCADE,
+    instance_date TEXT NOT NULL,
+    target_value REAL NOT NULL,
+    current_value REAL NOT NULL DEFAULT 0,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    UNIQUE (goal_id, instance_date)
+);
+CREATE TABLE IF NOT EXISTS goal_activities (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    goal_id TEXT NOT NULL REFERENCES goals(id) ON DELETE CASCADE,
+    user_id TEXT NOT NULL,
+    activity_type TEXT NOT NULL,
+    value REAL NOT NULL,
+    notes TEXT,
+    logged_at INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS goal_activities_by_goal ON goal_activities(goal_id, seq);
 """
 
 # Columns added after the first release, with the defaults old rows get.
@@ -235,6 +257,100 @@ class GoalStore:
             ]
         )
 
+    # -- instances of recurring goals, and activities (B9.6) ----------------------------
+
+    async def instance_for(self, goal: Row, day: str) -> Row:
+        """The goal's instance for ``day`` (YYYY-MM-DD), created on first ask."""
+
+        def op(conn: sqlite3.Connection) -> Row:
+            now = now_ns()
+            conn.execute(
+                "INSERT OR IGNORE INTO goal_instances(id, goal_id, instance_date, target_value, "
+                "current_value, created_at, updated_at) VALUES (?, ?, ?, ?, 0, ?, ?)",
+                (new_id(), goal["id"], day, float(goal.get("target_value") or 0), now, now),
+            )
+            return _row(
+                conn,
+                "SELECT * FROM goal_instances WHERE goal_id = ? AND instance_date = ?",
+                (goal["id"], day),
+            )
+
+        return await self._tx(op)
+
+    async def instance(self, instance_id: str) -> Row | None:
+        return await self._tx(
+            lambda conn: _row_or_none(
+                conn, "SELECT * FROM goal_instances WHERE id = ?", (instance_id,)
+            )
+        )
+
+    async def set_instance_progress(self, instance_id: str, value: float) -> Row:
+        def op(conn: sqlite3.Connection) -> Row:
+            conn.execute(
+                "UPDATE goal_instances SET current_value = ?, updated_at = ? WHERE id = ?",
+                (value, now_ns(), instance_id),
+            )
+            return _row(conn, "SELECT * FROM goal_instances WHERE id = ?", (instance_id,))
+
+        return await self._tx(op)
+
+    async def instances(self, goal_id: str, start: str | None, end: str | None) -> list[Row]:
+        """Every instance of a goal from ``start`` to ``end`` (dates, inclusive), newest first."""
+
+        def op(conn: sqlite3.Connection) -> list[Row]:
+            rows = conn.execute(
+                "SELECT * FROM goal_instances WHERE goal_id = ? AND instance_date >= ? "
+                "AND instance_date <= ? ORDER BY instance_date DESC",
+                (goal_id, start or "0000-00-00", end or "9999-99-99"),
+            ).fetchall()
+            return [dict(r) for r in rows]
+
+        return await self._tx(op)
+
+    async def add_activity(self, goal: Row, fields: Row) -> Row:
+        def op(conn: sqlite3.Connection) -> Row:
+            now = now_ns()
+            row = {
+                "id": new_id(),
+                "goal_id": goal["id"],
+                "user_id": goal["user_id"],
+                "logged_at": now,
+                "created_at": now,
+                **fields,
+            }
+            conn.execute(
+                "INSERT INTO goal_activities(id, goal_id, user_id, activity_type, value, notes, "
+                "logged_at, created_at) VALUES (:id, :goal_id, :user_id, :activity_type, :value, "
+                ":notes, :logged_at, :created_at)",
+                row,
+            )
+            return row
+
+        return await self._tx(op)
+
+    async def activities(
+        self, goal_id: str, activity_type: str | None, limit: int, offset: int
+    ) -> tuple[list[Row], int]:
+        """One page of a goal's activities, newest first, and how many match."""
+
+        def op(conn: sqlite3.Connection) -> tuple[list[Row], int]:
+            where, params = "goal_id = ?", [goal_id]
+            if activity_type is not None:
+                where += " AND activity_type = ?"
+                params.append(activity_type)
+            (total,) = conn.execute(
+                f"SELECT COUNT(*) FROM goal_activities WHERE {where}", params
+            ).fetchone()
+            if offset >= total:
+                return [], int(total)
+            rows = conn.execute(
+                f"SELECT * FROM goal_activities WHERE {where} ORDER BY seq DESC LIMIT ? OFFSET ?",
+                (*params, limit, offset),
+            ).fetchall()
+            return [dict(r) for r in rows], int(total)
+
+        return await self._tx(op)
+
     async def delete(self, goal_id: str) -> bool:
         return await self._tx(
             lambda conn: conn.execute("DELETE FROM goals WHERE id = ?", (goal_id,)).rowcount > 0
@@ -247,6 +363,17 @@ class GoalStatusError(Exception):
     def __init__(self, status: str) -> None:
         super().__init__(status)
         self.status = status
+
+
+def _row_or_none(conn: sqlite3.Connection, sql: str, params: Any) -> Row | None:
+    row = conn.execute(sql, params).fetchone()
+    return None if row is None else dict(row)
+
+
+def _row(conn: sqlite3.Connection, sql: str, params: Any) -> Row:
+    row = _row_or_none(conn, sql, params)
+    assert row is not None, params
+    return row
 
 
 def _goal_or_none(conn: sqlite3.Connection, goal_id: str) -> Row | None:

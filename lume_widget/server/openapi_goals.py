@@ -147,6 +147,152 @@ def goal_schemas(profile: str) -> dict[str, Any]:
             "required": ["current_value"],
             "properties": {"current_value": {"type": "number", "minimum": 0}},
         },
+        "GoalInstance": {
+            "type": "object",
+            "required": [
+                "id",
+                "goal_id",
+                "instance_date",
+                "target_value",
+                "current_value",
+                "status",
+                "created_at",
+                "updated_at",
+            ],
+            "properties": {
+                "id": _UUID,
+                "goal_id": _UUID,
+                "instance_date": _DAY,
+                "target_value": {"type": "number"},
+                "current_value": {"type": "number"},
+                "progress": {"type": "number", "minimum": 0, "maximum": 1},
+                "status": {
+                    "type": "string",
+                    "enum": ["pending", "in_progress", "completed", "missed"],
+                },
+                "created_at": _TS,
+                "updated_at": _TS,
+            },
+        },
+        "GoalHistory": {
+            "type": "object",
+            "required": ["goal_id", "instances", "summary", "total", "limit", "offset"],
+            "properties": {
+                "goal_id": _UUID,
+                "instances": {"type": "array", "items": _ref("GoalInstance")},
+                "summary": {
+                    "type": "object",
+                    "required": [
+                        "total_instances",
+                        "completed_count",
+                        "missed_count",
+                        "completion_rate",
+                        "current_streak",
+                        "longest_streak",
+                    ],
+                    "properties": {
+                        "total_instances": {"type": "integer"},
+                        "completed_count": {"type": "integer"},
+                        "missed_count": {"type": "integer"},
+                        "completion_rate": {"type": "number", "minimum": 0, "maximum": 1},
+                        "current_streak": {"type": "integer"},
+                        "longest_streak": {"type": "integer"},
+                    },
+                },
+                "total": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+            },
+        },
+        "GoalSuggestions": {
+            "type": "object",
+            "required": ["suggestions", "count"],
+            "properties": {
+                "suggestions": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": [
+                            "title",
+                            "description",
+                            "goal_type",
+                            "target_value",
+                            "target_unit",
+                            "rationale",
+                            "estimated_duration",
+                            "difficulty",
+                        ],
+                        "properties": {
+                            "title": {"type": "string", "maxLength": 50},
+                            "description": {"type": "string"},
+                            "goal_type": {"type": "string", "enum": GOAL_TYPES},
+                            "target_value": {"type": "number"},
+                            "target_unit": {"type": "string"},
+                            "rationale": {"type": "string"},
+                            "estimated_duration": {"type": "integer", "description": "days"},
+                            "difficulty": {"type": "integer", "minimum": 1, "maximum": 5},
+                        },
+                    },
+                },
+                "count": {"type": "integer"},
+            },
+        },
+        "GoalTips": {
+            "type": "object",
+            "required": ["goal_id", "tips", "count"],
+            "properties": {
+                "goal_id": _UUID,
+                "tips": {
+                    "type": "array",
+                    "items": {"type": "string"},
+                    "minItems": 5,
+                    "maxItems": 7,
+                },
+                "count": {"type": "integer"},
+            },
+        },
+        "GoalActivity": {
+            "type": "object",
+            "required": [
+                "id",
+                "goal_id",
+                "user_id",
+                "activity_type",
+                "value",
+                "logged_at",
+                "created_at",
+            ],
+            "properties": {
+                "id": _UUID,
+                "goal_id": _UUID,
+                "user_id": _UUID,
+                "activity_type": {"type": "string"},
+                "value": {"type": "number"},
+                "notes": {"type": ["string", "null"], "maxLength": 500},
+                "logged_at": _TS,
+                "created_at": _TS,
+            },
+        },
+        "ActivityList": {
+            "type": "object",
+            "required": ["activities", "total", "limit", "offset"],
+            "properties": {
+                "activities": {"type": "array", "items": _ref("GoalActivity")},
+                "total": {"type": "integer"},
+                "limit": {"type": "integer"},
+                "offset": {"type": "integer"},
+                "has_more": {"type": "boolean"},
+            },
+        },
+        "CreateActivityRequest": {
+            "type": "object",
+            "required": ["activity_type", "value"],
+            "properties": {
+                "activity_type": {"type": "string", "minLength": 1, "pattern": r"\S"},
+                "value": {"type": "number"},
+                "notes": {"type": ["string", "null"], "maxLength": 500},
+            },
+        },
         "GoalError": (
             {
                 "type": "object",
@@ -182,7 +328,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         400: "invalid input: a required field, an enum value or a minimum",
         401: "missing or invalid API key or token",
         403: "the goal belongs to another user",
-        404: "goal not found",
+        404: "goal (or instance) not found",
         413: "request body too large",
     }
     return {
@@ -200,8 +346,9 @@ def _body(name: str) -> dict[str, Any]:
 
 
 def goal_paths(profile: str) -> dict[str, Any]:
-    """The eight goals routes the server answers, under ``/api/v1``."""
+    """The fifteen goals routes the server answers, under ``/api/v1`` (PROTOCOL B9.1)."""
     statistics = _query("include_statistics", {"type": "boolean", "default": False})
+    path = {"name": "goal_id", "in": "path", "required": True, "schema": _UUID}
     goal = _ref("Goal")
     one = "/api/v1/goals/{goal_id}"
     return {
@@ -259,6 +406,91 @@ def goal_paths(profile: str) -> dict[str, Any]:
                 "responses": {
                     **_ok("200", goal, profile, "updated"),
                     **_errors(400, 401, 403, 404, 413),
+                },
+            },
+        },
+        "/api/v1/goals/suggestions": {
+            "post": {
+                "summary": "3 to 5 goal suggestions from the user's goals (scripted)",
+                "responses": {
+                    **_ok("200", _ref("GoalSuggestions"), profile, "suggestions"),
+                    **_errors(401),
+                },
+            }
+        },
+        "/api/v1/goals/instances/{instance_id}/progress": {
+            "parameters": [
+                {"name": "instance_id", "in": "path", "required": True, "schema": _UUID}
+            ],
+            "put": {
+                "summary": "record the current value of one day's instance",
+                "requestBody": _body("UpdateProgressRequest"),
+                "responses": {
+                    **_ok("200", _ref("GoalInstance"), profile, "updated"),
+                    **_errors(400, 401, 403, 404, 413),
+                },
+            },
+        },
+        one + "/today": {
+            "parameters": [path],
+            "get": {
+                "summary": "today's instance of a recurring goal (created on first ask)",
+                "responses": {
+                    **_ok("200", _ref("GoalInstance"), profile, "today"),
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+        },
+        one + "/history": {
+            "parameters": [path],
+            "get": {
+                "summary": "a recurring goal's instances, newest first, with a summary",
+                "parameters": [
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 30}
+                    ),
+                    _query("offset", {"type": "integer", "minimum": 0, "default": 0}),
+                    _query("from", _DAY),
+                    _query("to", _DAY),
+                ],
+                "responses": {
+                    **_ok("200", _ref("GoalHistory"), profile, "history"),
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+        },
+        one + "/tips": {
+            "parameters": [path],
+            "get": {
+                "summary": "5 to 7 tips for the goal, as plain strings (scripted)",
+                "responses": {
+                    **_ok("200", _ref("GoalTips"), profile, "tips"),
+                    **_errors(400, 401, 403, 404),
+                },
+            },
+        },
+        one + "/activities": {
+            "parameters": [path],
+            "post": {
+                "summary": "log an activity",
+                "requestBody": _body("CreateActivityRequest"),
+                "responses": {
+                    **_ok("201", _ref("GoalActivity"), profile, "logged"),
+                    **_errors(400, 401, 403, 404, 413),
+                },
+            },
+            "get": {
+                "summary": "the goal's activities, newest first",
+                "parameters": [
+                    _query("activity_type", {"type": "string"}),
+                    _query(
+                        "limit", {"type": "integer", "minimum": 1, "maximum": 100, "default": 20}
+                    ),
+                    _query("offset", {"type": "integer", "minimum": 0, "default": 0}),
+                ],
+                "responses": {
+                    **_ok("200", _ref("ActivityList"), profile, "one page"),
+                    **_errors(400, 401, 403, 404),
                 },
             },
         },

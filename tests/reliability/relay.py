@@ -17,6 +17,8 @@ middlebox. This relay forwards bytes both ways and can, at any moment:
   inject binary or oversized frames). ``strip_ws_extensions`` removes the client's
   ``Sec-WebSocket-Extensions`` offer, as some proxies do, so frames travel uncompressed and a
   replayed frame is a faithful replay.
+- ``tls``: terminate TLS with a given certificate, so the client speaks https and wss to a
+  plain reference server behind it.
 
 It is a test fixture, not part of the package: it uses nothing but asyncio streams.
 """
@@ -27,6 +29,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import ssl
 import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -135,8 +138,11 @@ class TcpRelay:
         slice_segments: bool = False,
         frame_transform: FrameTransform | None = None,
         strip_ws_extensions: bool = False,
+        tls: ssl.SSLContext | None = None,
     ) -> None:
         self.upstream_host = upstream_host
+        self.tls = tls
+        """A server-side TLS context: the relay then terminates TLS (https/wss to plain upstream)."""
         self.upstream_port = upstream_port
         self.slice_segments = slice_segments
         self.frame_transform = frame_transform
@@ -155,7 +161,7 @@ class TcpRelay:
 
     async def start(self) -> int:
         """Start listening on an ephemeral loopback port and return it."""
-        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0, ssl=self.tls)
         return int(self._server.sockets[0].getsockname()[1])
 
     @property
@@ -165,7 +171,7 @@ class TcpRelay:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     async def aclose(self) -> None:
         """Stop listening and close every connection (politely: tests check the client's sockets)."""

@@ -74,7 +74,7 @@ async def create_consultation(
 
 
 async def create_goal(
-    http: httpx.AsyncClient, user: User, title: str = "Walk more"
+    http: httpx.AsyncClient, user: User, title: str = "Walk more", **extra: Any
 ) -> dict[str, Any]:
     response = await http.post(
         f"{API}/goals",
@@ -84,6 +84,7 @@ async def create_goal(
             "target_value": 10000,
             "target_unit": "steps",
             "start_date": "2025-01-01",
+            **extra,
         },
         headers=user.headers(),
     )

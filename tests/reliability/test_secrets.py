@@ -27,10 +27,16 @@ import pytest
 
 from lume_widget.client import LumeClient, Settings
 from lume_widget.client.live import SocketFailure, open_socket
-from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
+from lume_widget.errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ConnectionFailedError,
+    LumeError,
+)
 from lume_widget.server import ReferenceServer
 
 from .harness import client_settings
+from .relay import TcpRelay
 
 JWT = re.compile(r"eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*")
 TOKEN_QUERY = re.compile(r"(?i)[?&](access_|refresh_)?token=(?!\*\*\*)[^&\s\"']+")
@@ -344,31 +350,49 @@ async def test_tls_certificates_are_verified_by_default_over_rest_and_websocket(
         await server.wait_closed()
 
 
-async def test_tls_untrusted_certificate_says_so_and_ssl_cert_file_trusts_it(
-    self_signed: tuple[Path, Path], time_scale: float, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("trust", ["untrusted", "verify", "ssl_cert_file"])
+async def test_tls_untrusted_certificate_says_so_and_both_ways_to_trust_it_work(
+    trust: str,
+    self_signed: tuple[Path, Path],
+    reference_server: ReferenceServer,
+    time_scale: float,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """https and wss through a TLS relay with a self-signed certificate, in front of the server."""
     cert, key = self_signed
-    server = await start_tls_server(cert, key)
-    url = f"https://127.0.0.1:{server.sockets[0].getsockname()[1]}"
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
     options: dict[str, Any] = {
-        "api_key": "k",
-        "email": "a@b.c",
-        "password": "password",
+        "api_key": reference_server.api_key,
+        "email": reference_server.email,
+        "password": reference_server.password,
         "settings": client_settings(time_scale),
     }
-    try:
-        # Before: "Could not reach the backend to login (ConnectError). Check the URL and that
-        # the server is running." Now the message names the certificate and the way to trust it.
-        with pytest.raises(ConnectionFailedError) as untrusted:
-            await LumeClient.connect(url, **options)
-        message = str(untrusted.value)
-        for words in ("certificate is not trusted", "self-signed certificate", "SSL_CERT_FILE"):
-            assert words in message, message
-        assert "server is running" not in message
-        # ... and the advice works: with SSL_CERT_FILE pointing at it, the login goes through.
-        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
-        client = await LumeClient.connect(url, **options)
-        await client.aclose()
-    finally:
-        server.close()
-        await server.wait_closed()
+    async with TcpRelay("127.0.0.1", reference_server.port, tls=context) as relay:
+        assert relay.url.startswith("https://")
+        if trust == "untrusted":
+            # Before: "Could not reach the backend to login (ConnectError). Check the URL and
+            # that the server is running." Now it names the certificate and how to trust it.
+            with pytest.raises(ConnectionFailedError) as untrusted:
+                await LumeClient.connect(relay.url, **options)
+            message = str(untrusted.value)
+            for words in ("certificate is not trusted", "self-signed", "SSL_CERT_FILE", "verify="):
+                assert words in message, message
+            assert "server is running" not in message
+            return
+        if trust == "verify":
+            options["verify"] = str(cert)
+        else:
+            monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        async with await LumeClient.connect(relay.url, **options) as client:
+            chat = await client.open("nutritionist", tier="live")
+            reply = await chat.ask("breakfast over TLS?")
+        assert reply.tier == "live"  # the WebSocket trusted the certificate too
+        assert reply.text
+
+
+async def test_tls_verify_naming_a_missing_file_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="not a readable PEM file"):
+        await LumeClient.connect(
+            "https://127.0.0.1:9", api_key="k", token="t", verify="/no/such/ca.pem"
+        )

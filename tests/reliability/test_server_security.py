@@ -75,7 +75,14 @@ class Scene:
             self.http, self.server.api_key, self.server.email, self.server.password
         )
         self.bob = await register_user(self.http, self.server.api_key, "bob")
-        self.goal = await create_goal(self.http, self.alice)
+        self.goal = await create_goal(
+            self.http, self.alice, is_recurring=True, recurrence_pattern="daily"
+        )
+        today = await self.http.get(
+            f"{API}/goals/{self.goal['id']}/today", headers=self.alice.headers()
+        )
+        assert today.status_code == 200, today.text
+        self.instance: dict[str, Any] = today.json()["data"]
         self.consultation = await create_consultation(self.http, self.alice, "nutritionist")
         response = await self.http.post(
             f"{API}/consultations/{self.consultation['id']}/messages",
@@ -97,7 +104,12 @@ class Scene:
         cid, gid = self.consultation["id"], self.goal["id"]
         if upper:
             cid, gid = cid.upper(), gid.upper()
-        return path.replace("{consultation_id}", cid).replace("{goal_id}", gid)
+        iid = self.instance["id"].upper() if upper else self.instance["id"]
+        return (
+            path.replace("{consultation_id}", cid)
+            .replace("{goal_id}", gid)
+            .replace("{instance_id}", iid)
+        )
 
     def body_for(self, method: str, path: str) -> dict[str, Any] | None:
         """A body that would succeed if the credentials were right."""
@@ -118,6 +130,8 @@ class Scene:
             return {"email": self.server.email, "password": self.server.password}
         if path.endswith(("/auth/refresh", "/auth/logout")):
             return {"refresh_token": self.alice.refresh_token}
+        if path.endswith("/activities"):
+            return {"activity_type": "walk", "value": 2}
         if path.endswith("/goals"):
             return {
                 "title": "Sleep eight hours",
@@ -498,13 +512,13 @@ async def test_admin_route_refuses_a_remote_client_behind_a_local_proxy(scene: S
 
 
 def body_routes() -> list[tuple[str, str]]:
-    """Routes that read a JSON body (``/complete`` and ``/abandon`` take none and ignore any)."""
+    """Routes that read a JSON body (``/complete``, ``/abandon`` and ``/suggestions`` take none)."""
     return [
         (m, p)
         for m, p in HTTP_ROUTES
         if m in ("POST", "PUT", "PATCH")
         and p != ADMIN
-        and not p.endswith(("/complete", "/abandon"))
+        and not p.endswith(("/complete", "/abandon", "/suggestions"))
     ]
 
 

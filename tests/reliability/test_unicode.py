@@ -21,7 +21,7 @@ from lume_widget.errors import InvalidMessageError
 from lume_widget.server import ReferenceServer
 from lume_widget.text import lone_surrogate_at, repair_text
 from tests.reliability.harness import rig
-from tests.reliability.support import API, create_consultation, login_user
+from tests.reliability.support import API, create_consultation, create_goal, login_user
 
 GRIN = "\U0001f600"
 HIGH, LOW = "\ud83d", "\ude00"
@@ -136,8 +136,8 @@ async def test_reference_server_answers_400_to_a_lone_surrogate_on_every_body_ro
             http, reference_server.api_key, reference_server.email, reference_server.password
         )
         consultation = await create_consultation(http, user)
-        goal = await http.post(f"{API}/goals", json={"title": "Walk"}, headers=user.headers())
-        ids = {"consultation_id": consultation["id"], "goal_id": goal.json()["data"]["id"]}
+        goal = await create_goal(http, user)
+        ids = {"consultation_id": consultation["id"], "goal_id": goal["id"]}
         wrong = []
         for name, raw in SURROGATE_BODIES.items():
             for method, path in body_routes():
@@ -150,7 +150,10 @@ async def test_reference_server_answers_400_to_a_lone_surrogate_on_every_body_ro
                     content=raw,
                     headers={**user.headers(), "Content-Type": "application/json"},
                 )
-                if response.status_code != 400:
+                if "{" in filled:  # an id this test has none of: refused before the body
+                    if response.status_code >= 500:
+                        wrong.append(f"{name}: {method} {path} -> {response.status_code}")
+                elif response.status_code != 400:
                     wrong.append(f"{name}: {method} {path} -> {response.status_code}")
                 elif "surrogate" not in response.text:
                     wrong.append(f"{name}: {method} {path} -> 400 without saying why")
