@@ -21,7 +21,7 @@ from lume_widget.errors import InvalidMessageError
 from lume_widget.server import ReferenceServer
 from lume_widget.text import lone_surrogate_at, repair_text
 from tests.reliability.harness import rig
-from tests.reliability.support import API, create_consultation, login_user
+from tests.reliability.support import API, create_consultation, create_goal, login_user
 
 GRIN = "\U0001f600"
 HIGH, LOW = "\ud83d", "\ude00"
@@ -136,8 +136,13 @@ async def test_reference_server_answers_400_to_a_lone_surrogate_on_every_body_ro
             http, reference_server.api_key, reference_server.email, reference_server.password
         )
         consultation = await create_consultation(http, user)
-        goal = await http.post(f"{API}/goals", json={"title": "Walk"}, headers=user.headers())
-        ids = {"consultation_id": consultation["id"], "goal_id": goal.json()["data"]["id"]}
+        goal = await create_goal(http, user, is_recurring=True, recurrence_pattern="daily")
+        today = await http.get(f"{API}/goals/{goal['id']}/today", headers=user.headers())
+        ids = {
+            "consultation_id": consultation["id"],
+            "goal_id": goal["id"],
+            "instance_id": today.json()["data"]["id"],
+        }
         wrong = []
         for name, raw in SURROGATE_BODIES.items():
             for method, path in body_routes():
