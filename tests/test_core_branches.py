@@ -125,19 +125,24 @@ def test_session_closed_before_it_started_stays_offline() -> None:
     assert not d.of(CloseLive)
 
 
-def test_transcript_only_stray_messages_push_the_reply_back() -> None:
+def test_transcript_matches_by_the_message_a_reply_answers_when_the_backend_says() -> None:
     history_ = [
         Message("g", "assistant", "Hello"),
         Message("u0", "user", "Stopped question"),
-        Message("u1", "user", "Failed question"),  # not stopped: its reply is not coming
+        Message("u1", "user", "Failed question"),  # acknowledged, never answered
         Message("s", "system", "Consultation resumed"),
         Message("u2", "user", "Q"),
-        Message("a0", "assistant", "Answer to the stopped question"),
-        Message("a2", "assistant", "Answer to Q"),
+        Message("a0", "assistant", "Answer to the stopped question", reply_to="u0"),
+        Message("a2", "assistant", "Answer to Q", reply_to="u2"),
     ]
-    match = find_turn(history_, "Q", 4, strays=["Stopped question"])
+    match = find_turn(history_, "Q", 4)
     assert match.user_message == history_[4]
-    assert match.reply == history_[6]  # one stray ahead, not three messages ahead
+    assert match.reply == history_[6]
+    # without ids, order: two messages wait ahead of this one, so its reply is not stored yet
+    plain = [Message(x.id, x.role, x.content) for x in history_]
+    assert find_turn(plain, "Q", 4).reply is None
+    # a whole reply frame's id that answers another message is not taken
+    assert find_turn(history_, "Q", 4, reply_id="a0").reply == history_[6]
 
 
 def test_wire_error_info_without_a_usable_message_falls_back() -> None:

@@ -46,47 +46,45 @@ def test_transcript_replace_dedupes_and_reports_changes() -> None:
     assert transcript.add(m("n", "assistant", "pushed"))
 
 
-def test_transcript_reply_of_a_stopped_turn_still_streaming_is_not_taken() -> None:
-    # the stopped turn's reply was stored after the next question arrived
+def test_transcript_reply_to_an_earlier_waiting_message_is_not_taken() -> None:
+    # an earlier message (a stopped turn's) still waits: its reply comes first, by order
     history = [
         m("g", "assistant", "Hello"),
         m("u1", "user", "Tell me everything"),
         m("u2", "user", "Short version"),
         m("a1", "assistant", "Everything..."),
     ]
-    pending = find_turn(history, "Short version", 2, strays=["Tell me everything"])
+    pending = find_turn(history, "Short version", 2)
     assert pending.user_message is not None
     assert pending.reply is None
     done = find_turn(
         [*history, m("a2", "assistant", "Short.")],
         "Short version",
         2,
-        strays=["Tell me everything"],
     )
     assert done.reply is not None
     assert done.reply.id == "a2"
-    # once the stopped reply came before this question, the stray no longer matters
+    # once the earlier reply came before this question, nothing waits ahead of it
     settled = [
         *history[:2],
         m("a1", "assistant", "x"),
         m("u2", "user", "Q"),
         m("a2", "assistant", "y"),
     ]
-    assert find_turn(settled, "Q", 3, strays=["Tell me everything"]).reply == settled[-1]
+    assert find_turn(settled, "Q", 3).reply == settled[-1]
 
 
 def test_transcript_streamed_text_picks_the_reply_when_a_stopped_one_lands_later() -> None:
-    stray = ["Tell me everything"]
     history = [
         m("u1", "user", "Tell me everything"),
         m("u2", "user", "Short version"),
         m("a2", "assistant", "Short."),  # ours finished first
     ]
-    assert find_turn(history, "Short version", 1, strays=stray, draft="Short.").reply == history[2]
+    assert find_turn(history, "Short version", 1, draft="Short.").reply == history[2]
     later = [*history, m("a1", "assistant", "Everything, at length.")]
-    assert find_turn(later, "Short version", 1, strays=stray, draft="Short.").reply == history[2]
+    assert find_turn(later, "Short version", 1, draft="Short.").reply == history[2]
     # the stopped reply stored first and ours not yet: wait rather than take the wrong one
     other = [*history[:2], m("a1", "assistant", "Everything, at length.")]
-    assert find_turn(other, "Short version", 1, strays=stray, draft="Short.").reply is None
+    assert find_turn(other, "Short version", 1, draft="Short.").reply is None
     # a whole reply frame's id wins outright
-    assert find_turn(later, "Short version", 1, strays=stray, reply_id="a2").reply == history[2]
+    assert find_turn(later, "Short version", 1, reply_id="a2").reply == history[2]

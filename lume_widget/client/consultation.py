@@ -201,6 +201,11 @@ class Consultation:
         return self._session.frames_skipped
 
     @property
+    def frames_dropped(self) -> int:
+        """Frames of another consultation, or late frames of a reply that is over."""
+        return self._session.frames_dropped
+
+    @property
     def busy(self) -> bool:
         """Whether a reply is in flight."""
         return self._session.turn_in_flight

@@ -32,8 +32,9 @@ from lume_widget.core.turn import (
     TurnPhase,
     build_reply,
     error_from_frame,
+    reply_not_stored,
 )
-from lume_widget.core.wire import message_from_json, parse_frames
+from lume_widget.core.wire import message_from_json, parse_frames, parse_timestamp
 from lume_widget.errors import ConnectionFailedError, LumeError
 from lume_widget.text import is_high_surrogate, repair_text
 
@@ -56,13 +57,13 @@ class TurnDelivery:
     status: ConnectionStatus
     transcript: Transcript
     frames_skipped: int
+    frames_dropped: int
     _turn: Turn | None
     _events: list[Event]
     _actions: list[Action]
     _pending_requests: set[int]
     _request_ids: itertools.count[int]
     _rest_failures: int
-    _strays: list[str]
     _backoff: Backoff
     _background_reads: dict[int, int]
 
@@ -156,7 +157,6 @@ class TurnDelivery:
             turn.text,
             turn.baseline,
             None if turn.user_message is None else turn.user_message.id,
-            self._strays,
             turn.partial_text if turn.phase is P.RECONCILING else "",
             None if turn.whole_message is None else turn.whole_message.id,
         )
@@ -201,6 +201,9 @@ class TurnDelivery:
             return
         turn.last_problem = reason
         turn.last_status = status
+        if code == "REPLY_NOT_STORED":
+            self._fail_turn(reply_not_stored(turn), now, reason)
+            return
         verdict = classify(status, retry_after, self.settings)
         phase = turn.phase
         if phase is P.RECONCILING and has_text(turn):
@@ -331,17 +334,33 @@ class TurnDelivery:
         for event in batch.events:
             turn = self._turn
             kind = event.get("type")
+            owner = event.get("consultation_id")
+            if isinstance(owner, str) and owner.lower() != self.consultation_id.lower():
+                self.frames_dropped += 1
+                logger.debug("dropped a %s frame of another consultation", kind)
+                continue
             if turn is None or turn.phase is None:
+                if kind in ("stream_chunk", "stream_complete", "error"):
+                    self.frames_dropped += 1
+                    logger.debug("dropped a late %s frame: no reply is in flight", kind)
                 self._handle_idle_frame(event)
                 continue
             if kind == "message_received":
                 if turn.phase is P.SENT:
                     turn.acknowledged = True
                     turn.last_activity = now
+                    turn.acknowledged_stamp = parse_timestamp(event.get("timestamp"))
                     self._move(turn, P.ACKNOWLEDGED)
             elif kind == "stream_chunk":
                 content = event.get("content")
-                if isinstance(content, str) and turn.phase in (P.SENT, P.ACKNOWLEDGED, P.STREAMING):
+                if self._from_before(turn, event):
+                    self.frames_dropped += 1
+                    logger.debug("dropped a stream_chunk stamped before this turn's reply began")
+                elif isinstance(content, str) and turn.phase in (
+                    P.SENT,
+                    P.ACKNOWLEDGED,
+                    P.STREAMING,
+                ):
                     turn.acknowledged = True
                     if turn.phase is not P.STREAMING:
                         self._move(turn, P.STREAMING)
@@ -359,16 +378,47 @@ class TurnDelivery:
                 self._handle_error_frame(turn, event, now)
             # connected, pong: liveness only
 
+    @staticmethod
+    def _from_before(turn: Turn, event: Mapping[str, Any]) -> bool:
+        """Whether a frame is stamped before the server acknowledged this turn's message: a
+        late frame of an earlier reply (server stamps are compared only with server stamps)."""
+        began = turn.acknowledged_stamp
+        if began is None:
+            return False
+        stamp = parse_timestamp(event.get("timestamp"))
+        return stamp is not None and stamp < began
+
     def _handle_idle_frame(self, event: Mapping[str, Any]) -> None:
         if event.get("type") == "message":
             message = message_from_json(event.get("message"))
-            if message is not None and self.transcript.add(message):
-                self._events.append(HistoryLoaded(self.transcript.messages))
+            if message is not None:
+                self._adopt_message(message)
+
+    def _adopt_message(self, message: Message) -> None:
+        """A whole stored message that is not the reply in flight: show it where it belongs."""
+        if self.transcript.add(message):
+            self._events.append(HistoryLoaded(self.transcript.messages))
+
+    def _not_this_turns(self, turn: Turn, message: Message) -> bool:
+        """Whether a whole assistant message is certainly not the reply ``turn`` waits for."""
+        known = self.transcript.messages
+        if any(m.id == message.id for m in known):
+            return True  # known before: a late frame of an earlier turn
+        if message.reply_to is None:
+            return False
+        if turn.user_message is not None:
+            return message.reply_to != turn.user_message.id
+        # it answers a message shown before this turn began (an initial message, a stopped turn)
+        return any(m.id == message.reply_to for m in known[: turn.baseline])
 
     def _handle_message_frame(self, turn: Turn, event: Mapping[str, Any], now: float) -> None:
         message = message_from_json(event.get("message"))
         if message is None:
             self.frames_skipped += 1
+            return
+        if message.consultation_id not in (None, self.consultation_id.lower()):
+            self.frames_dropped += 1
+            logger.debug("dropped a message of another consultation")
             return
         if message.role == "user":
             if turn.user_message is None and message.content.strip() == turn.text:
@@ -383,6 +433,10 @@ class TurnDelivery:
             P.RECOVERING,
             P.SENDING,
         ):
+            return
+        if self._not_this_turns(turn, message):
+            logger.debug("a whole reply to another message arrived; kept in the transcript")
+            self._adopt_message(message)
             return
         if turn.phase is P.SENDING:
             # The reply beat the POST's answer: keep it and reconcile once the POST answers.

@@ -25,6 +25,8 @@ class Message:
     consultation_id: str | None = None
     tokens_used: int | None = None
     processing_time_ms: int | None = None
+    reply_to: str | None = None
+    """For a reply, the id of the user message it answers, when the backend says."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (``created_at`` as ISO 8601, absent fields left out)."""
@@ -37,6 +39,8 @@ class Message:
             data["tokens_used"] = self.tokens_used
         if self.processing_time_ms is not None:
             data["processing_time_ms"] = self.processing_time_ms
+        if self.reply_to is not None:
+            data["reply_to"] = self.reply_to
         return data
 
 

@@ -118,6 +118,8 @@ class Session(TurnDelivery):
         self.live = LinkState.DOWN
         self.legacy = LinkState.DOWN
         self.frames_skipped = 0
+        self.frames_dropped = 0
+        """Frames of another consultation, or late ones of a finished reply (logged at debug)."""
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
@@ -130,7 +132,6 @@ class Session(TurnDelivery):
         self._last_ping = 0.0
         self._last_probe: float | None = None
         self._rest_failures = 0
-        self._strays: list[str] = []
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
         self._background_reads: dict[int, int] = {}
@@ -761,10 +762,6 @@ class Session(TurnDelivery):
         logger.log(level, "turn %s failed: %s", turn.id, reason)
         if isinstance(error, AuthenticationError):
             self._fatal = reason
-        if turn.acknowledged and isinstance(error, (TurnCancelledError, TurnTimeoutError)):
-            # The server has the message and will store its reply whole; the next turn
-            # must not take that reply (or its leftover frames) for its own.
-            self._strays = [*self._strays[-9:], turn.text]
         streaming_live = (
             self.tier is Tier.LIVE
             and self.live is LinkState.UP

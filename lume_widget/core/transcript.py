@@ -30,18 +30,20 @@ def find_turn(
     text: str,
     baseline: int,
     user_message_id: str | None = None,
-    strays: Sequence[str] = (),
     draft: str = "",
     reply_id: str | None = None,
 ) -> TurnMatch:
-    """Find the turn's user message (by id if known, else by content at or after ``baseline``).
+    """Find the turn's user message (by id if known, else by content at or after ``baseline``)
+    and, once stored, the reply that answers it.
 
-    The reply is the first assistant message after it, skipping one for each stopped turn
-    (``strays``: their texts) whose message sits unanswered just before it, since the server
-    still stores those replies. ``baseline`` is how many messages the client knew when the
-    turn began, so an identical earlier message is never taken for this one. ``draft`` (the
-    text streamed so far) and ``reply_id`` (of a whole reply frame) pick the reply among
-    several when stopped turns' replies are still being stored.
+    The reply is matched by identity first: ``reply_id`` (the id of a whole reply frame), then
+    the message the backend says it answers (``reply_to``; a backend that gives it for any
+    reply is trusted for all). Without ids, by order: the server answers the user messages
+    still waiting (those after the last reply before ours) in turn, so ours is the k-th reply
+    after it when k messages wait before it; ``draft`` (the text streamed so far) picks ours
+    when a longer earlier reply is stored after it. ``baseline`` is how many messages the
+    client knew when the turn began, so an identical earlier message is never taken for this
+    one.
     """
     index = -1
     if user_message_id is not None:
@@ -59,31 +61,26 @@ def find_turn(
         )
     if index < 0:
         return TurnMatch(None, None)
-    # Stopped turns whose replies the server is still producing: user messages in the run
-    # right before this one (after the last assistant message) whose text is a stray's.
-    # Their replies come first, in order, so this turn's reply is the one after them.
-    stray_texts = {s.strip() for s in strays}
+    user = history[index]
+    replies = [m for m in history[index + 1 :] if m.role == "assistant"]
+    by_id = next((m for m in replies if m.id == reply_id), None) if reply_id else None
+    if by_id is not None and by_id.reply_to in (None, user.id):
+        return TurnMatch(user, by_id)
+    if any(m.reply_to for m in history if m.role == "assistant"):
+        return TurnMatch(user, next((m for m in replies if m.reply_to == user.id), None))
     waiting = 0
     for message in reversed(history[:index]):
         if message.role == "assistant":
             break
-        if message.role == "user" and message.content.strip() in stray_texts:
-            waiting += 1
-    replies = [m for m in history[index + 1 :] if m.role == "assistant"]
-    # Replies are stored when they finish, so a stopped turn's long reply can land after
-    # this one's: what was streamed (or the id of a whole message) identifies ours.
-    by_id = next((m for m in replies if m.id == reply_id), None) if reply_id else None
-    if by_id is not None:
-        return TurnMatch(history[index], by_id)
+        waiting += message.role == "user"
     wanted_text = draft.strip()
     if wanted_text:
         exact = next((m for m in replies if m.content.strip() == wanted_text), None)
         if exact is not None:
-            return TurnMatch(history[index], exact)
+            return TurnMatch(user, exact)
         if waiting:
-            return TurnMatch(history[index], None)  # ours is not stored yet
-    reply = replies[waiting] if len(replies) > waiting else None
-    return TurnMatch(history[index], reply)
+            return TurnMatch(user, None)  # ours is not stored yet
+    return TurnMatch(user, replies[waiting] if len(replies) > waiting else None)
 
 
 class Transcript:

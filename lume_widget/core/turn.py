@@ -26,6 +26,7 @@ __all__ = [
     "TurnPhase",
     "build_reply",
     "error_from_frame",
+    "reply_not_stored",
 ]
 
 
@@ -94,6 +95,8 @@ class Turn:
     whole_message: Message | None = None
     last_problem: str = ""
     last_status: int | None = None
+    acknowledged_stamp: datetime | None = None
+    """The server's timestamp on ``message_received`` for this turn's message, if it sent one."""
     held_back: str = ""
     """The first half of a UTF-16 pair that ended the last chunk, joined with the next one."""
     reconcile_since: float | None = None
@@ -148,6 +151,8 @@ def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, s
             ),
             message,
         )
+    if code == "REPLY_NOT_STORED":
+        return (reply_not_stored(turn), message)
     return (
         ServerError(
             f"The server could not produce a reply: {message}. Send the message again.",
@@ -156,4 +161,15 @@ def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, s
             partial_text=turn.partial_text,
         ),
         message,
+    )
+
+
+def reply_not_stored(turn: Turn) -> ServerError:
+    """The backend generated the reply but could not store it (it keeps trying)."""
+    return ServerError(
+        "The backend generated the reply but could not store it; what arrived is kept, and the "
+        "stored copy may appear in the history later. Reload the history in a moment, or send "
+        "the message again.",
+        code="REPLY_NOT_STORED",
+        partial_text=turn.partial_text,
     )

@@ -146,6 +146,7 @@ def message_from_json(data: Any) -> Message | None:
         consultation_id=_lower_or_none(data.get("consultation_id")),
         tokens_used=_int_or_none(data.get("tokens_used")),
         processing_time_ms=_int_or_none(data.get("processing_time_ms")),
+        reply_to=_lower_or_none(data.get("reply_to") or data.get("in_reply_to")),
     )
 
 

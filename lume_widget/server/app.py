@@ -88,7 +88,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        store = await Store.open(config.db)
+        store = await Store.open(config.db, config.busy_timeout_ms)
         responder = make_responder(
             config.responder,
             openai_base_url=config.openai_base_url,
@@ -102,6 +102,7 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
             )
             await ensure_demo_user(store, auth, config.email, config.password)
             app.state.lume = ServerState(config, store, auth, responder, fault_state)
+            await app.state.lume.answer_unanswered()
             yield
             await app.state.lume.drain(SHUTDOWN_GRACE_S)
         finally:

@@ -211,6 +211,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     faults.add_argument(
         "--legacy-down", action="store_true", help="the legacy chat channel answers 503"
     )
+    faults.add_argument(
+        "--drop-replies",
+        action="store_true",
+        help="acknowledge REST and legacy messages but never answer them",
+    )
     out = parser.add_argument_group("output")
     out.add_argument(
         "--ready-json",
@@ -242,6 +247,7 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
             "rate_limit_retry_after_s": args.rate_limit_retry_after,
             "latency_ms": args.latency_ms,
             "legacy_down": args.legacy_down,
+            "drop_replies": args.drop_replies,
         }
     )
 

@@ -54,6 +54,9 @@ class Faults:
     latency_ms: int = 0
     chunk_delay_ms: int | None = None
     legacy_down: bool = False
+    drop_replies: bool = False
+    """Replies to messages sent over REST or legacy are generated and thrown away: the message
+    is acknowledged and never answered (a backend that loses replies)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The faults as the JSON body of ``GET``/``PUT /admin/faults``."""
@@ -87,6 +90,7 @@ _BOOL = {
     "ws_malformed_frames",
     "ws_unknown_frames",
     "legacy_down",
+    "drop_replies",
 }
 _RATE = {"http_error_rate", "rate_limit_rate"}
 
@@ -161,6 +165,12 @@ class ServerConfig:
     max_body_bytes: int = 64 * 1024
     conflict_on_duplicate: bool = False
     faults: Faults = field(default_factory=Faults)
+    busy_timeout_ms: int = 5000
+    """How long one SQLite statement waits for a lock held by another connection."""
+    store_retry_s: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6)
+    """Waits between attempts to store a generated reply whose write failed (locked, read-only
+    file, full disk); after the last, the reply is kept in memory and stored in the background,
+    and the client hears at once that it was not stored (an error frame, or 503 on a poll)."""
 
     def __repr__(self) -> str:
         # Secrets stay out of reprs (and therefore out of logs and tracebacks).

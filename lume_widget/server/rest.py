@@ -490,6 +490,7 @@ async def list_messages(request: Request) -> Response:
     state, row = await _owned(request)
     limit = _query_int(request, "limit", None, 1, 100)
     offset = _query_int(request, "offset", 0, 0, None) or 0
+    state.check_stored(row["id"])
     rows, total = await state.store.messages(row["id"], limit, min(offset, OFFSET_CEILING))
     data: dict[str, Any] = {
         "messages": [message_json(m, state.profile) for m in rows],

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import sqlite3
 import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
@@ -43,6 +44,29 @@ class ReplyOutcome:
     chunks: int
 
 
+YIELD_EVERY_S = 0.004
+"""Generating a reply gives the event loop a turn at least this often, whatever the pacing,
+so health checks, pings and other sockets are answered while an unpaced reply streams."""
+
+
+class LoopYield:
+    """Call after each generated chunk: yields to the event loop once ``YIELD_EVERY_S`` passed."""
+
+    def __init__(self) -> None:
+        self._since = time.monotonic()
+
+    async def __call__(self) -> None:
+        now = time.monotonic()
+        if now - self._since >= YIELD_EVERY_S:
+            await asyncio.sleep(0)
+            self._since = time.monotonic()
+
+
+class ReplyNotStored(Exception):
+    """A generated reply could not be written after every retry; it is kept in memory and
+    stored in the background, and the client is told at once."""
+
+
 def estimate_tokens(text: str) -> int:
     """A rough token count (about four characters per token), for realistic metadata."""
     return max(1, len(text) // 4)
@@ -65,6 +89,8 @@ class ServerState:
         self.faults = faults
         self._subscribers: dict[str, set[Subscriber]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.unstored: dict[str, int] = {}
+        """How many generated replies wait to be stored, by consultation id."""
 
     def __repr__(self) -> str:
         return f"ServerState({self.config!r})"
@@ -177,21 +203,99 @@ class ServerState:
         return message
 
     async def store_reply(
-        self, consultation_id: str, text: str, started: float, chunks: int
+        self,
+        consultation_id: str,
+        text: str,
+        started: float,
+        chunks: int,
+        reply_to: str | None = None,
     ) -> Row | None:
         """Store a finished assistant reply; None if the consultation was deleted meanwhile."""
         elapsed_ms = int((time.monotonic() - started) * 1000)
         text = repair_text(text)  # a responder's text is stored as valid Unicode
+        new = NewMessage("assistant", text, estimate_tokens(text), elapsed_ms, reply_to)
+        delays = self.config.store_retry_s
+        for attempt in range(len(delays) + 1):
+            try:
+                message, _ = await self.store.add_message(
+                    consultation_id, new, require_active=False
+                )
+            except StoreError:
+                logger.info("consultation %s vanished before its reply was stored", consultation_id)
+                return None
+            except sqlite3.Error as exc:
+                if attempt == len(delays):
+                    logger.error(
+                        "the reply of %s could not be stored (%s); keeping it and retrying in "
+                        "the background",
+                        consultation_id,
+                        exc,
+                    )
+                    self.unstored[consultation_id] = self.unstored.get(consultation_id, 0) + 1
+                    self.spawn(self._store_later(consultation_id, new), name="store-later")
+                    raise ReplyNotStored(str(exc)) from exc
+                logger.warning(
+                    "storing the reply of %s failed (%s); retrying in %.2f s",
+                    consultation_id,
+                    exc,
+                    delays[attempt],
+                )
+                await asyncio.sleep(delays[attempt])
+            else:
+                return message
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _store_later(self, consultation_id: str, new: NewMessage) -> None:
+        """Store a reply whose write kept failing, once the database takes writes again."""
+        delay = max(self.config.store_retry_s or (1.0,))
         try:
-            message, _ = await self.store.add_message(
-                consultation_id,
-                NewMessage("assistant", text, estimate_tokens(text), elapsed_ms),
-                require_active=False,
+            while True:
+                await asyncio.sleep(delay)
+                try:
+                    message, _ = await self.store.add_message(
+                        consultation_id, new, require_active=False
+                    )
+                except StoreError:
+                    return
+                except sqlite3.Error as exc:
+                    logger.info("reply of %s still not stored: %s", consultation_id, exc)
+                    continue
+                logger.info("the reply of %s is stored at last", consultation_id)
+                await self.broadcast(
+                    consultation_id,
+                    ws_event(
+                        "message",
+                        consultation_id,
+                        self.profile,
+                        message=message_json(message, self.profile),
+                    ),
+                )
+                return
+        finally:
+            left = self.unstored.pop(consultation_id, 1) - 1
+            if left:
+                self.unstored[consultation_id] = left
+
+    def check_stored(self, consultation_id: str) -> None:
+        """503 while a reply of this consultation waits to be stored: a history without it
+        would make a poller wait for a reply that is not coming yet."""
+        if consultation_id in self.unstored:
+            raise ApiProblem(
+                503,
+                "a reply was generated but could not be stored yet; the server is storing it "
+                "again: read the history in a moment",
+                code="REPLY_NOT_STORED",
+                headers={"Retry-After": "1"},
             )
-        except StoreError:
-            logger.info("consultation %s vanished before its reply was stored", consultation_id)
-            return None
-        return message
+
+    async def answer_unanswered(self) -> None:
+        """At start: answer every user message left without a reply when the server stopped."""
+        for consultation_id, message_id in await self.store.unanswered():
+            consultation = await self.store.consultation(consultation_id)
+            if consultation is None:  # pragma: no cover - the join found it a moment ago
+                continue
+            logger.info("answering a message left without a reply in %s", consultation_id)
+            self.reply_in_background(consultation, message_id)
 
     def reply_in_background(self, consultation: Row, user_message_id: str) -> None:
         """Answer one user message without a streaming socket (REST, legacy, create)."""
@@ -205,9 +309,11 @@ class ServerState:
         faults = self.faults.current
         ctx = await self.reply_context(consultation, user_message_id)
         parts: list[str] = []
+        pause = LoopYield()
         try:
             async for delta in self.responder.stream(ctx):
                 parts.append(delta)
+                await pause()
         except ResponderError as exc:
             logger.warning("reply for %s failed: %s", cid, exc)
             await self.broadcast(
@@ -219,7 +325,25 @@ class ServerState:
             return
         if faults.latency_ms:
             await asyncio.sleep(faults.latency_ms / 1000)
-        message = await self.store_reply(cid, "".join(parts), started, len(parts))
+        if faults.drop_replies:
+            logger.info("reply of %s dropped (fault injection): never stored", cid)
+            return
+        try:
+            message = await self.store_reply(
+                cid, "".join(parts), started, len(parts), user_message_id
+            )
+        except ReplyNotStored:
+            await self.broadcast(
+                cid,
+                ws_event(
+                    "error",
+                    cid,
+                    self.profile,
+                    error="The reply could not be stored; it is being stored again",
+                    code="REPLY_NOT_STORED",
+                ),
+            )
+            return
         if message is not None:
             await self.broadcast(
                 cid,

@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS messages (
     content TEXT NOT NULL,
     tokens_used INTEGER,
     processing_time_ms INTEGER,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    reply_to TEXT
 );
 CREATE INDEX IF NOT EXISTS messages_by_consultation ON messages(consultation_id, seq);
 """
@@ -86,6 +87,8 @@ class NewMessage:
     content: str
     tokens_used: int | None = None
     processing_time_ms: int | None = None
+    reply_to: str | None = None
+    """For a reply: the id of the user message it answers."""
 
 
 class StoreError(Exception):
@@ -100,15 +103,16 @@ class StoreError(Exception):
 class Store:
     """The server's database. Create with ``await Store.open(path)``; close with ``aclose``."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, busy_timeout_ms: int = 5000) -> None:
         self.path = path
+        self.busy_timeout_ms = busy_timeout_ms
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lume-sqlite")
         self._conn: sqlite3.Connection | None = None
         self.goals = GoalStore(self._tx_async)
 
     @classmethod
-    async def open(cls, path: str) -> Store:
-        store = cls(path)
+    async def open(cls, path: str, busy_timeout_ms: int = 5000) -> Store:
+        store = cls(path, busy_timeout_ms)
         await store._run(store._open_sync)
         return store
 
@@ -133,11 +137,12 @@ class Store:
         )
         conn.row_factory = sqlite3.Row
         conn.execute("PRAGMA foreign_keys = ON")
-        conn.execute("PRAGMA busy_timeout = 5000")
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout_ms)}")
         if self.path != ":memory:":
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("PRAGMA synchronous = NORMAL")
         conn.executescript(SCHEMA)
+        _add_reply_to(conn)
         migrate_goals(conn)
         self._conn = conn
         logger.info("database ready at %s", self.path)
@@ -162,6 +167,20 @@ class Store:
 
     async def _tx_async(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         return await self._run(self._tx, fn)
+
+    def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` in a read transaction: it takes no write lock, so reads go on while
+        another connection writes (WAL), and a stuck writer never fails a history read."""
+        conn = self._conn
+        assert conn is not None, "store is closed"
+        conn.execute("BEGIN")
+        try:
+            return fn(conn)
+        finally:
+            conn.execute("COMMIT")
+
+    async def _read_async(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        return await self._run(self._read, fn)
 
     # -- settings -------------------------------------------------------------------
 
@@ -211,12 +230,12 @@ class Store:
         )
 
     async def user_by_email(self, email: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM users WHERE email = ?", (email,))
         )
 
     async def user_by_id(self, user_id: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM users WHERE id = ?", (user_id,))
         )
 
@@ -332,7 +351,7 @@ class Store:
         return await self._tx_async(op)
 
     async def consultation(self, consultation_id: str) -> Row | None:
-        return await self._tx_async(
+        return await self._read_async(
             lambda conn: _one(conn, "SELECT * FROM consultations WHERE id = ?", (consultation_id,))
         )
 
@@ -356,7 +375,7 @@ class Store:
             )
             return rows, int(total)
 
-        return await self._tx_async(op)
+        return await self._read_async(op)
 
     async def delete_consultation(self, consultation_id: str) -> bool:
         def op(conn: sqlite3.Connection) -> bool:
@@ -406,6 +425,22 @@ class Store:
 
         return await self._tx_async(op)
 
+    async def unanswered(self) -> list[tuple[str, str]]:
+        """(consultation id, user message id) of active consultations whose last message is
+        a user's: a reply the server owed when it stopped (killed mid-reply, a crash)."""
+
+        def op(conn: sqlite3.Connection) -> list[tuple[str, str]]:
+            rows = conn.execute(
+                "SELECT m.consultation_id, m.id FROM messages m "
+                "JOIN consultations c ON c.id = m.consultation_id "
+                "WHERE c.status = 'active' AND m.role = 'user' AND m.seq = "
+                "(SELECT MAX(seq) FROM messages WHERE consultation_id = m.consultation_id) "
+                "ORDER BY m.seq"
+            ).fetchall()
+            return [(str(r[0]), str(r[1])) for r in rows]
+
+        return await self._read_async(op)
+
     async def messages(
         self, consultation_id: str, limit: int | None = None, offset: int = 0
     ) -> tuple[list[Row], int]:
@@ -420,7 +455,7 @@ class Store:
             )
             return rows, int(total)
 
-        return await self._tx_async(op)
+        return await self._read_async(op)
 
 
 def _one(conn: sqlite3.Connection, sql: str, params: Any) -> Row | None:
@@ -448,11 +483,12 @@ def _insert_message(conn: sqlite3.Connection, consultation_id: str, message: New
         "tokens_used": message.tokens_used,
         "processing_time_ms": message.processing_time_ms,
         "created_at": now,
+        "reply_to": message.reply_to,
     }
     conn.execute(
         "INSERT INTO messages(id, consultation_id, role, content, tokens_used, "
-        "processing_time_ms, created_at) VALUES (:id, :consultation_id, :role, :content, "
-        ":tokens_used, :processing_time_ms, :created_at)",
+        "processing_time_ms, created_at, reply_to) VALUES (:id, :consultation_id, :role, "
+        ":content, :tokens_used, :processing_time_ms, :created_at, :reply_to)",
         row,
     )
     (user_messages,) = conn.execute(
@@ -467,3 +503,15 @@ def _insert_message(conn: sqlite3.Connection, consultation_id: str, message: New
         (now, now, user_messages, GOAL_SUGGESTION_USER_MESSAGES, consultation_id),
     )
     return row
+
+
+def _add_reply_to(conn: sqlite3.Connection) -> None:
+    """Give a database made before replies recorded what they answer its ``reply_to`` column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(messages)")}
+    if "reply_to" in columns:
+        return
+    try:
+        conn.execute("ALTER TABLE messages ADD COLUMN reply_to TEXT")
+    except sqlite3.OperationalError as exc:  # another process added it a moment ago
+        if "duplicate column" not in str(exc):
+            raise

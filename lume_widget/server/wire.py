@@ -64,7 +64,7 @@ def _clean(obj: dict[str, Any], profile: str) -> dict[str, Any]:
 
 def message_json(row: dict[str, Any], profile: str) -> dict[str, Any]:
     """A Message object (PROTOCOL B2.11) from a stored row."""
-    return _clean(
+    message = _clean(
         {
             "id": row["id"],
             "consultation_id": row["consultation_id"],
@@ -78,6 +78,9 @@ def message_json(row: dict[str, Any], profile: str) -> dict[str, Any]:
         },
         profile,
     )
+    if row.get("reply_to"):  # which user message a reply answers (absent for a greeting)
+        message["reply_to"] = row["reply_to"]
+    return message
 
 
 def consultation_json(row: dict[str, Any], profile: str) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from lume_widget.server.auth import bearer_token
 from lume_widget.server.config import Faults
 from lume_widget.server.responders import ResponderError
 from lume_widget.server.rest import validate_content
-from lume_widget.server.state import ServerState, estimate_tokens
+from lume_widget.server.state import LoopYield, ReplyNotStored, ServerState, estimate_tokens
 from lume_widget.server.store import Row
 from lume_widget.server.wire import ApiProblem, dump_json, error_response, parse_id, ws_event
 
@@ -323,9 +323,11 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
     parts: list[str] = []
     sent = 0
     delivering = session.open
+    pause = LoopYield()
     try:
         async for delta in state.responder.stream(ctx):
             parts.append(delta)
+            await pause()
             if not delivering:
                 continue
             if not parts[:-1] and faults.latency_ms:
@@ -352,7 +354,19 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
         await session.flush()
         return
     text = "".join(parts)
-    stored = await state.store_reply(cid, text, started, len(parts))
+    try:
+        stored = await state.store_reply(cid, text, started, len(parts), user_message_id)
+    except ReplyNotStored:
+        # the text is kept and stored in the background; the client must not wait for it
+        await session.send_event(
+            session.event(
+                "error",
+                error="The reply could not be stored; it is being stored again",
+                code="REPLY_NOT_STORED",
+            )
+        )
+        await session.flush()
+        return
     if stored is not None and delivering and not faults.ws_omit_stream_complete:
         metadata = {
             "tokens_used": estimate_tokens(text),

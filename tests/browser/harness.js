@@ -14,10 +14,12 @@ const lume = {
   el: null,
   cleanups: [],
 
-  mount(traits) {
+  /** `disconnected`: the view starts as ipywidgets marks one with no live comm. */
+  mount(traits, { disconnected = false } = {}) {
     this.unmount();
     const model = new FakeModel(traits);
     const el = document.createElement('div');
+    if (disconnected) el.classList.add('jupyter-widgets-disconnected');
     host.append(el);
     const disposeModel = widget.initialize({ model });
     const disposeView = widget.render({ model, el });

@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from lume_widget.client import LumeClient
+from lume_widget.client.auth import jwt_expiry
 from lume_widget.core.events import ConnectionStatus, Tier
 from lume_widget.core.settings import Settings
 from lume_widget.errors import AuthenticationError
@@ -26,8 +27,9 @@ from tests.reliability.conftest import Figures
 from tests.reliability.harness import client_settings, rig
 from tests.reliability.support import API, User, eventually, login_user
 
-TOKEN_LIFETIME_S = 0.4
-"""Access tokens of these servers expire this fast (a token lifetime: not scaled)."""
+TOKEN_LIFETIME_S = 1.5
+"""Access tokens of these servers expire this fast (a token lifetime: not scaled); the client
+must be set up within it, so that its first refresh happens where each test wants it."""
 
 
 class FailingRefresh(httpx.AsyncBaseTransport):
@@ -119,7 +121,7 @@ async def _failed_turn(
     if tier is Tier.LIVE:
         await chat.wait_connected(5 * time_scale)
         assert chat.status is ConnectionStatus.CONNECTED
-    await _expire_and(spoil)
+    await _expire_and(client, spoil)
     if tier is Tier.LIVE:
         await chat.simulate_live_drop()  # the next upgrade needs a fresh token
     started = time.monotonic()
@@ -138,8 +140,17 @@ async def _failed_turn(
     await chat.aclose()
 
 
-async def _expire_and(spoil: Callable[[], Any]) -> None:
-    await asyncio.sleep(TOKEN_LIFETIME_S + 0.1)  # the token's lifetime: nothing to await
+async def _until_expired(client: LumeClient) -> None:
+    """Sleep until the client's access token has expired (a token lifetime: nothing to await)."""
+    assert client.auth.refresh_count == 0, "the client was set up slower than a token lifetime"
+    token = client.auth.headers()["Authorization"].removeprefix("Bearer ")
+    expiry = jwt_expiry(token)
+    assert expiry is not None
+    await asyncio.sleep(max(0.0, expiry - time.time()) + 0.05)
+
+
+async def _expire_and(client: LumeClient, spoil: Callable[[], Any]) -> None:
+    await _until_expired(client)
     result = spoil()
     if asyncio.iscoroutine(result):
         await result
@@ -195,7 +206,7 @@ async def test_refresh_answering_503_once_is_retried_and_the_reply_arrives(
         chat = await client.open("nutritionist", resume=False, tier=tier)
         if tier is Tier.LIVE:
             await chat.wait_connected(5 * time_scale)
-        await asyncio.sleep(TOKEN_LIFETIME_S + 0.1)  # the token's lifetime: nothing to await
+        await _until_expired(client)
         transport.failures = 1
         if tier is Tier.LIVE:
             await chat.simulate_live_drop()

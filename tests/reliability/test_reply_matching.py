@@ -1,0 +1,134 @@
+"""Replies are matched to turns by identity and order, never by position and hope.
+
+Real loopback sockets; the hostile backend is the reference server behind a relay that
+rewrites its frames, or the reference server with a fault on:
+- frames of another consultation (a chunk, an error) are dropped, not streamed as ours;
+- late frames of an earlier reply that arrive during the next turn are dropped;
+- a REST message acknowledged and never answered does not make the next turn time out;
+- a slow answer to ``initial_message`` is never taken for the first turn's reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import uuid
+
+from lume_widget.core.events import ConnectionStatus, TurnFailed
+from lume_widget.errors import TurnTimeoutError
+from lume_widget.server import ReferenceServer
+from tests.reliability.harness import client_settings, rig
+
+OTHER = str(uuid.uuid4())
+
+
+def _other_consultation_frames(opcode: int, payload: bytes) -> list[tuple[int, bytes]]:
+    """Each chunk is preceded by a chunk and an error of another consultation."""
+    if opcode != 1 or b'"stream_chunk"' not in payload:
+        return [(opcode, payload)]
+    event = json.loads(payload)
+    intruder = {**event, "consultation_id": OTHER, "content": "INTRUDER "}
+    error = {"type": "error", "consultation_id": OTHER, "error": "not yours", "code": "AI_ERROR"}
+    return [
+        (1, json.dumps(intruder).encode()),
+        (1, json.dumps(error).encode()),
+        (opcode, payload),
+    ]
+
+
+async def test_frames_of_another_consultation_are_dropped(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    async with rig(reference_server, time_scale, frame_transform=_other_consultation_frames) as r:
+        await r.wait_status(ConnectionStatus.CONNECTED)
+        record = await r.turn("What is a balanced lunch?")
+        assert record.error is None, record.error
+        streamed = "".join(c.text for c in record.chunks)
+        assert "INTRUDER" not in streamed
+        assert r.chat.frames_dropped >= 2 * len(record.chunks)
+        await r.check()
+        await r.close()
+
+
+class LateFrames:
+    """Keeps the first turn's chunks and replays them right after the second turn's ack."""
+
+    def __init__(self) -> None:
+        self.kept: list[bytes] = []
+        self.acks = 0
+
+    def __call__(self, opcode: int, payload: bytes) -> list[tuple[int, bytes]]:
+        if opcode != 1:
+            return [(opcode, payload)]
+        if b'"stream_chunk"' in payload and self.acks == 1:
+            late = json.loads(payload)
+            late["content"] = "LATE "
+            self.kept.append(json.dumps(late).encode())
+        if b'"message_received"' in payload:
+            self.acks += 1
+            if self.acks == 2:
+                return [(opcode, payload), *[(1, kept) for kept in self.kept]]
+        return [(opcode, payload)]
+
+
+async def test_late_frames_of_an_earlier_reply_are_dropped(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    late = LateFrames()
+    async with rig(reference_server, time_scale, frame_transform=late) as r:
+        await r.wait_status(ConnectionStatus.CONNECTED)
+        await r.turn("What is a balanced lunch?")
+        record = await r.turn("And a balanced dinner?")
+        assert late.kept
+        assert "LATE" not in "".join(c.text for c in record.chunks)
+        assert r.chat.frames_dropped >= len(late.kept)
+        await r.check()
+        await r.close()
+
+
+async def test_an_unanswered_rest_turn_does_not_hold_up_the_next_one(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    settings = dataclasses.replace(
+        client_settings(time_scale), turn_deadline_s=1.0 * time_scale, cycle_tiers=False
+    )
+    async with rig(reference_server, time_scale, tier="rest", settings=settings) as r:
+        reference_server.set_faults(drop_replies=True)
+        first = await r.turn("Is fruit juice healthy?")
+        assert isinstance(first.error, TurnTimeoutError), first.error
+        reference_server.clear_faults()
+        second = await r.turn("Is tea healthy?")
+        assert second.error is None, second.error
+        reply = second.replies[0].reply
+        stored = await r.server_history()
+        asked = next(m for m in stored if m["content"] == "Is tea healthy?")
+        answer = next(m for m in stored if m.get("reply_to") == asked["id"])
+        assert reply.message_id == answer["id"]
+        await r.check(failed_turns=1)
+        await r.close()
+
+
+async def test_a_slow_answer_to_the_initial_message_is_not_the_first_turns_reply(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    reference_server.set_faults(latency_ms=int(300 * time_scale))
+    async with rig(reference_server, time_scale, initial_message="Hi, I want to eat better") as r:
+        reference_server.clear_faults()
+        await r.wait_status(ConnectionStatus.CONNECTED)
+        record = await r.turn("What is a balanced lunch?")
+        assert not [e for _, e in record.events if isinstance(e, TurnFailed)]
+        reply = record.replies[0].reply
+        for _ in range(100):  # the slow answer lands meanwhile or soon after
+            stored = await r.server_history()
+            if len([m for m in stored if m["role"] == "assistant"]) >= 3:
+                break
+            await asyncio.sleep(0.05 * time_scale)
+        asked = next(m for m in stored if m["content"] == "What is a balanced lunch?")
+        initial = next(m for m in stored if m["content"] == "Hi, I want to eat better")
+        answer = next(m for m in stored if m.get("reply_to") == asked["id"])
+        greeting = next(m for m in stored if m.get("reply_to") == initial["id"])
+        assert reply.message_id == answer["id"]
+        assert reply.text == answer["content"]
+        assert reply.text != greeting["content"]
+        await r.close()
