@@ -85,9 +85,14 @@ async def test_simulated_user_ends_the_conversation_itself(
     lines = ["Could I walk at lunch?", "How many steps is that?", "END_CONVERSATION"]
     route(model, lambda n: Answer(text=lines[n - 1]))
     out = tmp_path / "run"
-    result = await evaluate_async(
-        write(tmp_path, script()), out=out, **credentials(reference_server)
-    )
+    seen: list[tuple[int, int]] = []
+    options = {
+        **credentials(reference_server),
+        "progress": lambda p: seen.append((p.turns_done, p.turns_total)),
+    }
+    result = await evaluate_async(write(tmp_path, script()), out=out, **options)
+    assert seen[0][1] == 4  # planned at max_turns
+    assert seen[-1] == (3, 3)  # and the bar ends full
     records = result.records
     assert [r.say for r in records] == ["Hi, I never have time to exercise.", *lines[:2]]
     assert [r.simulated for r in records] == [False, True, True]

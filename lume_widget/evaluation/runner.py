@@ -411,6 +411,11 @@ class Runner:
             self.verdicts.cancel(records)
             if chat is not None:
                 await self._release(chat)
+            if scenario.simulated_user is not None and self._progress is not None:
+                # It was planned at max_turns; it had as many as it took.
+                unused = scenario.planned_turns - len(records)
+                self._progress.turns_total -= max(0, unused)
+                self._report()
         return records
 
     async def _next_message(
