@@ -7,6 +7,8 @@ server's process, for one, never loads the widget stack):
 - :class:`ChatWidget`: the streaming chat panel.
 - :func:`evaluate`, :func:`evaluate_async`: scripted persona evaluations.
 - :func:`embedded_server`: the reference server, started once per process.
+- :func:`log_to_notebook`: show the package's log records in the notebook (they go to the
+  ``logging`` system only, never on their own to a cell's stderr).
 - the exception tree in :mod:`lume_widget.errors`.
 """
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lume_widget._logging import log_to_notebook
 from lume_widget._version import __version__
 from lume_widget.errors import (
     ApiError,
@@ -94,6 +97,7 @@ __all__ = [
     "embedded_server",
     "evaluate",
     "evaluate_async",
+    "log_to_notebook",
 ]
 
 

@@ -10,93 +10,27 @@ from __future__ import annotations
 
 import json
 import logging
-import shutil
-import subprocess
-import threading
-from collections.abc import Iterator
-from functools import partial
-from http.server import ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
+from browser.fixtures import browser, bundle, page_url, panel
 from browser.panel_page import (
     ARTIFACTS,
     BASE_TRAITS,
-    BROWSER_DIR,
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    JS_DIR,
     SCREENSHOTS,
-    STATIC,
     XSS_PAYLOADS,
-    PageHandler,
     Panel,
     assistant_message,
-    bundle_is_stale,
     long_history,
     long_markdown,
     pending_turn,
     user_message,
 )
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
 logger = logging.getLogger(__name__)
-
-
-# ---------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def bundle() -> Path:
-    """The built front end; rebuilt first when js/src is newer than it."""
-    if bundle_is_stale():
-        npm = shutil.which("npm")
-        if npm is None or not (JS_DIR / "node_modules").exists():
-            pytest.fail(
-                "lume_widget/static/widget.js is missing or older than js/src and npm cannot "
-                "rebuild it here; run `cd js && npm ci && npm run build` (or scripts/setup.sh)."
-            )
-        subprocess.run([npm, "run", "build", "--silent"], cwd=JS_DIR, check=True)
-    return STATIC / "widget.js"
-
-
-@pytest.fixture(scope="module")
-def page_url(bundle: Path) -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(PageHandler, directory=str(BROWSER_DIR)))
-    thread = threading.Thread(target=server.serve_forever, name="panel-page-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    if not CHROMIUM.exists():
-        pytest.fail("Debian's chromium is missing: install it with `apt-get install chromium`.")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-
-
-@pytest.fixture
-def panel(browser: Browser, page_url: str) -> Iterator[Panel]:
-    context = browser.new_context(viewport={"width": 960, "height": 760}, device_scale_factor=1)
-    page = context.new_page()
-    page.goto(page_url)
-    page.wait_for_function("() => window.lumeReady === true")
-    try:
-        yield Panel(page)
-    finally:
-        context.close()
+__all__ = ["browser", "bundle", "page_url", "panel"]  # fixtures, shared with the other panel tests
 
 
 # ---------------------------------------------------------------- rendering
@@ -280,16 +214,24 @@ def test_panel_stop_is_visible_while_pending_and_sends_stop(panel: Panel) -> Non
     expect(stop).to_be_hidden()
 
 
-def test_panel_input_disabled_shows_the_reason(panel: Panel) -> None:
+def test_panel_input_disabled_shows_the_reason_and_keeps_the_draft(panel: Panel) -> None:
     panel.mount()
     reason = "Reconnecting to Lume; you can send again once the connection is back."
-    panel.root.locator("textarea").focus()
+    box = panel.root.locator("textarea")
+    box.focus()
+    panel.page.keyboard.type("my next question")
     panel.py_set(input_enabled=False, input_disabled_reason=reason, status="reconnecting")
-    expect(panel.root.locator("textarea")).to_be_disabled()
     expect(panel.root.locator(".lume-hint")).to_have_text(reason)
     expect(panel.root.locator(".lume-send")).to_be_disabled()
+    # The box keeps focus and the draft; Enter does not send until the reason is gone.
+    expect(box).to_be_focused()
+    panel.page.keyboard.press("Enter")
+    assert "send" not in panel.sent_types()
+    expect(box).to_have_value("my next question")
     panel.py_set(input_enabled=True, input_disabled_reason="")
-    expect(panel.root.locator("textarea")).to_be_enabled()
+    expect(panel.root.locator(".lume-send")).to_be_enabled()
+    panel.page.keyboard.press("Enter")
+    assert panel.sent()[-1] == {"type": "send", "text": "my next question"}
 
 
 def test_panel_keyboard_enter_sends_and_shift_enter_adds_a_line(panel: Panel) -> None:
@@ -599,7 +541,7 @@ def test_panel_copy_buttons_use_the_clipboard_with_a_fallback(panel: Panel) -> N
 def test_panel_explore_drawer_pins_tier_drops_live_and_sets_faults(panel: Panel) -> None:
     panel.mount(faults={"latency_ms": 0})
     panel.root.get_by_role("button", name="Explore tiers and faults").click()
-    drawer = panel.root.locator(".lume-drawer")
+    drawer = panel.root.locator(".lume-drawer--explore")
     expect(drawer).to_be_visible()
     panel.shot("explore-drawer")
     drawer.get_by_role("radio", name="REST").check()

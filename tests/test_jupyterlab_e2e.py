@@ -10,7 +10,6 @@ Screenshots of the key states go to ``artifacts/screenshots/jupyterlab-*.png``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +17,6 @@ from pathlib import Path
 import pytest
 from conftest import scaled
 
-from lume_widget import defaults
 from lume_widget.server import ReferenceServer, ServerConfig
 
 pytestmark = pytest.mark.browser
@@ -29,9 +27,11 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
         "Debian's chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True
     )
 
-from e2e.lab import Lab, start_lab, write_notebook  # noqa: E402
+from e2e import chat  # noqa: E402
+from e2e.chat import reply_text, send  # noqa: E402
+from e2e.fixtures import browser  # noqa: E402
+from e2e.lab import Lab, lume_env, start_lab, write_notebook  # noqa: E402
 from e2e.page import (  # noqa: E402
-    launch,
     open_notebook,
     run_cell,
     run_code,
@@ -46,6 +46,7 @@ chat = ChatWidget(persona="wellness_specialist")
 chat"""
 UI_TIMEOUT_MS = scaled(30) * 1000
 KERNEL_TIMEOUT_S = scaled(120)
+__all__ = ["browser"]  # fixture
 
 
 @pytest.fixture(scope="module")
@@ -57,27 +58,10 @@ def server() -> Iterator[ReferenceServer]:
 
 @pytest.fixture(scope="module")
 def lab(server: ReferenceServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
-    env = dict(os.environ)
-    env.update(
-        {
-            defaults.ENV_URL: server.url,
-            defaults.ENV_API_KEY: server.api_key,
-            defaults.ENV_EMAIL: server.email,
-            defaults.ENV_PASSWORD: server.password,
-            defaults.ENV_ADMIN_TOKEN: server.admin_token,
-        }
-    )
+    env = lume_env(server)
     running = start_lab(tmp_path_factory.mktemp("jupyterlab"), env)
     yield running
     running.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with playwright_api.sync_playwright() as playwright:
-        running = launch(playwright)
-        yield running
-        running.close()
 
 
 @pytest.fixture
@@ -93,7 +77,7 @@ def page(
     open_notebook(page, lab.notebook_url(name))
     run_cell(page, 0)
     expect(page.locator(".lume-chat")).to_be_visible(timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-send")).to_be_enabled(timeout=UI_TIMEOUT_MS)
     yield page
     context.close()
     for session in lab.api("GET", "api/sessions"):
@@ -107,16 +91,6 @@ def save_notebook(page: Page) -> None:
     expect(page.locator(".jp-mod-current.jp-mod-dirty")).to_have_count(0, timeout=UI_TIMEOUT_MS)
 
 
-def reply_text(page: Page) -> str:
-    """The text of the last assistant message in the panel.
-
-    Text is read from the DOM (``textContent``): rows scrolled out of view skip rendering
-    (``content-visibility: auto``), and the rendered text (``innerText``) of a skipped row
-    reads as empty although the row is there.
-    """
-    return page.locator(".lume-row--assistant .lume-md").last.text_content() or ""
-
-
 def last_stdout(page: Page) -> str:
     """What the last cell printed."""
     return (
@@ -124,37 +98,14 @@ def last_stdout(page: Page) -> str:
     )
 
 
-def send(page: Page, text: str) -> None:
-    box = page.locator(".lume-input")
-    box.click()
-    box.fill(text)
-    box.press("Enter")
-
-
 def send_and_wait(page: Page, text: str) -> None:
     """Send ``text`` and wait until its reply is complete and the input is free again."""
-    finished = page.locator(".lume-row--assistant:not(.lume-row--draft)")
-    before = finished.count()
-    send(page, text)
-    expect(finished).to_have_count(before + 1, timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
-
-
-def draft_length(page: Page) -> int:
-    draft = page.locator(".lume-row--draft .lume-md")
-    return len(draft.text_content() or "") if draft.count() else 0
+    chat.send_and_wait(page, text, UI_TIMEOUT_MS)
 
 
 def wait_for_streaming(page: Page, at_least: int) -> int:
     """Wait until the streaming draft shows at least ``at_least`` characters; returns its length."""
-    page.wait_for_function(
-        """(n) => { const d = document.querySelector('.lume-row--draft .lume-md');
-                    return d && d.textContent.length >= n; }""",
-        arg=at_least,
-        timeout=UI_TIMEOUT_MS,
-    )
-    return draft_length(page)
+    return chat.wait_for_streaming(page, at_least, UI_TIMEOUT_MS)
 
 
 def test_jupyterlab_chat_streams_reply_and_tier_badge_follows_drop(page: Page) -> None:
@@ -179,7 +130,7 @@ def test_jupyterlab_chat_streams_reply_and_tier_badge_follows_drop(page: Page) -
     expect(page.locator(".lume-badge--tier")).to_have_class(
         re.compile(r"lume-badge--rest"), timeout=UI_TIMEOUT_MS
     )
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-send")).to_be_enabled(timeout=UI_TIMEOUT_MS)
     screenshot(page, "tier-rest-after-drop")
 
 
@@ -191,7 +142,7 @@ def test_jupyterlab_stop_keeps_partial_reply(page: Page) -> None:
     expect(stop).to_be_visible()
     stop.click()
     expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-send")).to_be_enabled(timeout=UI_TIMEOUT_MS)
     shown = reply_text(page)
     assert len(shown) > 30
     screenshot(page, "stopped")
@@ -223,7 +174,7 @@ def test_jupyterlab_stop_in_the_panel_ends_a_blocking_ask_in_a_cell(page: Page) 
     ).to_have_count(0)
     assert int(length) > 30
     expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-send")).to_be_enabled(timeout=UI_TIMEOUT_MS)
     screenshot(page, "stopped-blocking-ask")
 
 
@@ -257,7 +208,7 @@ def test_jupyterlab_persona_picker_switches_and_resumes(page: Page) -> None:
     persona = page.locator("select.lume-select[aria-label='Persona']")
     persona.select_option("nutritionist")
     expect(page.locator(".lume-subtitle")).to_contain_text("Nutritionist", timeout=UI_TIMEOUT_MS)
-    expect(page.locator(".lume-input")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-send")).to_be_enabled(timeout=UI_TIMEOUT_MS)
     expect(page.locator(".lume-row--user", has_text="Remember me")).to_have_count(0)
     send_and_wait(page, "What should I eat tonight?")
     expect(page.locator(".lume-row--user", has_text="eat tonight")).to_have_count(1)

@@ -28,7 +28,7 @@ from lume_widget.core.events import (
     TurnFailed,
     UserMessageStored,
 )
-from lume_widget.core.models import Goal, Message
+from lume_widget.core.models import ConsultationInfo, Goal, Message
 from lume_widget.errors import (
     ConfigurationError,
     ConnectionFailedError,
@@ -80,6 +80,11 @@ class FakeConsultation:
     @property
     def tier(self) -> Tier:
         return self._tier
+
+    @property
+    def info(self) -> ConsultationInfo:
+        status = "completed" if self.completed else "active"
+        return ConsultationInfo(self.id, self.persona, status, goal_id=self.goal_id)
 
     @property
     def status(self) -> ConnectionStatus:
@@ -167,10 +172,30 @@ class FakeClient:
         tier: Tier | str | None = None,
         **_: Any,
     ) -> FakeConsultation:
-        self.opened.append({"persona": persona, "goal_id": goal_id, "resume": resume, "tier": tier})
+        self.opened.append(
+            {
+                "persona": persona,
+                "goal_id": goal_id,
+                "resume": resume,
+                "tier": tier,
+                "id": consultation_id,
+            }
+        )
         consultation = FakeConsultation(self, persona, goal_id, None if tier is None else str(tier))
+        if consultation_id is not None:
+            consultation.id = consultation_id
         self.consultations.append(consultation)
         return consultation
+
+    async def list_consultations(
+        self, status: str | None = None, persona: str | None = None
+    ) -> list[ConsultationInfo]:
+        infos = {c.id: c.info for c in self.consultations}  # the latest object of each id
+        return [
+            info
+            for info in reversed(infos.values())
+            if (status is None or info.status == status) and persona in (None, info.persona)
+        ]
 
     async def get_faults(self) -> dict[str, Any]:
         return dict(self.faults)
@@ -225,8 +250,15 @@ async def test_widget_connects_and_shows_consultation(
     widget: ChatWidget, client: FakeClient
 ) -> None:
     assert widget.consultation_id == client.consultations[0].id
+    # Nothing to resume that no other panel shows: a new consultation.
     assert client.opened == [
-        {"persona": "wellness_specialist", "goal_id": None, "resume": True, "tier": None}
+        {
+            "persona": "wellness_specialist",
+            "goal_id": None,
+            "resume": False,
+            "tier": None,
+            "id": None,
+        }
     ]
     assert [m["content"] for m in widget.messages] == ["Welcome"]
     assert widget.goals == [
@@ -271,16 +303,18 @@ async def test_widget_ask_streams_deltas_and_lands_messages_once(
     assert widget.pending is None
 
 
-async def test_widget_pending_and_input_while_reply_in_flight(
+async def test_widget_input_stays_enabled_while_reply_in_flight(
     widget: ChatWidget, client: FakeClient
 ) -> None:
+    # The box stays editable so the next message can be drafted; `pending` tells the panel
+    # that Enter must not send yet.
     gate = asyncio.Event()
     client.script = Script(chunks=["a", "b"], gate=gate)
     front_end(widget, {"type": "send", "text": "hi"})
     await settle(lambda: widget.pending is not None, "turn started")
     assert widget.pending["user_text"] == "hi"
-    assert not widget.input_enabled
-    assert "Stop" in widget.input_disabled_reason
+    assert widget.input_enabled
+    assert widget.input_disabled_reason == ""
     gate.set()
     await settle(lambda: widget.pending is None, "turn finished")
     assert widget.input_enabled
@@ -368,7 +402,11 @@ async def test_widget_failed_send_keeps_text_for_retry(
         await widget.ask_async("keep me")
     assert widget.unsent_text == "keep me"
     assert "could not be reached" in widget.error
-    assert [m["content"] for m in widget.messages] == ["Welcome"]
+    # The message stays in view, marked as not sent, with the time it was sent.
+    assert [(m["content"], m["status"]) for m in widget.messages] == [
+        ("Welcome", "complete"),
+        ("keep me", "unsent"),
+    ]
     client.script = Script(chunks=["ok"])
     front_end(widget, {"type": "retry"})
     await settle(lambda: len(client.sent) == 2 and widget.pending is None, "retried turn")
@@ -376,6 +414,8 @@ async def test_widget_failed_send_keeps_text_for_retry(
     assert client.sent == ["keep me", "keep me"]
     assert widget.unsent_text == ""
     assert widget.error == ""
+    assert [m["status"] for m in widget.messages].count("unsent") == 0
+    assert [m["content"] for m in widget.messages if m["role"] == "user"] == ["keep me"]
 
 
 async def test_widget_error_mid_reply_keeps_partial_as_error_message(
@@ -398,11 +438,18 @@ async def test_widget_persona_switch_resumes_matching_consultation(
     assert client.opened[-1] == {
         "persona": "nutritionist",
         "goal_id": "g-1",
-        "resume": True,
+        "resume": False,
         "tier": None,
+        "id": None,
     }
     assert client.consultations[0].closed
     assert widget.input_enabled
+    # Switching back resumes the first one (no other panel holds it), by id.
+    first = client.consultations[0].id
+    front_end_write(widget, persona="wellness_specialist", goal_id="")
+    await settle(lambda: widget.consultation_id == first, "switched back")
+    assert client.opened[-1]["id"] == first
+    assert client.opened[-1]["resume"] is True
 
 
 async def test_widget_switch_waits_for_consultation(widget: ChatWidget, client: FakeClient) -> None:

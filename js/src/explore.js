@@ -54,6 +54,20 @@ export function activeFaults(faults) {
   return out;
 }
 
+/** Whether every fault of `preset` is on in `faults`. */
+export function presetOn(faults, preset) {
+  return Object.entries(preset.faults).every(([key, value]) => (faults || {})[key] === value);
+}
+
+/** `faults` with `preset` switched on, or off (its keys back to "off") when it is on. */
+export function togglePreset(faults, preset) {
+  if (!presetOn(faults, preset)) return { ...faults, ...preset.faults };
+  const off = faultsOff();
+  const next = { ...faults };
+  for (const key of Object.keys(preset.faults)) next[key] = off[key];
+  return next;
+}
+
 let drawerCount = 0;
 
 function control(field, id) {
@@ -158,9 +172,17 @@ export function createExplore(actions) {
   h('div', { class: 'lume-row-actions' },
     h('button', { type: 'submit', class: 'lume-btn lume-btn--primary', text: 'Apply faults' }),
     button('Clear all', null, () => submit(faultsOff()), { className: 'lume-btn--ghost' })));
-  const presets = h('div', { class: 'lume-presets' },
-    ...FAULT_PRESETS.map((preset) => button(preset.label, null,
-      () => submit({ ...faultsOff(), ...preset.faults }), { className: 'lume-chip' })));
+  // Presets combine: each one switches its own faults on (or, when on, off) and leaves the
+  // others as they are, so "Refuse WebSocket" and "Flaky REST" can be on together.
+  const presetButtons = FAULT_PRESETS.map((preset) => {
+    const chip = button(preset.label, null, () => {
+      const current = { ...faultsOff(), ...JSON.parse(lastFaults || '{}') };
+      submit(togglePreset(current, preset));
+    }, { className: 'lume-chip' });
+    chip.setAttribute('aria-pressed', 'false');
+    return chip;
+  });
+  const presets = h('div', { class: 'lume-presets', role: 'group', 'aria-label': 'Presets' }, ...presetButtons);
   const faultsSection = h('section', { class: 'lume-section lume-faults' },
     h('h4', { text: 'Server faults' }),
     h('p', { class: 'lume-help', text: 'The reference server misbehaves on demand; send a message and watch the badges.' }),
@@ -170,7 +192,7 @@ export function createExplore(actions) {
     h('p', { class: 'lume-help', text: 'Faults can be switched on the embedded reference server only; this panel talks to a remote server.' }));
 
   const closeButton = button('Close explore drawer', 'close', () => actions.close(), { iconOnly: true });
-  const el = h('aside', { class: 'lume-drawer', 'aria-label': 'Explore tiers and faults', hidden: true },
+  const el = h('aside', { class: 'lume-drawer lume-drawer--explore', 'aria-label': 'Explore tiers and faults', tabindex: '-1', hidden: true },
     h('header', { class: 'lume-drawer__head' }, h('h3', { text: 'Explore' }), closeButton),
     h('div', { class: 'lume-drawer__body' },
       h('section', { class: 'lume-section' },
@@ -202,6 +224,7 @@ export function createExplore(actions) {
         ? h('ul', {}, ...active.map(([key, value]) => h('li', { class: 'lume-chip lume-chip--on', text: `${key} = ${JSON.stringify(value)}` })))
         : h('p', { class: 'lume-help', text: 'No faults active.' }));
       if (!dirty) for (const { el: input, field } of controls.values()) writeControl(input, field, faults[field.key]);
+      FAULT_PRESETS.forEach((preset, i) => presetButtons[i].setAttribute('aria-pressed', String(presetOn(faults, preset))));
     }
     session.replaceChildren(
       h('dt', { text: 'Consultation' }), h('dd', { text: traits.consultation_id || 'none yet' }),

@@ -27,6 +27,23 @@ export function humanize(name) {
   return words ? words[0].toUpperCase() + words.slice(1) : '';
 }
 
+/**
+ * The words a turn shows, which depend on the tier: only the live tier streams, REST and
+ * legacy replies arrive whole. `status` is the badge, `draft` the tag on the reply being
+ * written, `user` the tag on the question while its turn is in flight.
+ */
+export function statusWords(traits) {
+  const streams = traits.tier === 'live' || !traits.tier;
+  let status = statusLabel(traits.status);
+  if (traits.status === 'streaming' && !streams) status = 'Waiting for reply';
+  const pending = traits.pending || null;
+  return {
+    status,
+    draft: streams ? 'Streaming' : 'Waiting for reply',
+    user: pending && pending.stored ? 'Sent' : 'Sending',
+  };
+}
+
 export function statusLabel(status) {
   return STATUS_LABELS[status] || humanize(status) || 'Unknown';
 }

@@ -8,6 +8,7 @@
  */
 
 import './styles.css';
+import { download, exportName, toMarkdown } from './export.js';
 import { mountGoalForm } from './goals.js';
 import { warmUp } from './markdown.js';
 import { createPanel } from './panel.js';
@@ -17,8 +18,32 @@ import { fromTraits, reduce, visibleItems } from './transcript.js';
 export const TRAITS = [
   'messages', 'pending', 'status', 'status_reason', 'tier', 'tier_reason', 'pinned_tier',
   'persona', 'personas', 'goal_id', 'goals', 'consultation_id', 'input_enabled',
-  'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults',
+  'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults', 'error_action',
+  'consultations',
 ];
+
+/** Class ipywidgets puts on a view whose model has no live comm (kernel restarted or gone). */
+export const DISCONNECTED_CLASS = 'jupyter-widgets-disconnected';
+export const KERNEL_RESTARTED = 'The kernel restarted: run the cell again.';
+export const COMM_CLOSED = 'This chat was closed in the kernel: run the cell again.';
+export const NO_KERNEL = 'This panel is not connected to a running kernel: run the cell again.';
+
+/**
+ * What the panel shows once the kernel side is gone: offline with the reason, nothing in
+ * flight (never "Streaming" for a kernel that is gone), input disabled with that reason.
+ */
+export function withLinkLost(traits, reason) {
+  if (!reason) return traits;
+  return {
+    ...traits,
+    status: 'offline',
+    status_reason: reason,
+    pending: null,
+    input_enabled: false,
+    input_disabled_reason: reason,
+    kernel_gone: true,
+  };
+}
 
 /** How long a gap may wait for the snapshot we asked for before we ask again (ms). */
 const RESYNC_AFTER_MS = 2000;
@@ -34,12 +59,24 @@ export class ChatView {
     this.model = model;
     this.frame = 0;
     this.lastSyncAt = 0;
+    this.el = el;
+    this.linkLost = '';
     this.state = fromTraits(model.get('messages') || [], model.get('pending') || null);
     this.panel = createPanel(el, {
       send: (text) => this.send({ type: 'send', text }),
       stop: () => this.send({ type: 'stop' }),
       retry: () => this.send({ type: 'retry' }),
       newConsultation: () => this.send({ type: 'new_consultation' }),
+      completeOldest: () => this.send({ type: 'complete_oldest' }),
+      refreshGoals: () => this.send({ type: 'refresh_goals' }),
+      listConsultations: () => this.send({ type: 'list_consultations' }),
+      openConsultation: (id) => this.send({ type: 'open_consultation', id }),
+      completeConsultation: (id) => this.send({ type: 'complete_consultation', id }),
+      deleteConsultation: (id) => this.send({ type: 'delete_consultation', id }),
+      download: () => {
+        const traits = this.traits();
+        download(toMarkdown(traits), exportName(traits));
+      },
       simulateDrop: () => this.send({ type: 'simulate_drop' }),
       setFaults: (faults) => this.send({ type: 'set_faults', faults }),
       clearView: () => this.dispatch({ type: 'clear_view' }),
@@ -53,12 +90,23 @@ export class ChatView {
     this.onMessages = () => this.dispatch({ type: 'messages', messages: model.get('messages') || [] });
     this.onPending = () => this.dispatch({ type: 'pending', pending: model.get('pending') || null });
     this.onTrait = () => this.schedule();
+    // ipywidgets marks a model whose comm is gone (kernel restarting, or a page restored
+    // from saved state with no kernel behind it) on the model and with a class on the view.
+    this.onCommLost = () => this.lose(KERNEL_RESTARTED);
+    model.on('comm_live_update', this.onCommLost);
+    this.onCommClosed = () => this.lose(COMM_CLOSED);
+    model.on('comm:close', this.onCommClosed);
+    this.classWatch = typeof MutationObserver === 'function'
+      ? new MutationObserver(() => { if (el.classList.contains(DISCONNECTED_CLASS)) this.lose(KERNEL_RESTARTED); })
+      : null;
+    this.classWatch?.observe(el, { attributes: true, attributeFilter: ['class'] });
     model.on('msg:custom', this.onCustom);
     model.on('change:messages', this.onMessages);
     model.on('change:pending', this.onPending);
     for (const name of TRAITS.slice(2)) model.on(`change:${name}`, this.onTrait);
+    if (el.classList.contains(DISCONNECTED_CLASS)) this.lose(NO_KERNEL);
     // Custom messages sent before this view listened are lost: ask for the draft so far.
-    this.requestSync();
+    else this.requestSync();
     // A request can be lost too (a view restored after a reload may send it before the
     // kernel side listens): while a reply is in flight and no snapshot came, ask again.
     this.resyncTimer = setInterval(() => this.checkSync(), RESYNC_AFTER_MS);
@@ -67,21 +115,33 @@ export class ChatView {
   }
 
   send(content) {
+    if (this.linkLost) return; // nobody is listening: the panel already says so
     this.model.send(content);
   }
 
+  /** The kernel side is gone: say why, end the turn in flight, stop asking for snapshots. */
+  lose(reason) {
+    if (this.linkLost) return;
+    this.linkLost = reason;
+    clearInterval(this.resyncTimer);
+    this.dispatch({ type: 'link_lost' });
+  }
+
   write(name, value) {
+    if (this.linkLost) return;
     this.model.set(name, value);
     this.model.save_changes();
   }
 
   requestSync() {
+    if (this.linkLost) return;
     this.lastSyncAt = Date.now();
     this.model.send({ type: 'sync_request' });
     this.state = reduce(this.state, { type: 'sync_requested' });
   }
 
   checkSync() {
+    if (this.linkLost) return;
     const waiting = this.state.awaitingSnapshot && this.state.pending;
     if (waiting && Date.now() - this.lastSyncAt >= RESYNC_AFTER_MS) this.requestSync();
   }
@@ -103,7 +163,7 @@ export class ChatView {
   traits() {
     const traits = {};
     for (const name of TRAITS) traits[name] = this.model.get(name);
-    return traits;
+    return withLinkLost(traits, this.linkLost);
   }
 
   schedule() {
@@ -118,6 +178,9 @@ export class ChatView {
     clearInterval(this.resyncTimer);
     if (this.frame) cancelFrame(this.frame);
     this.frame = 0;
+    this.classWatch?.disconnect();
+    this.model.off('comm_live_update', this.onCommLost);
+    this.model.off('comm:close', this.onCommClosed);
     this.model.off('msg:custom', this.onCustom);
     this.model.off('change:messages', this.onMessages);
     this.model.off('change:pending', this.onPending);

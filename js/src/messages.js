@@ -53,7 +53,7 @@ function row(role, key, ...children) {
   return h('div', { class: `lume-row lume-row--${role}`, 'data-key': key, role: 'article' }, ...children);
 }
 
-const STATUS_TAGS = { stopped: 'Stopped', error: 'Interrupted' };
+const STATUS_TAGS = { stopped: 'Stopped', error: 'Interrupted', unsent: 'Not sent' };
 
 function finishedMeta(message, role, content, announce) {
   const tag = STATUS_TAGS[message.status];
@@ -151,12 +151,21 @@ export class LazyHighlighter {
   }
 }
 
-/** The user's message while its turn is in flight and not yet stored. */
-export function pendingUserRow(item) {
-  const bubble = h('div', { class: 'lume-bubble' }, h('div', { class: 'lume-text', text: String(item.text ?? '') }));
-  const meta = h('div', { class: 'lume-meta' }, h('span', { class: 'lume-who', text: 'You' }), timeEl(item.created_at),
-    h('span', { class: 'lume-tag lume-tag--sending', text: 'Sending' }));
-  return row('user', item.key, h('div', { class: 'lume-col' }, bubble, meta));
+/** The user's message while its turn is in flight: "Sending", then "Sent" once stored. */
+export class PendingUserRow {
+  constructor(item) {
+    const bubble = h('div', { class: 'lume-bubble' }, h('div', { class: 'lume-text', text: String(item.text ?? '') }));
+    this.tag = h('span', { class: 'lume-tag lume-tag--sending' });
+    const meta = h('div', { class: 'lume-meta' }, h('span', { class: 'lume-who', text: 'You' }), timeEl(item.created_at), this.tag);
+    this.el = row('user', item.key, h('div', { class: 'lume-col' }, bubble, meta));
+    this.update(item);
+  }
+
+  update(item) {
+    const text = item.tag || 'Sending';
+    if (this.tag.textContent !== text) this.tag.textContent = text;
+    this.tag.className = `lume-tag lume-tag--${text === 'Sent' ? 'sent' : 'sending'}`;
+  }
 }
 
 /** The reply being streamed: a typing indicator, then markdown rendered incrementally. */
@@ -191,7 +200,7 @@ export class DraftRow {
       this.content.hidden = typing;
       this.typingShown = typing;
     }
-    this.label.textContent = item.streaming ? 'Streaming' : 'Interrupted';
+    this.label.textContent = item.streaming ? item.label || 'Streaming' : 'Interrupted';
     this.label.className = `lume-tag lume-tag--${item.streaming ? 'streaming' : 'error'}`;
     this.content.classList.toggle('lume-md--streaming', Boolean(item.streaming));
     if (item.text === this.text) return;

@@ -166,7 +166,7 @@ function applySnapshot(state, { turn_id: turnId, seq, text }) {
  * The reducer. Actions:
  * `{type: "messages", messages}`, `{type: "pending", pending}`,
  * `{type: "delta", turn_id, seq, text}`, `{type: "snapshot", turn_id, seq, text}`,
- * `{type: "sync_requested"}`, `{type: "clear_view"}`, `{type: "show_all"}`.
+ * `{type: "sync_requested"}`, `{type: "clear_view"}`, `{type: "show_all"}`, `{type: "link_lost"}`.
  */
 export function reduce(state, action) {
   switch (action.type) {
@@ -178,6 +178,9 @@ export function reduce(state, action) {
       return applyDelta(state, action);
     case 'snapshot':
       return applySnapshot(state, action);
+    case 'link_lost':
+      // The kernel is gone: nothing more will arrive for the turn in flight.
+      return { ...applyPending(state, null), awaitingSnapshot: false, needsSync: false };
     case 'sync_requested':
       return { ...state, awaitingSnapshot: true, needsSync: false };
     case 'clear_view': {

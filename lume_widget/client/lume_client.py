@@ -300,6 +300,20 @@ class LumeClient:
             raise NotFoundError(f"Consultation {cid} was not found on this server.", status=404)
         return info
 
+    async def complete_consultation(self, consultation_id: str) -> ConsultationInfo:
+        """Mark a consultation completed: it takes no more messages and no longer counts
+        towards the backend's limit of active consultations. Returns it as it is now."""
+        cid = normalize_id(consultation_id, "Consultation")
+        outcome = await self.rest.request("POST", f"{_CONSULTATIONS}/{cid}/complete")
+        info = consultation_from_json(outcome.data)
+        return info if info is not None else await self.get_consultation(cid)
+
+    async def delete_consultation(self, consultation_id: str) -> None:
+        """Delete a consultation and its messages for good (one already deleted counts as
+        deleted). A consultation open in this client stops working."""
+        cid = normalize_id(consultation_id, "Consultation")
+        await self.rest.request("DELETE", f"{_CONSULTATIONS}/{cid}", allow=(404,))
+
     async def quick_actions(
         self, persona: str | None = None, context_type: str | None = None
     ) -> list[QuickAction]:

@@ -18,6 +18,7 @@ import traitlets
 
 from lume_widget.defaults import PERSONAS
 from lume_widget.errors import ConfigurationError, LumeError
+from lume_widget.widget.consultations import drawer_list, oldest_active
 from lume_widget.widget.model import TIERS
 
 if TYPE_CHECKING:
@@ -57,13 +58,21 @@ class ActionsMixin(traitlets.HasTraits):
         consultation_id: str
 
         def _ensure_ready(self) -> Coroutine[Any, Any, Consultation]: ...
-        def _open(self, *, resume: bool) -> Coroutine[Any, Any, Consultation]: ...
+        def _connect_client(self) -> Coroutine[Any, Any, LumeClient]: ...
         def _drop_consultation(self) -> Coroutine[Any, Any, None]: ...
         def _load_goals(self) -> Coroutine[Any, Any, None]: ...
         def _turn_in_flight(self) -> bool: ...
         def _spawn_turn(self, text: str) -> None: ...
         def _update_input(self) -> None: ...
-        def _show_error(self, message: str) -> None: ...
+        def _show_error(self, message: str, action: str = "") -> None: ...
+        def _show_failure(self, exc: LumeError) -> None: ...
+        def _open(
+            self, *, resume: bool, consultation_id: str | None = None
+        ) -> Coroutine[Any, Any, Consultation]: ...
+
+        _owner: int
+        _closed_consultation: bool
+        consultations: list[dict[str, Any]]
 
     def _front_end_handlers(self) -> dict[str, Handler]:
         async def send(content: Mapping[str, Any]) -> None:
@@ -87,7 +96,37 @@ class ActionsMixin(traitlets.HasTraits):
                 raise ConfigurationError("set_faults needs a JSON object of fault settings.")
             await self._set_faults(dict(faults))
 
+        def consultation_id(content: Mapping[str, Any]) -> str:
+            value = content.get("id")
+            if not isinstance(value, str) or not value:
+                raise ConfigurationError("This action needs the id of a consultation.")
+            return value
+
+        async def list_consultations(_content: Mapping[str, Any]) -> None:
+            await self._refresh_consultations()
+
+        async def open_consultation(content: Mapping[str, Any]) -> None:
+            await self._open_consultation(consultation_id(content))
+
+        async def complete_consultation(content: Mapping[str, Any]) -> None:
+            await self._complete_consultation(consultation_id(content))
+
+        async def delete_consultation(content: Mapping[str, Any]) -> None:
+            await self._delete_consultation(consultation_id(content))
+
+        async def complete_oldest(_content: Mapping[str, Any]) -> None:
+            await self._complete_oldest()
+
+        async def refresh_goals(_content: Mapping[str, Any]) -> None:
+            await self._load_goals()  # quietly: no connection yet means nothing to refresh
+
         return {
+            "list_consultations": list_consultations,
+            "open_consultation": open_consultation,
+            "complete_consultation": complete_consultation,
+            "delete_consultation": delete_consultation,
+            "complete_oldest": complete_oldest,
+            "refresh_goals": refresh_goals,
             "send": send,
             "retry": retry,
             "stop": stop,
@@ -124,6 +163,8 @@ class ActionsMixin(traitlets.HasTraits):
             self._consultation.pin_tier(self.pinned_tier or None)
             if self.pinned_tier:
                 self.tier_reason = f"pinned to {self.pinned_tier}"
+            else:
+                self.tier_reason = "automatic: the client falls back between tiers on its own"
 
     # -- stop and retry -------------------------------------------------------------
 
@@ -246,6 +287,86 @@ class ActionsMixin(traitlets.HasTraits):
         await self._ensure_ready()
         await self._load_goals()
 
+    # -- consultations drawer -------------------------------------------------------
+
+    async def _refresh_consultations(self) -> None:
+        consultation = await self._ensure_ready()
+        assert self._client is not None
+        self.consultations = await drawer_list(
+            self._client, self.persona, self.goal_id, current=consultation.id, owner=self._owner
+        )
+
+    async def _open_consultation(self, consultation_id: str) -> None:
+        await self._stop()
+        await self._ensure_ready()
+        await self._open(resume=True, consultation_id=consultation_id)
+        await self._refresh_consultations()
+
+    async def _complete_consultation(self, consultation_id: str) -> None:
+        await self._ensure_ready()
+        assert self._client is not None
+        info = await self._client.complete_consultation(consultation_id)
+        if self._consultation is not None and info.id == self._consultation.id:
+            await self._stop()
+            self._closed_consultation = True
+            self._update_input()
+        await self._refresh_consultations()
+
+    async def _delete_consultation(self, consultation_id: str) -> None:
+        current = await self._ensure_ready()
+        assert self._client is not None
+        if current.id.lower() == consultation_id.lower():
+            await self._stop()
+            await self._client.delete_consultation(consultation_id)
+            await self._open(resume=True)  # another free one of this persona, or a new one
+        else:
+            await self._client.delete_consultation(consultation_id)
+        await self._refresh_consultations()
+
+    async def _complete_oldest(self) -> None:
+        if self._client is None:
+            await self._connect_client()
+        assert self._client is not None
+        oldest = await oldest_active(self._client)
+        if oldest is not None:
+            await self._client.complete_consultation(oldest.id)
+            logger.info("completed the oldest active consultation %s", oldest.id)
+        if self._consultation is None:
+            await self._ensure_ready()
+        else:
+            await self._open(resume=False)
+        await self._refresh_consultations()
+
+    def open_consultation(self, consultation_id: str) -> None:
+        """Show the consultation ``consultation_id`` (its history loads; the persona and goal
+        pickers follow it). Blocking; see :meth:`open_consultation_async`."""
+        self._runner.run_blocking(self._open_consultation(consultation_id))
+
+    async def open_consultation_async(self, consultation_id: str) -> None:
+        """Show the consultation ``consultation_id`` and wait until it is open."""
+        await self._runner.await_here(self._open_consultation(consultation_id))
+
+    def complete_consultation(self, consultation_id: str) -> None:
+        """Complete a consultation of this user (the one shown, or any other) by id."""
+        self._runner.run_blocking(self._complete_consultation(consultation_id))
+
+    async def complete_consultation_async(self, consultation_id: str) -> None:
+        """Complete a consultation by id and wait for it."""
+        await self._runner.await_here(self._complete_consultation(consultation_id))
+
+    async def delete_consultation_async(self, consultation_id: str) -> None:
+        """Delete a consultation by id and wait for it."""
+        await self._runner.await_here(self._delete_consultation(consultation_id))
+
+    def delete_consultation(self, consultation_id: str) -> None:
+        """Delete a consultation for good; deleting the one shown opens another."""
+        self._runner.run_blocking(self._delete_consultation(consultation_id))
+
+    def refresh_consultations(self) -> list[dict[str, Any]]:
+        """Reload the consultations drawer's list (also the ``consultations`` trait)."""
+        self._runner.run_blocking(self._refresh_consultations())
+        return list(self.consultations)
+
     # -- explore drawer -------------------------------------------------------------
 
     async def _simulate_drop(self) -> None:
@@ -330,7 +451,7 @@ def _report_failure(widget: ActionsMixin) -> Callable[[asyncio.Future[None]], No
             return
         exc = task.exception()
         if isinstance(exc, LumeError):
-            widget._show_error(str(exc))
+            widget._show_failure(exc)
         elif exc is not None:
             logger.error("switching consultation failed", exc_info=exc)
             widget._show_error(f"Switching consultation failed: {exc}")

@@ -50,6 +50,9 @@ from lume_widget.errors import (
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
+from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
+from lume_widget.widget.export import Conversation
+from lume_widget.widget.export import write as write_export
 from lume_widget.widget.goals import GoalActions
 from lume_widget.widget.model import (
     SHOWN_ROLES,
@@ -116,29 +119,59 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     ``tier`` pins a delivery tier (``live``, ``rest`` or ``legacy``); ``flush_ms`` is the
     coalescing window of the streamed reply. ``client`` is a ready ``LumeClient`` to use
     instead of connecting (the widget then leaves closing it to the caller).
+
+    Panels never silently share a consultation: a panel resumes the newest active
+    consultation of its persona and goal that no other panel of this process shows, else it
+    starts a new one. ``share_consultation=True`` resumes the newest one even if another
+    panel shows it.
     """
 
     _esm = _bundle(BUNDLE_JS, _FALLBACK_ESM)
     _css = _bundle(BUNDLE_CSS, "")
 
+    # The synced traits: lasting state, saved with the notebook (docs/widget-protocol.md).
     messages = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """Finished messages, oldest first: ``{id, role, content, created_at, status, metrics}``;
+    ``status`` is complete, stopped, error or unsent."""
     pending = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """The turn in flight, ``{turn_id, user_text, started_at, stored?}``; None when idle."""
     status = traitlets.Unicode(ConnectionStatus.CONNECTING.value).tag(sync=True)
+    """Connection status: connecting, connected, streaming, reconnecting, degraded, offline, error."""
     status_reason = traitlets.Unicode("").tag(sync=True)
+    """Why the status is what it is (the status badge's tooltip)."""
     tier = traitlets.Unicode(Tier.LIVE.value).tag(sync=True)
+    """The delivery tier in use: live, rest or legacy."""
     tier_reason = traitlets.Unicode("").tag(sync=True)
+    """Why that tier (the tier badge's tooltip)."""
     pinned_tier = traitlets.Unicode("").tag(sync=True)
+    """A tier the user pinned (written by the explore drawer), "" for automatic fallback."""
     persona = traitlets.Unicode(DEFAULT_PERSONA).tag(sync=True)
+    """The persona of the consultation shown; the persona picker writes it."""
     personas = traitlets.List(traitlets.Unicode(), default_value=list(PERSONAS)).tag(sync=True)
+    """The personas the picker offers."""
     goal_id = traitlets.Unicode("").tag(sync=True)
+    """The goal the consultation is about, "" for none; the goal picker writes it."""
     goals = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The user's goals for the picker: ``{id, title, target, ...}``."""
     consultation_id = traitlets.Unicode("").tag(sync=True)
+    """The id of the consultation shown ("" until one is open)."""
     input_enabled = traitlets.Bool(False).tag(sync=True)
+    """Whether a message can be sent once no reply is in flight."""
     input_disabled_reason = traitlets.Unicode("Connecting to Lume...").tag(sync=True)
+    """Why not, when ``input_enabled`` is false (shown under the box)."""
     error = traitlets.Unicode("").tag(sync=True)
+    """The last error shown to the user, "" when none."""
     unsent_text = traitlets.Unicode("").tag(sync=True)
+    """The text of a send that failed, for Retry or Edit message."""
     server_kind = traitlets.Unicode("remote").tag(sync=True)
+    """``reference`` (the reference server: faults can be switched) or ``remote``."""
     faults = traitlets.Dict().tag(sync=True)
+    """The reference server's active faults (empty for a remote backend)."""
+    error_action = traitlets.Unicode("").tag(sync=True)
+    """The recovery the error banner offers instead of Retry: new_consultation, complete_oldest
+    or "" (Retry, when there is unsent text)."""
+    consultations = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The consultations drawer's list: the persona's (and goal's) consultations, newest first."""
 
     def __init__(
         self,
@@ -154,6 +187,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         tier: Tier | str | None = None,
         flush_ms: float = DEFAULT_FLUSH_MS,
         client: LumeClient | None = None,
+        share_consultation: bool = False,
         loop: asyncio.AbstractEventLoop | None = None,
         **kwargs: Any,
     ) -> None:
@@ -192,6 +226,8 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         )
         self._client: LumeClient | None = client
         self._owns_client = client is None
+        self._share = share_consultation
+        self._owner = id(self)
         self._consultation: Consultation | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._connecting = True
@@ -233,6 +269,25 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     def ask(self, text: str) -> Reply:
         """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
         return self._runner.run_blocking(self._ask(text))
+
+    def export(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the conversation shown to ``path``: Markdown (``chat.md``), a self-contained
+        HTML page (``chat.html``) or JSON (``chat.json``); ``format`` overrides the suffix.
+
+        Credentials never go in: the widget's own and anything shaped like a token are
+        masked, message text included. Returns the path written.
+        """
+        goal = next((g for g in self.goals if str(g.get("id")) == self.goal_id), None)
+        creds = self._credentials
+        secrets = [v for v in (creds.api_key, creds.token, creds.password, creds.admin_token) if v]
+        conversation = Conversation(
+            persona=self.persona,
+            messages=list(self.messages),
+            consultation_id=self.consultation_id,
+            goal=goal,
+            secrets=secrets,
+        )
+        return write_export(conversation, path, format)
 
     def record_comm(self) -> CommLog:
         """Start recording every comm message this widget sends; returns the growing log."""
@@ -277,7 +332,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
             except LumeError as exc:
                 self._connecting = False
                 self._set_status(ConnectionStatus.ERROR.value, str(exc))
-                self._show_error(str(exc))
+                self._show_failure(exc)
                 raise
             finally:
                 self._connecting = False
@@ -317,20 +372,42 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
             return
         self.goals = [goal_dict(goal) for goal in goals]
 
-    async def _open(self, *, resume: bool) -> Consultation:
-        """Open (or resume) the consultation for the current persona and goal."""
+    async def _open(self, *, resume: bool, consultation_id: str | None = None) -> Consultation:
+        """Open the consultation ``consultation_id``, else resume one of the current persona and
+        goal that no other panel holds (any one with ``share_consultation``), else a new one."""
         if self._client is None:
             raise ConfigurationError("Not connected to Lume yet; wait for the panel to connect.")
         await self._drop_consultation()
-        consultation = await self._client.open(
-            persona=self.persona,
-            goal_id=self.goal_id or None,
-            resume=resume,
-            tier=self.pinned_tier or None,
-        )
+        if consultation_id is None and resume and not self._share:
+            consultation_id = await free_consultation(
+                self._client, self.persona, self.goal_id, owner=self._owner
+            )
+            resume = consultation_id is not None
+        try:
+            consultation = await self._client.open(
+                persona=self.persona,
+                goal_id=self.goal_id or None,
+                consultation_id=consultation_id,
+                resume=resume,
+                tier=self.pinned_tier or None,
+            )
+        except BaseException:
+            if consultation_id is not None:
+                HOLDS.release(consultation_id, self._owner)
+            raise
+        HOLDS.take(consultation.id, self._owner)
+        if consultation.persona != self.persona or (consultation.goal_id or "") != self.goal_id:
+            # Opened by id: the pickers follow the consultation, without switching again.
+            self._ready_to_switch = False
+            try:
+                self.persona = consultation.persona
+                self.goal_id = consultation.goal_id or ""
+            finally:
+                self._ready_to_switch = True
         transcript = list(consultation.transcript) or list(await consultation.history())
         self._consultation = consultation
-        self._closed_consultation = False
+        # One opened from the drawer may be completed: it shows, and takes no more messages.
+        self._closed_consultation = consultation.info.status not in ("active", "pending")
         with self.hold_sync():
             self.consultation_id = consultation.id
             self.messages = [message_dict(m) for m in transcript if m.role in SHOWN_ROLES]
@@ -338,12 +415,15 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
             self.tier_reason = "pinned" if self.pinned_tier else self.tier_reason
             self._set_status(consultation.status.value, self.status_reason)
             self.error = ""
+            self.error_action = ""
         self._watch_task = asyncio.get_running_loop().create_task(self._watch(consultation))
         logger.info("chat opened consultation %s (%s)", consultation.id, self.persona)
         return consultation
 
     async def _drop_consultation(self) -> None:
         old, self._consultation = self._consultation, None
+        if old is not None:
+            HOLDS.release(old.id, self._owner)
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -379,9 +459,16 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
             self.status_reason = reason
             self._update_input()
 
-    def _show_error(self, message: str) -> None:
-        self.error = message
-        self._update_input()
+    def _show_error(self, message: str, action: str = "") -> None:
+        """Show ``message`` in the panel's banner; ``action`` is the recovery it offers instead
+        of Retry (``new_consultation``, ``complete_oldest``), "" for none."""
+        with self.hold_sync():
+            self.error = message
+            self.error_action = action
+            self._update_input()
+
+    def _show_failure(self, exc: LumeError) -> None:
+        self._show_error(*recovery_for(exc))
 
     def _update_input(self) -> None:
         reason = ""
@@ -392,8 +479,6 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
                 reason = f"Opening the {self.persona} consultation..."
             else:
                 reason = "Not connected. Press retry to connect again."
-        elif self.pending is not None:
-            reason = "Waiting for the reply; press Stop to cancel it."
         elif self._switching:
             reason = f"Opening the {self.persona} consultation..."
         elif self._closed_consultation:
@@ -445,10 +530,14 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         started = time.monotonic()
         first_chunk: list[float] = []
         stored: UserMessageStored | None = None
+        sent_at = now_iso()
         with self.hold_sync():
             self.error = ""
+            self.error_action = ""
             self.unsent_text = ""
-            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": now_iso()}
+            # A message that was not sent is shown until it is sent again: this is that time.
+            self.messages = [m for m in self.messages if m.get("status") != "unsent"]
+            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": sent_at}
             self._update_input()
         self._coalescer.start(turn_id)
 
@@ -472,6 +561,8 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
                         self._coalescer.add(event.text)
                     elif isinstance(event, UserMessageStored):
                         stored = event
+                        if self.pending is not None:
+                            self.pending = {**self.pending, "stored": True}
                     elif isinstance(event, ReplyCompleted):
                         reply = event.reply
                     elif isinstance(event, TurnFailed):
@@ -484,23 +575,28 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
                 )
         except asyncio.CancelledError:
             partial = self._coalescer.finish()
-            self._end_turn(text, turn_id, stored, partial, "stopped", local_metrics())
+            self._end_turn(
+                text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
+            )
             logger.info("turn %s stopped after %d characters", turn_id, len(partial))
             raise
         except LumeError as exc:
             partial = self._coalescer.finish() or (exc.partial_text or "")
             if isinstance(exc, TurnCancelledError):
-                self._end_turn(text, turn_id, stored, partial, "stopped", local_metrics())
+                self._end_turn(
+                    text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
+                )
                 raise
             if isinstance(exc, ConsultationNotActiveError):
                 self._closed_consultation = True
             sent = stored is not None or bool(partial)
-            self._end_turn(text, turn_id, stored, partial, "error", local_metrics(), sent=sent)
+            self._end_turn(
+                text, turn_id, stored, partial, "error", local_metrics(), sent=sent, sent_at=sent_at
+            )
             with self.hold_sync():
-                self.error = str(exc)
                 if not sent:
                     self.unsent_text = exc.unsent_text or text
-                self._update_input()
+                self._show_failure(exc)
             raise
         self._coalescer.finish()
         done = assistant_message(
@@ -509,7 +605,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         with self.hold_sync():
             self.messages = [
                 *self.messages,
-                user_message(text, stored.message if stored else None, turn_id),
+                user_message(text, stored.message if stored else None, turn_id, sent_at=sent_at),
                 done,
             ]
             self.set_trait("pending", None)
@@ -526,11 +622,16 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         metrics: dict[str, Any],
         *,
         sent: bool = True,
+        sent_at: str | None = None,
     ) -> None:
-        """Record a turn that ended early: the user's message if sent, the partial reply."""
-        added: list[dict[str, Any]] = []
-        if sent:
-            added.append(user_message(text, stored.message if stored else None, turn_id))
+        """Record a turn that ended early: the user's message (marked ``unsent`` when the
+        backend never got it), the partial reply."""
+        message = stored.message if stored else None
+        added = [
+            user_message(
+                text, message, turn_id, sent_at=sent_at, status="complete" if sent else "unsent"
+            )
+        ]
         if partial:
             added.append(
                 assistant_message(turn_id=turn_id, text=partial, status=status, metrics=metrics)
@@ -566,7 +667,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
             try:
                 await coro
             except LumeError as exc:
-                self._show_error(str(exc))
+                self._show_failure(exc)
             except asyncio.CancelledError:
                 pass
             except Exception as exc:

@@ -61,16 +61,25 @@ def message_dict(message: Message, *, status: str = "complete") -> dict[str, Any
     }
 
 
-def user_message(text: str, stored: Message | None, turn_id: str) -> dict[str, Any]:
-    """The user's side of a turn: the server's copy when it acknowledged one, else ours."""
+def user_message(
+    text: str,
+    stored: Message | None,
+    turn_id: str,
+    *,
+    sent_at: str | None = None,
+    status: str = "complete",
+) -> dict[str, Any]:
+    """The user's side of a turn: the server's copy when it acknowledged one, else ours, timed
+    when it was sent (``sent_at``), not when the turn ended. ``status`` is ``unsent`` for a
+    message the backend never got (shown until it is sent again)."""
     if stored is not None:
         return message_dict(stored)
     return {
         "id": f"local-{turn_id}-user",
         "role": "user",
         "content": text,
-        "created_at": now_iso(),
-        "status": "complete",
+        "created_at": sent_at or now_iso(),
+        "status": status,
         "metrics": None,
     }
 

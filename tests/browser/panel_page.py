@@ -151,8 +151,11 @@ class Panel:
         self.dialogs.append(dialog.message)
         dialog.dismiss()
 
-    def mount(self, **traits: Any) -> Panel:
-        self.page.evaluate("traits => window.lume.mount(traits)", {**BASE_TRAITS, **traits})
+    def mount(self, *, disconnected: bool = False, **traits: Any) -> Panel:
+        self.page.evaluate(
+            "([traits, options]) => window.lume.mount(traits, options)",
+            [{**BASE_TRAITS, **traits}, {"disconnected": disconnected}],
+        )
         expect(self.root).to_be_visible()
         return self
 
@@ -244,3 +247,103 @@ def long_markdown(size: int) -> str:
             "> Small, regular changes beat big, rare ones.\n\n"
         )
     return "".join(sections)[:size]
+
+
+CONTRAST_SCRIPT = """(selector) => {
+    // WCAG contrast of every visible text of `selector` against the background behind it
+    // (the backgrounds of its ancestors composited over the page's).
+    const parse = (value) => {
+        let m = value.match(/^rgba?\\(([^)]+)\\)$/);
+        if (m) {
+            const p = m[1].split(/[ ,/]+/).filter(Boolean).map(Number);
+            return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1];
+        }
+        m = value.match(/^color\\(srgb ([^)]+)\\)$/);
+        if (m) {
+            const p = m[1].split(/[ /]+/).filter(Boolean).map(Number);
+            return [p[0] * 255, p[1] * 255, p[2] * 255, p.length > 3 ? p[3] : 1];
+        }
+        return null;
+    };
+    const over = (top, bottom) => {
+        const a = top[3];
+        return [0, 1, 2].map((i) => top[i] * a + bottom[i] * (1 - a)).concat([1]);
+    };
+    const lum = (c) => {
+        const ch = c.slice(0, 3).map((v) => {
+            v /= 255;
+            return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4;
+        });
+        return 0.2126 * ch[0] + 0.7152 * ch[1] + 0.0722 * ch[2];
+    };
+    const background = (el) => {
+        const chain = [];
+        for (let node = el; node; node = node.parentElement) chain.push(node);
+        let bg = [255, 255, 255, 1];
+        for (const node of chain.reverse()) {
+            const style = getComputedStyle(node);
+            if (style.backgroundImage.includes('gradient')) {
+                // The avatar and logo: measured against the gradient's first colour.
+                const first = style.backgroundImage.match(/(rgba?\\([^)]*\\)|color\\(srgb [^)]*\\))/);
+                if (first) bg = over(parse(first[1]), bg);
+                continue;
+            }
+            const c = parse(style.backgroundColor);
+            if (c && c[3] > 0) bg = over(c, bg);
+        }
+        return bg;
+    };
+    const out = [];
+    for (const el of document.querySelectorAll(`${selector} *`)) {
+        const text = [...el.childNodes].filter((n) => n.nodeType === 3).map((n) => n.textContent).join('').trim();
+        if (!text) continue;
+        const style = getComputedStyle(el);
+        const box = el.getBoundingClientRect();
+        if (box.width === 0 || box.height === 0 || style.visibility === 'hidden') continue;
+        if (el.closest('[hidden], .lume-sr-only, [disabled], :disabled')) continue;
+        let opacity = 1;
+        for (let node = el; node; node = node.parentElement) opacity *= Number(getComputedStyle(node).opacity);
+        if (opacity < 0.99) continue;  // dimmed on purpose (copy buttons until hovered)
+        const bg = background(el);
+        const fg = over(parse(style.color) || [0, 0, 0, 1], bg);
+        const [a, b] = [lum(fg), lum(bg)].sort((x, y) => y - x);
+        out.push({ text: text.slice(0, 40), cls: el.className, ratio: (a + 0.05) / (b + 0.05),
+                   fg: style.color, bg: bg.map(Math.round).join(',') });
+    }
+    return out;
+}"""
+
+JUPYTERLAB_DARK = {
+    "--jp-layout-color0": "#111111",
+    "--jp-layout-color1": "#212121",
+    "--jp-layout-color2": "#424242",
+    "--jp-ui-font-color0": "#ffffff",
+    "--jp-ui-font-color1": "rgba(255, 255, 255, 0.87)",
+    "--jp-ui-font-color2": "rgba(255, 255, 255, 0.54)",
+    "--jp-content-font-color1": "rgba(255, 255, 255, 1)",
+    "--jp-border-color1": "#616161",
+    "--jp-border-color2": "#424242",
+    "--jp-brand-color1": "#2196f3",
+    "--jp-success-color1": "#4caf50",
+    "--jp-warn-color1": "#ff9800",
+    "--jp-error-color1": "#f44336",
+    "--jp-info-color1": "#00bcd4",
+}
+"""JupyterLab 4.6's dark theme variables the panel reads (@jupyterlab/theme-dark-extension)."""
+
+
+def low_contrast(page: Page, selector: str = ".lume-chat", floor: float = 4.5) -> list[Any]:
+    """Texts under ``selector`` whose contrast is below ``floor`` (WCAG AA: 4.5)."""
+    found: list[dict[str, Any]] = page.evaluate(CONTRAST_SCRIPT, selector)
+    assert found, "no text measured"
+    return [f for f in found if f["ratio"] < floor]
+
+
+def use_jupyterlab_dark(page: Page) -> None:
+    """Give the page JupyterLab's dark theme: its variables and data-jp-theme-light=false."""
+    page.evaluate(
+        """(vars) => { document.body.dataset.jpThemeLight = 'false';
+            for (const [k, v] of Object.entries(vars)) document.body.style.setProperty(k, v);
+            document.body.style.background = vars['--jp-layout-color0']; }""",
+        JUPYTERLAB_DARK,
+    )

@@ -27,6 +27,24 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 START_TIMEOUT_S = 90.0
 
 
+def lume_env(server: Any) -> dict[str, str]:
+    """This process's environment plus the ``LUME_*`` settings that point kernels at ``server``
+    (a running reference server)."""
+    from lume_widget import defaults
+
+    env = dict(os.environ)
+    env.update(
+        {
+            defaults.ENV_URL: server.url,
+            defaults.ENV_API_KEY: server.api_key,
+            defaults.ENV_EMAIL: server.email,
+            defaults.ENV_PASSWORD: server.password,
+            defaults.ENV_ADMIN_TOKEN: server.admin_token,
+        }
+    )
+    return env
+
+
 def free_port() -> int:
     """A port that was free on 127.0.0.1 a moment ago (JupyterLab is told not to retry)."""
     with socket.socket() as sock:
@@ -62,15 +80,18 @@ def write_notebook(path: Path, sources: list[str]) -> Path:
 
 @dataclass
 class Lab:
-    """A running JupyterLab."""
+    """A running JupyterLab (``app == "lab"``) or Notebook 7 (``app == "notebook"``)."""
 
     base_url: str
     token: str
     root: Path
     process: subprocess.Popen[bytes]
     log_path: Path
+    app: str = "lab"
 
     def notebook_url(self, name: str) -> str:
+        if self.app == "notebook":
+            return f"{self.base_url}notebooks/{name}?token={self.token}"
         return f"{self.base_url}lab/tree/{name}?reset&token={self.token}"
 
     def api(self, method: str, path: str, body: Any = None) -> Any:
@@ -85,6 +106,33 @@ class Lab:
         with urllib.request.urlopen(request, timeout=10) as answer:
             raw = answer.read()
         return json.loads(raw) if raw else None
+
+    def kernel_state(self, name: str) -> str | None:
+        """The execution state of the kernel of the notebook ``name`` (None: no session yet)."""
+        for session in self.api("GET", "api/sessions"):
+            if session["path"].endswith(name) and session.get("kernel"):
+                return str(session["kernel"].get("execution_state"))
+        return None
+
+    def wait_for_kernel_idle(self, name: str, timeout_s: float = START_TIMEOUT_S) -> None:
+        """Wait until the kernel of the notebook ``name`` is idle (Notebook 7 has no status bar)."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.kernel_state(name) == "idle":
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"the kernel of {name} was not idle within {timeout_s:.0f} s")
+
+    def close_sessions(self, name: str) -> None:
+        """Shut down the kernels of the notebook ``name`` (one still restarting may refuse:
+        the server shuts it down when it stops)."""
+        for session in self.api("GET", "api/sessions"):
+            if session["path"].endswith(name):
+                try:
+                    self.api("DELETE", f"api/sessions/{session['id']}")
+                except urllib.error.HTTPError as exc:
+                    if exc.code != 500:
+                        raise
 
     def log(self) -> str:
         return self.log_path.read_text(encoding="utf-8", errors="replace")
@@ -108,8 +156,9 @@ def _quiet_settings(settings_dir: Path) -> None:
     )
 
 
-def start_lab(workdir: Path, env: Mapping[str, str] | None = None) -> Lab:
-    """Start JupyterLab with ``workdir/root`` as its root; returns once it answers."""
+def start_lab(workdir: Path, env: Mapping[str, str] | None = None, app: str = "lab") -> Lab:
+    """Start JupyterLab (or Notebook 7, ``app="notebook"``) with ``workdir/root`` as its root;
+    returns once it answers."""
     root = workdir / "root"
     home = workdir / "jupyter"
     for folder in (root, home / "config", home / "runtime", home / "data", home / "settings"):
@@ -134,19 +183,20 @@ def start_lab(workdir: Path, env: Mapping[str, str] | None = None) -> Lab:
     command = [
         sys.executable,
         "-m",
-        "jupyterlab",
+        "jupyterlab" if app == "lab" else "notebook",
         "--no-browser",
         "--ServerApp.ip=127.0.0.1",
         f"--ServerApp.port={port}",
         "--ServerApp.port_retries=0",
         f"--ServerApp.root_dir={root}",
-        "--LabApp.news_url=",
     ]
+    if app == "lab":
+        command.append("--LabApp.news_url=")
     if hasattr(os, "geteuid") and os.geteuid() == 0:
         command.append("--ServerApp.allow_root=True")  # containers often run tests as root
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, env=child_env, stdout=log, stderr=subprocess.STDOUT)
-    lab = Lab(f"http://127.0.0.1:{port}/", token, root, process, log_path)
+    lab = Lab(f"http://127.0.0.1:{port}/", token, root, process, log_path, app)
     deadline = time.monotonic() + START_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -136,8 +136,13 @@ async def test_reference_server_answers_400_to_a_lone_surrogate_on_every_body_ro
             http, reference_server.api_key, reference_server.email, reference_server.password
         )
         consultation = await create_consultation(http, user)
-        goal = await create_goal(http, user)
-        ids = {"consultation_id": consultation["id"], "goal_id": goal["id"]}
+        goal = await create_goal(http, user, is_recurring=True, recurrence_pattern="daily")
+        today = await http.get(f"{API}/goals/{goal['id']}/today", headers=user.headers())
+        ids = {
+            "consultation_id": consultation["id"],
+            "goal_id": goal["id"],
+            "instance_id": today.json()["data"]["id"],
+        }
         wrong = []
         for name, raw in SURROGATE_BODIES.items():
             for method, path in body_routes():
