@@ -220,8 +220,7 @@ class TurnDelivery:
                 status,
                 reason,
                 code=code,
-                unsent_text=None if turn.acknowledged else turn.text,
-                partial_text=turn.partial_text,
+                **turn.kept(),
             )
             self._fail_turn(error, now, reason)
             return

@@ -10,7 +10,7 @@ import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from lume_widget.core.events import Reply, Tier, TierChanged
 from lume_widget.core.models import Message
@@ -27,6 +27,7 @@ __all__ = [
     "PHASE_MOVES",
     "WAITING_FOR_CONTENT",
     "IllegalTransition",
+    "KeptText",
     "Turn",
     "TurnPhase",
     "build_reply",
@@ -69,6 +70,13 @@ WAITING_FOR_CONTENT = frozenset({P.SENT, P.ACKNOWLEDGED, P.STREAMING})
 MAX_SENDS = 8
 
 
+class KeptText(TypedDict):
+    """The keyword arguments that keep a turn's text in the error ending it."""
+
+    unsent_text: str | None
+    partial_text: str
+
+
 @dataclass(slots=True)
 class Turn:
     """The record of one turn: what was sent, what arrived, and the numbers of its reply."""
@@ -102,6 +110,15 @@ class Turn:
     """The first half of a UTF-16 pair that ended the last chunk, joined with the next one."""
     reconcile_since: float | None = None
     """When the reply was complete and the first read of its stored copy was asked for."""
+
+    @property
+    def unsent_text(self) -> str | None:
+        """The user's text while the server may not have it (None once acknowledged)."""
+        return None if self.acknowledged else self.text
+
+    def kept(self) -> KeptText:
+        """What an error ending this turn keeps: the unsent text and the partial reply."""
+        return {"unsent_text": self.unsent_text, "partial_text": self.partial_text}
 
     @property
     def partial_text(self) -> str:
@@ -141,14 +158,12 @@ def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, s
     text = event.get("error")
     message = text if isinstance(text, str) and text else "the server reported an error"
     code = event.get("code")
-    unsent = None if turn.acknowledged else turn.text
     if code == "CONSULTATION_NOT_ACTIVE":
         return (
             ConsultationNotActiveError(
                 "This consultation is no longer active; start a new one to keep chatting.",
                 code=str(code),
-                unsent_text=unsent,
-                partial_text=turn.partial_text,
+                **turn.kept(),
             ),
             message,
         )
@@ -158,8 +173,7 @@ def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, s
         ServerError(
             f"The server could not produce a reply: {message}. Send the message again.",
             code=code if isinstance(code, str) else None,
-            unsent_text=unsent,
-            partial_text=turn.partial_text,
+            **turn.kept(),
         ),
         message,
     )
