@@ -7,12 +7,12 @@ functions, no I/O.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
 from lume_widget.core.events import Reply, Tier, TierChanged
+from lume_widget.core.frames import FrameError
 from lume_widget.core.models import Message
 from lume_widget.errors import (
     ConsultationNotActiveError,
@@ -153,11 +153,10 @@ def build_reply(turn: Turn, reply: Message, consultation_id: str, tier: Tier, no
     )
 
 
-def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, str]:
+def error_from_frame(turn: Turn, event: FrameError) -> tuple[LumeError, str]:
     """The error a WebSocket ``error`` frame means for ``turn``, and the server's text."""
-    text = event.get("error")
-    message = text if isinstance(text, str) and text else "the server reported an error"
-    code = event.get("code")
+    message = event.error or "the server reported an error"
+    code = event.code
     if code == "CONSULTATION_NOT_ACTIVE":
         return (
             ConsultationNotActiveError(
