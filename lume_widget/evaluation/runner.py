@@ -338,6 +338,7 @@ class Runner:
                         held.ended_by = "simulator"
                         held.simulator_tokens += simulator_tokens
                         finishing, held = held, None
+                        await self.verdicts.write_all(queue, self._emit)
                         await self._finish_record(finishing, conversation, records, exchanges)
                         break
                     queue.append(held)
