@@ -8,6 +8,9 @@ the benchmark drives exactly what the browser tests drive. Figures:
   characters at 200 per second, one chunk per delta (no coalescing: harder than what
   Python sends). Long tasks over 50 ms and frames per second while it streams. The floor
   is the same page left idle for as long: what this browser does with nothing to draw.
+- many panels: eight panels (eight views of eight fake models) streaming the same reply at
+  once, each at 200 deltas per second, next to one panel streaming it alone: long tasks and
+  the longest task. What a notebook with a grid of personas side by side asks of the page.
 - history: the time to draw a 500-message transcript from the ``messages`` trait until
   every row is in the page. Every reply is a different text (``panel_page.long_history``),
   as in a real history, so the panel's per-text cache of rendered HTML cannot stand in for
@@ -43,6 +46,7 @@ NAME = "frontend"
 CHUNK_CHARS = 50
 CHUNK_RATE = 200
 HISTORY_TARGET_S = 1.0
+MANY_PANELS = 8
 
 
 def _harness() -> Any:
@@ -84,6 +88,9 @@ def _page_server(page_module: Any) -> Iterator[str]:
 _STREAM_JS = """async ({text, chunkSize, rate}) => window.lume.measure(
     () => window.lume.stream({turnId: 't-bench', text, chunkSize, rate}))"""
 
+_MANY_JS = """async ({text, chunkSize, rate}) => window.lume.measure(
+    () => window.lume.streamAll({turnId: 't-bench', text, chunkSize, rate}))"""
+
 _IDLE_JS = """async ({ms}) => window.lume.measure(
     () => new Promise((resolve) => setTimeout(() => resolve({}), ms)))"""
 
@@ -117,6 +124,7 @@ def _measure_in_browser(quick: bool) -> dict[str, Any]:
     from playwright.sync_api import sync_playwright
 
     stream_chars = 10_000 if quick else 40_000
+    many_chars = 6_000 if quick else 20_000
     history_count = 100 if quick else 500
     text = page_module.long_markdown(stream_chars)
     history: list[dict[str, Any]] = page_module.long_history(history_count)
@@ -141,6 +149,19 @@ def _measure_in_browser(quick: bool) -> dict[str, Any]:
             idle = page.evaluate(_IDLE_JS, {"ms": round(stream["elapsedMs"])})
             figures["stream"] = stream
             figures["idle"] = idle
+
+            # One panel, then eight at once, streaming the same shorter reply.
+            pending = page_module.pending_turn("t-bench", "Write me a plan")
+            many_text = page_module.long_markdown(many_chars)
+            args = {"text": many_text, "chunkSize": CHUNK_CHARS, "rate": CHUNK_RATE}
+            for key, count in (("one_panel", 1), ("many_panels", MANY_PANELS)):
+                page.evaluate(
+                    "([traits, n]) => window.lume.mountMany(traits, n)",
+                    [{**page_module.BASE_TRAITS, "pending": pending}, count],
+                )
+                page.evaluate("() => window.lume.idle()")
+                figures[key] = page.evaluate(_MANY_JS, args)
+            figures["many_chars"] = len(many_text)
 
             page.evaluate("() => window.lume.unmount()")
             shown = page.evaluate(_HISTORY_JS, {"traits": traits, "count": len(history)})
@@ -193,6 +214,31 @@ async def measure_browser(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         ),
         row(
             NAME,
+            f"{MANY_PANELS} panels streaming {figures['many_chars']:,} chars each at {CHUNK_RATE}/s: long tasks > 50 ms",
+            "tasks",
+            float(len(figures["many_panels"]["longTasks"])),
+            float(len(figures["one_panel"]["longTasks"])),
+            reference_name="one panel",
+            target=Target("ours_at_most", 0),
+        ),
+        row(
+            NAME,
+            f"{MANY_PANELS} panels streaming: longest task",
+            "ms",
+            max(figures["many_panels"]["longTasks"], default=0.0),
+            max(figures["one_panel"]["longTasks"], default=0.0),
+            reference_name="one panel",
+        ),
+        row(
+            NAME,
+            f"{MANY_PANELS} panels streaming: frames per second",
+            "fps",
+            figures["many_panels"]["fps"],
+            figures["one_panel"]["fps"],
+            reference_name="one panel",
+        ),
+        row(
+            NAME,
             f"history of {figures['history_messages']} messages: first frame painted",
             "s",
             history["firstMs"] / 1000,
@@ -216,5 +262,7 @@ async def measure_browser(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         "stream_ms": round(stream["elapsedMs"]),
         "history_messages": figures["history_messages"],
         "history_long_tasks": len(history["longTasks"]),
+        "many_panels": MANY_PANELS,
+        "many_chars": figures["many_chars"],
     }
     return rows, parameters

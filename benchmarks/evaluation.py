@@ -127,11 +127,14 @@ async def _floor(server: ServerHandle, conversations: int, concurrency: int) -> 
 
     try:
         started = time.perf_counter()
+        cpu_started = time.process_time()
         await asyncio.gather(*(conversation() for _ in range(conversations)))
         wall = time.perf_counter() - started
+        cpu = time.process_time() - cpu_started
     finally:
         await api.aclose()
     return {
+        "cpu_per_turn_ms": cpu / len(overheads) * 1000,
         "turns_per_s": len(overheads) / wall,
         "overhead_ms": statistics.mean(overheads) * 1000,
         "server_ms": statistics.mean(server_times) * 1000,
@@ -150,6 +153,7 @@ async def _ours(
     try:
         with tempfile.TemporaryDirectory(prefix="lume-bench-eval-") as out:
             started = time.perf_counter()
+            cpu_started = time.process_time()
             try:
                 result = await evaluate_async(
                     _scenario_file(conversations, rubric=judge_url is not None),
@@ -164,6 +168,7 @@ async def _ours(
             except NotImplementedError as exc:
                 raise Skip("the evaluation runner or client is not implemented yet") from exc
             wall = time.perf_counter() - started
+            cpu = time.process_time() - cpu_started
     finally:
         await close_client(client)
     records = result.records
@@ -185,7 +190,31 @@ async def _ours(
         "overhead_ms": statistics.mean(overheads) * 1000,
         "server_ms": statistics.mean(server_ms),
         "wall_per_turn_ms": wall / expected * 1000,
+        "cpu_per_turn_ms": cpu / expected * 1000,
     }
+
+
+async def _client_loop(server: ServerHandle, conversations: int, concurrency: int) -> float:
+    """CPU milliseconds per turn of the same script on the bare client (open, ask, delete)."""
+    client = await open_client(server)
+    gate = asyncio.Semaphore(concurrency)
+
+    async def conversation() -> None:
+        async with gate:
+            chat = await client.open(persona="general_wellness", resume=False)
+            try:
+                for say in TURNS:
+                    await chat.ask(say)
+                await chat.delete()
+            finally:
+                await chat.aclose()
+
+    try:
+        started = time.process_time()
+        await asyncio.gather(*(conversation() for _ in range(conversations)))
+        return (time.process_time() - started) / (conversations * len(TURNS)) * 1000
+    finally:
+        await close_client(client)
 
 
 def _judge_messages(index: int) -> list[dict[str, str]]:
@@ -282,6 +311,33 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 skipped=why,
             )
         )
+    width = JUDGE_WIDTH
+    await _ours(server, 2, 1)  # imports and first use out of the CPU figure
+    runner_cpu = (await _ours(server, conversations, width))["cpu_per_turn_ms"]
+    client_cpu = await _client_loop(server, conversations, width)
+    floor_cpu = (await _floor(server, conversations, width))["cpu_per_turn_ms"]
+    rows.append(
+        row(
+            NAME,
+            f"concurrency {width}: CPU per turn, a bare loop over the client vs the floor",
+            "ms",
+            client_cpu,
+            floor_cpu,
+            reference_name="floor",
+            note="the client reads the history at open and after every reply; the floor does not",
+        )
+    )
+    rows.append(
+        row(
+            NAME,
+            f"concurrency {width}: client CPU per turn, runner vs a bare loop over the client",
+            "ms",
+            runner_cpu,
+            client_cpu,
+            reference_name="bare client loop",
+            note="where the gap to the floor lies: the runner's own cost is the difference",
+        )
+    )
     rows += await _judge_rows(ctx, server, conversations)
     parameters = {
         "judge_width": JUDGE_WIDTH,

@@ -80,6 +80,7 @@ scenarios:
     console.print(render_summary(result.summary))
     text = console.export_text()
     assert "Repeats" in text
+    assert "TTFT spread" in text
     assert "FLAKY" in text
     report = (out / "report.html").read_text(encoding="utf-8")
     assert 'class="badge flaky">FLAKY' in report

@@ -85,9 +85,14 @@ async def test_simulated_user_ends_the_conversation_itself(
     lines = ["Could I walk at lunch?", "How many steps is that?", "END_CONVERSATION"]
     route(model, lambda n: Answer(text=lines[n - 1]))
     out = tmp_path / "run"
-    result = await evaluate_async(
-        write(tmp_path, script()), out=out, **credentials(reference_server)
-    )
+    seen: list[tuple[int, int]] = []
+    options = {
+        **credentials(reference_server),
+        "progress": lambda p: seen.append((p.turns_done, p.turns_total)),
+    }
+    result = await evaluate_async(write(tmp_path, script()), out=out, **options)
+    assert seen[0][1] == 4  # planned at max_turns
+    assert seen[-1] == (3, 3)  # and the bar ends full
     records = result.records
     assert [r.say for r in records] == ["Hi, I never have time to exercise.", *lines[:2]]
     assert [r.simulated for r in records] == [False, True, True]
@@ -193,3 +198,29 @@ async def test_simulated_conversations_repeat_and_resume(
     assert len(resumed.records) == len(first.records)
     assert all(r.ended_by == "simulator" for r in resumed.records if r.last)
     assert [r.turns_total for r in resumed.records if r.last] == [2, 2, 2]
+
+
+async def test_simulated_replies_are_judged_and_every_record_is_written_in_order(
+    reference_server: ReferenceServer, model: FakeModel, tmp_path: Path
+) -> None:
+    lines = ["Could I walk at lunch?", "How many steps is that?", "END_CONVERSATION"]
+    # The judge answers slowly, so the simulator ends the chat while verdicts are pending.
+    route(
+        model,
+        lambda n: Answer(text=lines[n - 1]),
+        judge=lambda n: Answer(text='{"score": 0.8, "reason": "in role"}', delay_s=0.2),
+    )
+    text = script().replace("expect: {min_chars: 1}", 'expect: {rubric: "Stays in role."}')
+    text += '    conversation_expect: {rubric: "Gets to a plan."}\n'
+    out = tmp_path / "run"
+    result = await evaluate_async(write(tmp_path, text), out=out, **credentials(reference_server))
+    saved = [json.loads(line) for line in (out / "transcripts.jsonl").read_text().splitlines()]
+    assert [line["turn"] for line in saved] == [0, 1, 2]
+    assert [[j["check"] for j in line["judgements"]] for line in saved] == [
+        ["rubric"],
+        ["rubric"],
+        ["rubric", "conversation rubric"],
+    ]
+    assert all(line["outcome"] == "passed" for line in saved)
+    assert saved[-1]["ended_by"] == "simulator"
+    assert result.passed

@@ -282,3 +282,50 @@ def test_drawers_markdown_table_columns_keep_their_alignment(panel: Panel) -> No
         "() => [...document.querySelectorAll('.lume-md td')].map(c => getComputedStyle(c).textAlign)"
     )
     assert aligns == ["left", "right", "center"]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_drawers_screenshots_of_each_state_at_480px(panel: Panel, theme: str) -> None:
+    """Every state a user meets, at 480 px, for a look in both themes."""
+    panel.page.set_viewport_size({"width": 528, "height": 760})
+    if theme == "dark":
+        use_jupyterlab_dark(panel.page)
+    panel.page.emulate_media(reduced_motion="reduce")
+    history = CONTRAST_STATES["messages"][:2]
+    panel.mount(messages=history, goals=[*BASE_GOALS, LONG_GOAL], goal_id="g-long")
+    panel.frames()
+    panel.shot(f"480-{theme}-idle")
+    panel.py_set(pending=pending_turn("t1", "And what about naps?"), status="streaming")
+    panel.delta("t1", 1, "Short naps help if you keep them **under 20 minutes**.\n\n- Set an alarm")
+    panel.root.locator("textarea").fill("Next question, drafted while it streams")
+    expect(panel.root.locator(".lume-row--draft li")).to_have_count(1)
+    panel.shot(f"480-{theme}-streaming")
+    panel.py_set(
+        pending=None,
+        messages=[
+            *history,
+            {**user_message("local-t1-user", "And what about naps?"), "status": "unsent"},
+        ],
+        status="error",
+        status_reason="Lume could not be reached on any tier",
+        error="Lume could not be reached on any tier. Check the connection, then retry.",
+        unsent_text="And what about naps?",
+    )
+    expect(panel.root.locator(".lume-error")).to_be_visible()
+    panel.shot(f"480-{theme}-error")
+    panel.py_set(error="", unsent_text="", status="connected")
+    panel.root.get_by_role("button", name="Consultations").click()
+    panel.py_set(consultations=CONSULTATIONS)
+    expect(panel.root.locator(".lume-consult")).to_have_count(3)
+    panel.shot(f"480-{theme}-consultations")
+    panel.root.get_by_role("button", name="Explore tiers and faults").click()
+    panel.py_set(
+        faults={"refuse_ws_upgrade": 403, "http_error_rate": 0.3, "http_error_status": 503}
+    )
+    panel.shot(f"480-{theme}-explore")
+    panel.page.keyboard.press("Escape")
+    panel.py_set(pending=pending_turn("t2", "one more"), status="streaming")
+    panel.page.evaluate("() => window.lume.el.classList.add('jupyter-widgets-disconnected')")
+    expect(panel.root.locator(".lume-badge--status")).to_have_text("Offline")
+    panel.shot(f"480-{theme}-kernel-restarted")
+    assert panel.errors == []

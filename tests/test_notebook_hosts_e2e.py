@@ -169,3 +169,47 @@ def test_hosts_kernel_restart_mid_stream_turns_the_panel_offline_with_the_reason
     expect(
         page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     ).to_have_count(0)
+
+
+def test_hosts_consultations_drawer_completes_and_deletes(page: Page, host: Lab) -> None:
+    chat = page.locator(".lume-chat")
+    drawer = chat.locator(".lume-drawer--consult")
+    current = drawer.locator(".lume-consult--current")
+    send_and_wait(page, "Remember this one", UI_TIMEOUT_MS)
+    chat.get_by_role("button", name="Consultations").click()
+    expect(current).to_have_count(1, timeout=UI_TIMEOUT_MS)
+    first = current.get_attribute("data-id")
+    page.keyboard.press("Escape")
+    chat.get_by_role("button", name="New consultation").click()
+    expect(chat.locator(".lume-row--user")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    chat.get_by_role("button", name="Consultations").click()
+    earlier = drawer.locator(f".lume-consult[data-id='{first}']")
+    expect(earlier).to_contain_text("Completed", timeout=UI_TIMEOUT_MS)
+    expect(drawer.locator(".lume-consult").first).to_contain_text("Shown here")
+    assert current.get_attribute("data-id") != first
+    shot(page, host, "consultations")
+    earlier.get_by_role("button", name="Delete").click()
+    earlier.get_by_role("button", name="Delete for good").click()
+    expect(earlier).to_have_count(0, timeout=UI_TIMEOUT_MS)
+    current.get_by_role("button", name="Complete").click()
+    expect(current).to_contain_text("Completed", timeout=UI_TIMEOUT_MS)
+    expect(chat.locator(".lume-hint")).to_contain_text("completed", timeout=UI_TIMEOUT_MS)
+    page.keyboard.press("Escape")
+    expect(drawer).to_be_hidden()
+
+
+def test_hosts_live_reply_completes_in_seconds_while_rest_fails(
+    page: Page, host: Lab, server: ReferenceServer
+) -> None:
+    server.set_faults(http_error_rate=1.0, http_error_status=503)
+    try:
+        started = time.monotonic()
+        send_and_wait(page, "/long 40", UI_TIMEOUT_MS)
+        took = time.monotonic() - started
+    finally:
+        server.clear_faults()
+    last = page.locator(".lume-row--assistant").last
+    expect(last.locator(".lume-tag--error, .lume-tag--stopped")).to_have_count(0)
+    expect(page.locator(".lume-badge--status")).not_to_have_text("Streaming")
+    shot(page, host, "rest-failing-live-complete")
+    assert took < scaled(20), f"the reply took {took:.1f} s to show as complete"

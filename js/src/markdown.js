@@ -12,21 +12,18 @@
  * last blank line outside a code fence, parses each finished stretch once and keeps its
  * HTML, and re-renders only the tail after the cut.
  *
- * Code is coloured for Python, JSON and shell, the languages notebook users paste most;
- * other fences are shown as plain code (each grammar costs the bundle 3-7 KB).
+ * Code is coloured for Python and JSON, what notebook users paste most; other fences are
+ * shown as plain code (each grammar costs the bundle 3-7 KB of its 150 KB budget).
  */
 
 import DOMPurify from 'dompurify';
 import hljs from 'highlight.js/lib/core';
-import bash from 'highlight.js/lib/languages/bash';
 import json from 'highlight.js/lib/languages/json';
 import python from 'highlight.js/lib/languages/python';
 import { Marked } from 'marked';
 
 hljs.registerLanguage('python', python);
 hljs.registerLanguage('json', json);
-hljs.registerLanguage('bash', bash);
-hljs.registerAliases(['console', 'shell-session', 'sh', 'shell'], { languageName: 'bash' });
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
@@ -184,7 +181,6 @@ const WARM_UP_SNIPPETS = [
   '# t\n\nA *b* **c** `d` [e](https://example.org)\n\n- f\n1. g\n\n> h\n\n| i | j |\n|---|---|\n| 1 | 2 |\n',
   '```python\ndef f(x: int) -> str:\n    return f"{x}"  # c\n```\n',
   '```json\n{"a": [1, true, null]}\n```\n',
-  '```bash\nfor f in *.txt; do echo "$f"; done\n```\n',
 ];
 let warmed = false;
 

@@ -301,7 +301,8 @@ def _scenario_table(summary: dict[str, Any]) -> Table | None:
     if not any(group.get("runs", 0) > 1 for group in groups.values()):
         return None
     table = Table(title="Repeats", title_justify="left")
-    for column in ("scenario", "runs", "passed", "pass rate", "pass@k", "pass^k", ""):
+    columns = ("scenario", "runs", "passed", "pass rate", "pass@k", "pass^k")
+    for column in (*columns, "TTFT spread", "duration spread", ""):
         table.add_column(column, justify="left" if column == "scenario" else "right")
     for name, group in groups.items():
         flaky = bool(group.get("flaky"))
@@ -312,6 +313,8 @@ def _scenario_table(summary: dict[str, Any]) -> Table | None:
             _rate(group.get("pass_rate")),
             "yes" if group["pass_at_k"] else "no",
             "yes" if group["pass_hat_k"] else "no",
+            _seconds(group["run_ttft_s"]["range"]),
+            _seconds(group["run_duration_s"]["range"]),
             Text("FLAKY", style="bold magenta") if flaky else "",
         )
     return table

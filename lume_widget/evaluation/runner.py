@@ -338,6 +338,7 @@ class Runner:
                         held.ended_by = "simulator"
                         held.simulator_tokens += simulator_tokens
                         finishing, held = held, None
+                        await self.verdicts.write_all(queue, self._emit)
                         await self._finish_record(finishing, conversation, records, exchanges)
                         break
                     queue.append(held)
@@ -411,6 +412,11 @@ class Runner:
             self.verdicts.cancel(records)
             if chat is not None:
                 await self._release(chat)
+            if scenario.simulated_user is not None and self._progress is not None:
+                # It was planned at max_turns; it had as many as it took.
+                unused = scenario.planned_turns - len(records)
+                self._progress.turns_total -= max(0, unused)
+                self._report()
         return records
 
     async def _next_message(

@@ -51,6 +51,8 @@ from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import ActionsMixin
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
+from lume_widget.widget.export import Conversation
+from lume_widget.widget.export import write as write_export
 from lume_widget.widget.goals import GoalActions
 from lume_widget.widget.model import (
     SHOWN_ROLES,
@@ -127,26 +129,49 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     _esm = _bundle(BUNDLE_JS, _FALLBACK_ESM)
     _css = _bundle(BUNDLE_CSS, "")
 
+    # The synced traits: lasting state, saved with the notebook (docs/widget-protocol.md).
     messages = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """Finished messages, oldest first: ``{id, role, content, created_at, status, metrics}``;
+    ``status`` is complete, stopped, error or unsent."""
     pending = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
+    """The turn in flight, ``{turn_id, user_text, started_at, stored?}``; None when idle."""
     status = traitlets.Unicode(ConnectionStatus.CONNECTING.value).tag(sync=True)
+    """Connection status: connecting, connected, streaming, reconnecting, degraded, offline, error."""
     status_reason = traitlets.Unicode("").tag(sync=True)
+    """Why the status is what it is (the status badge's tooltip)."""
     tier = traitlets.Unicode(Tier.LIVE.value).tag(sync=True)
+    """The delivery tier in use: live, rest or legacy."""
     tier_reason = traitlets.Unicode("").tag(sync=True)
+    """Why that tier (the tier badge's tooltip)."""
     pinned_tier = traitlets.Unicode("").tag(sync=True)
+    """A tier the user pinned (written by the explore drawer), "" for automatic fallback."""
     persona = traitlets.Unicode(DEFAULT_PERSONA).tag(sync=True)
+    """The persona of the consultation shown; the persona picker writes it."""
     personas = traitlets.List(traitlets.Unicode(), default_value=list(PERSONAS)).tag(sync=True)
+    """The personas the picker offers."""
     goal_id = traitlets.Unicode("").tag(sync=True)
+    """The goal the consultation is about, "" for none; the goal picker writes it."""
     goals = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The user's goals for the picker: ``{id, title, target, ...}``."""
     consultation_id = traitlets.Unicode("").tag(sync=True)
+    """The id of the consultation shown ("" until one is open)."""
     input_enabled = traitlets.Bool(False).tag(sync=True)
+    """Whether a message can be sent once no reply is in flight."""
     input_disabled_reason = traitlets.Unicode("Connecting to Lume...").tag(sync=True)
+    """Why not, when ``input_enabled`` is false (shown under the box)."""
     error = traitlets.Unicode("").tag(sync=True)
+    """The last error shown to the user, "" when none."""
     unsent_text = traitlets.Unicode("").tag(sync=True)
+    """The text of a send that failed, for Retry or Edit message."""
     server_kind = traitlets.Unicode("remote").tag(sync=True)
+    """``reference`` (the reference server: faults can be switched) or ``remote``."""
     faults = traitlets.Dict().tag(sync=True)
+    """The reference server's active faults (empty for a remote backend)."""
     error_action = traitlets.Unicode("").tag(sync=True)
+    """The recovery the error banner offers instead of Retry: new_consultation, complete_oldest
+    or "" (Retry, when there is unsent text)."""
     consultations = traitlets.List(traitlets.Dict()).tag(sync=True)
+    """The consultations drawer's list: the persona's (and goal's) consultations, newest first."""
 
     def __init__(
         self,
@@ -244,6 +269,25 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     def ask(self, text: str) -> Reply:
         """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
         return self._runner.run_blocking(self._ask(text))
+
+    def export(self, path: str | Path, format: str | None = None) -> Path:
+        """Write the conversation shown to ``path``: Markdown (``chat.md``), a self-contained
+        HTML page (``chat.html``) or JSON (``chat.json``); ``format`` overrides the suffix.
+
+        Credentials never go in: the widget's own and anything shaped like a token are
+        masked, message text included. Returns the path written.
+        """
+        goal = next((g for g in self.goals if str(g.get("id")) == self.goal_id), None)
+        creds = self._credentials
+        secrets = [v for v in (creds.api_key, creds.token, creds.password, creds.admin_token) if v]
+        conversation = Conversation(
+            persona=self.persona,
+            messages=list(self.messages),
+            consultation_id=self.consultation_id,
+            goal=goal,
+            secrets=secrets,
+        )
+        return write_export(conversation, path, format)
 
     def record_comm(self) -> CommLog:
         """Start recording every comm message this widget sends; returns the growing log."""

@@ -9,29 +9,62 @@ import { FakeModel } from '/browser/fake_model.js';
 const host = document.getElementById('host');
 const nextFrame = () => new Promise((resolve) => requestAnimationFrame(() => resolve()));
 
+function streamTo(model, { turnId, text, chunkSize, rate, firstSeq = 1 }) {
+  const chunks = [];
+  for (let i = 0; i < text.length; i += chunkSize) chunks.push(text.slice(i, i + chunkSize));
+  return new Promise((resolve) => {
+    const start = performance.now();
+    let sent = 0;
+    const timer = setInterval(() => {
+      const due = Math.min(chunks.length, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
+      while (sent < due) {
+        model.pyCustom({ type: 'delta', turn_id: turnId, seq: firstSeq + sent, text: chunks[sent] });
+        sent += 1;
+      }
+      if (sent >= chunks.length) {
+        clearInterval(timer);
+        resolve({ chunks: chunks.length, streamMs: performance.now() - start });
+      }
+    }, 5);
+  });
+}
+
 const lume = {
   model: null,
   el: null,
+  models: [],
+  els: [],
   cleanups: [],
 
   /** `disconnected`: the view starts as ipywidgets marks one with no live comm. */
   mount(traits, { disconnected = false } = {}) {
+    return this.mountMany(traits, 1, { disconnected });
+  },
+
+  /** Mounts `count` panels, each a view of its own model (`models`; `model` is the first). */
+  mountMany(traits, count, { disconnected = false } = {}) {
     this.unmount();
-    const model = new FakeModel(traits);
-    const el = document.createElement('div');
-    if (disconnected) el.classList.add('jupyter-widgets-disconnected');
-    host.append(el);
-    const disposeModel = widget.initialize({ model });
-    const disposeView = widget.render({ model, el });
-    Object.assign(this, { model, el, cleanups: [disposeView, disposeModel] });
+    for (let i = 0; i < count; i += 1) {
+      const model = new FakeModel(traits);
+      const el = document.createElement('div');
+      if (disconnected) el.classList.add('jupyter-widgets-disconnected');
+      host.append(el);
+      const disposeModel = widget.initialize({ model });
+      const disposeView = widget.render({ model, el });
+      this.models.push(model);
+      this.els.push(el);
+      this.cleanups.push(disposeView, disposeModel);
+    }
+    [this.model] = this.models;
+    [this.el] = this.els;
     return true;
   },
 
   unmount() {
     for (const cleanup of this.cleanups) if (typeof cleanup === 'function') cleanup();
-    this.cleanups = [];
-    if (this.el) this.el.remove();
-    this.el = null;
+    for (const el of this.els) el.remove();
+    // `model` stays: tests read what it saw after the view was cleaned up.
+    Object.assign(this, { cleanups: [], models: [], els: [], el: null });
   },
 
   /** Runs `work` and reports the long tasks (>50 ms) and frames seen meanwhile. */
@@ -61,24 +94,14 @@ const lume = {
   },
 
   /** Sends `text` as deltas of `chunkSize` characters at `rate` deltas per second. */
-  stream({ turnId, text, chunkSize, rate, firstSeq = 1 }) {
-    const chunks = [];
-    for (let i = 0; i < text.length; i += chunkSize) chunks.push(text.slice(i, i + chunkSize));
-    return new Promise((resolve) => {
-      const start = performance.now();
-      let sent = 0;
-      const timer = setInterval(() => {
-        const due = Math.min(chunks.length, Math.floor(((performance.now() - start) / 1000) * rate) + 1);
-        while (sent < due) {
-          this.model.pyCustom({ type: 'delta', turn_id: turnId, seq: firstSeq + sent, text: chunks[sent] });
-          sent += 1;
-        }
-        if (sent >= chunks.length) {
-          clearInterval(timer);
-          resolve({ chunks: chunks.length, streamMs: performance.now() - start });
-        }
-      }, 5);
-    });
+  stream(options) {
+    return streamTo(this.model, options);
+  },
+
+  /** The same stream to every mounted panel at once (each at `rate` deltas per second). */
+  async streamAll(options) {
+    const results = await Promise.all(this.models.map((model) => streamTo(model, options)));
+    return { chunks: results.reduce((n, r) => n + r.chunks, 0), panels: results.length };
   },
 
   frames: nextFrame,
