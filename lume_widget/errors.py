@@ -23,6 +23,8 @@ re-raised ``from`` the original, so callers never need to catch third-party type
     │   ├── RateLimitedError        429/503 with Retry-After elsewhere
     │   └── ServerError             5xx
     ├── ConnectionFailedError       the backend could not be reached on any tier
+    │   └── SocketFailure           one WebSocket could not be opened (``status``: a refused upgrade's)
+    ├── IllegalTransition           an input the state does not allow now; nothing was changed
     ├── TurnTimeoutError            no complete reply within the turn deadline
     └── TurnCancelledError          the user stopped the reply
 
@@ -45,6 +47,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionFailedError",
     "ConsultationNotActiveError",
+    "IllegalTransition",
     "InvalidGoalError",
     "InvalidIdError",
     "InvalidInputError",
@@ -56,6 +59,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitedError",
     "ServerError",
+    "SocketFailure",
     "TooManyConsultationsError",
     "TurnCancelledError",
     "TurnTimeoutError",
@@ -201,6 +205,22 @@ class ServerError(ApiError):
 
 class ConnectionFailedError(LumeError):
     """The backend could not be reached on any tier (dead URL, network down, every tier failed)."""
+
+
+class SocketFailure(ConnectionFailedError):
+    """A WebSocket could not be opened; ``status`` is the refused upgrade's HTTP status, if any.
+
+    The session core decides what it means (retry, fall back to REST); a user sees it only
+    through the error of the turn it ended."""
+
+    def __init__(self, reason: str, status: int | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+
+
+class IllegalTransition(LumeError, RuntimeError):
+    """An input arrived that the current state does not allow; nothing was changed."""
 
 
 class TurnTimeoutError(LumeError):

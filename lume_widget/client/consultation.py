@@ -12,10 +12,10 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from lume_widget.client.live import (
     SocketFailure,
@@ -55,26 +55,57 @@ from lume_widget.errors import (
 )
 
 if TYPE_CHECKING:
-    from lume_widget.client.lume_client import LumeClient
+    from lume_widget.client.auth import LumeAuth
+    from lume_widget.client.live import WsConnector
+    from lume_widget.client.rest import RestApi
+    from lume_widget.core.settings import Settings
 
-__all__ = ["Consultation", "parse_tier"]
+
+class ConsultationHost(Protocol):
+    """What a consultation needs of the client that opened it (:class:`LumeClient` is one)."""
+
+    url: str
+    settings: Settings
+    auth: LumeAuth
+    rest: RestApi
+    ws_connector: WsConnector | None
+    clock: Callable[[], float]
+    sleep: Callable[[float], Awaitable[None]]
+    random: Callable[[], float]
+
+    async def get_consultation(self, consultation_id: str) -> ConsultationInfo: ...
+
+    async def open(
+        self,
+        persona: str = ...,
+        goal_id: str | None = None,
+        consultation_id: str | None = None,
+        *,
+        resume: bool = True,
+        initial_message: str | None = None,
+        quick_action: str | None = None,
+        tier: Tier | str | None = None,
+    ) -> Consultation: ...
+
+    async def aclose(self) -> None: ...
+
+
+_connect_client: Callable[..., Awaitable[ConsultationHost]] | None = None
+
+
+def use_client(connect: Callable[..., Awaitable[ConsultationHost]]) -> None:
+    """The function :meth:`Consultation.connect` opens its own client with (``LumeClient.connect``,
+    registered by :mod:`lume_widget.client.lume_client`, which imports this module)."""
+    global _connect_client
+    _connect_client = connect
+
+
+__all__ = ["Consultation", "ConsultationHost", "use_client"]
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _END = object()
-
-
-def parse_tier(tier: Tier | str | None) -> Tier | None:
-    """A Tier from a Tier, its name, or None/"" (automatic)."""
-    if tier is None or tier == "":
-        return None
-    if isinstance(tier, Tier):
-        return tier
-    try:
-        return Tier(str(tier).lower())
-    except ValueError:
-        raise LumeError(f"Unknown tier {tier!r}; use live, rest or legacy (or None).") from None
 
 
 def _consultations_path(consultation_id: str) -> str:
@@ -94,7 +125,7 @@ class Consultation:
 
     def __init__(
         self,
-        client: LumeClient,
+        client: ConsultationHost,
         info: ConsultationInfo,
         history: list[Message],
         *,
@@ -146,9 +177,9 @@ class Consultation:
         **client_options: Any,
     ) -> AsyncIterator[Consultation]:
         """Open a consultation that owns its own :class:`LumeClient`; closes both on exit."""
-        from lume_widget.client.lume_client import LumeClient
-
-        client = await LumeClient.connect(url, **client_options)
+        if _connect_client is None:  # pragma: no cover - lume_widget.client registers it
+            raise LumeError("import lume_widget.client before Consultation.connect")
+        client = await _connect_client(url, **client_options)
         try:
             chat = await client.open(
                 persona,
@@ -286,7 +317,7 @@ class Consultation:
 
     def pin_tier(self, tier: Tier | str | None) -> None:
         """Force a tier (live, rest, legacy) to test it, or None to let the client choose."""
-        parsed = parse_tier(tier)
+        parsed = Tier.parse(tier)
         self._apply(lambda now: self._session.pin(parsed, now))
 
     async def simulate_live_drop(self) -> None:

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from lume_widget.client.redact import redacted_logger
 from lume_widget.core.settings import Settings, WsAuth
 from lume_widget.core.wire import redact_url, ws_origin
+from lume_widget.errors import SocketFailure
 
 __all__ = ["SocketFailure", "SocketLink", "WsConnector", "open_socket", "socket_url"]
 
@@ -41,15 +42,6 @@ class WsConnection(Protocol):
 
 WsConnector = Callable[..., Awaitable[Any]]
 """Opens a WebSocket; called like ``websockets.asyncio.client.connect(url, **options)``."""
-
-
-class SocketFailure(Exception):
-    """A WebSocket could not be opened; ``status`` is the refused upgrade's HTTP status, if any."""
-
-    def __init__(self, reason: str, status: int | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.status = status
 
 
 def socket_url(http_url: str, path: str, token: str | None, ws_auth: WsAuth) -> str:

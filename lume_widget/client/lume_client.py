@@ -26,7 +26,7 @@ import httpx
 from websockets.asyncio.client import connect as ws_connect
 
 from lume_widget.client.auth import LumeAuth
-from lume_widget.client.consultation import Consultation, parse_tier
+from lume_widget.client.consultation import Consultation, use_client
 from lume_widget.client.goals import GoalsApi
 from lume_widget.client.live import WsConnector
 from lume_widget.client.rest import RestApi
@@ -340,7 +340,7 @@ class LumeClient:
     ) -> Consultation:
         """Open a consultation: an existing one by id, else (``resume``) the newest active one of
         this persona and goal, else a new one. ``tier`` pins live, rest or legacy."""
-        pinned = parse_tier(tier)
+        pinned = Tier.parse(tier)
         if consultation_id is not None:
             info = await self.get_consultation(consultation_id)
             greeting: list[Any] = []
@@ -535,3 +535,6 @@ def _missing_settings(
 def _started_key(info: ConsultationInfo) -> float:
     stamp = info.started_at or info.created_at
     return stamp.timestamp() if stamp is not None else 0.0
+
+
+use_client(LumeClient.connect)

@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any, TypeAlias
 
 from lume_widget.core.models import Message
-from lume_widget.errors import LumeError
+from lume_widget.errors import InvalidInputError, LumeError
 
 __all__ = [
     "ChunkReceived",
@@ -54,6 +54,20 @@ class Tier(str, enum.Enum):
 
     def __str__(self) -> str:
         return self.value
+
+    @classmethod
+    def parse(cls, tier: Tier | str | None) -> Tier | None:
+        """A Tier from a Tier or its name (any case); None or "" means automatic."""
+        if tier is None or tier == "":
+            return None
+        if isinstance(tier, Tier):
+            return tier
+        try:
+            return cls(str(tier).strip().lower())
+        except ValueError:
+            raise InvalidInputError(
+                f"Unknown tier {tier!r}; use live, rest or legacy (or None for automatic)."
+            ) from None
 
 
 _TIER_ORDER: tuple[Tier, ...] = (Tier.LIVE, Tier.REST, Tier.LEGACY)

@@ -14,7 +14,12 @@ from typing import Any
 
 from lume_widget.core.events import Reply, Tier, TierChanged
 from lume_widget.core.models import Message
-from lume_widget.errors import ConsultationNotActiveError, LumeError, ServerError
+from lume_widget.errors import (
+    ConsultationNotActiveError,
+    IllegalTransition,
+    LumeError,
+    ServerError,
+)
 from lume_widget.text import repair_text
 
 __all__ = [
@@ -28,10 +33,6 @@ __all__ = [
     "error_from_frame",
     "reply_not_stored",
 ]
-
-
-class IllegalTransition(RuntimeError):
-    """An input arrived that the current state does not allow; nothing was changed."""
 
 
 class TurnPhase(enum.Enum):

@@ -27,8 +27,9 @@ from lume_widget.server import goal_extras, goals, rest, ws
 from lume_widget.server.auth import Authenticator
 from lume_widget.server.config import ServerConfig
 from lume_widget.server.faults import AdminApi, FaultState, HttpFaultMiddleware
+from lume_widget.server.openai_responder import OpenAIResponder
 from lume_widget.server.openapi import openapi_document
-from lume_widget.server.responders import make_responder
+from lume_widget.server.responders import Responder, ScriptedResponder
 from lume_widget.server.state import ServerState
 from lume_widget.server.store import Store, StoreError
 from lume_widget.server.wire import ApiProblem, error_response, success
@@ -214,3 +215,18 @@ def build_app(config: ServerConfig, faults: FaultState | None = None) -> ASGIApp
         lifespan=lifespan,
     )
     return TransportCapture(app)
+
+
+def make_responder(
+    kind: str,
+    *,
+    openai_base_url: str | None = None,
+    openai_model: str = "gpt-4o-mini",
+    openai_api_key: str | None = None,
+) -> Responder:
+    """The responder a configuration names: ``scripted`` or ``openai``."""
+    if kind == "scripted":
+        return ScriptedResponder()
+    if kind == "openai":
+        return OpenAIResponder(base_url=openai_base_url, model=openai_model, api_key=openai_api_key)
+    raise ValueError(f"unknown responder {kind!r}: use 'scripted' or 'openai'")

@@ -243,19 +243,3 @@ def _picker(seed: str) -> Any:
         return options[rng.randrange(len(options))]
 
     return pick
-
-
-def make_responder(
-    kind: str,
-    *,
-    openai_base_url: str | None = None,
-    openai_model: str = "gpt-4o-mini",
-    openai_api_key: str | None = None,
-) -> Responder:
-    if kind == "scripted":
-        return ScriptedResponder()
-    if kind == "openai":
-        from lume_widget.server.openai_responder import OpenAIResponder
-
-        return OpenAIResponder(base_url=openai_base_url, model=openai_model, api_key=openai_api_key)
-    raise ValueError(f"unknown responder {kind!r}: use 'scripted' or 'openai'")
