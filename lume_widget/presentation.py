@@ -25,6 +25,7 @@ from lume_widget.errors import LumeError, MissingSettingsError
 
 __all__ = [
     "ENV_DEBUG",
+    "cli_message",
     "debug_enabled",
     "describe_missing",
     "notebook_lines",
@@ -88,6 +89,11 @@ def _message(exc: LumeError, place: Place) -> str:
     return exc.message
 
 
+def cli_message(exc: LumeError) -> str:
+    """The message of ``exc`` in the command line's words (flags and environment variables)."""
+    return _message(exc, "cli")
+
+
 def notebook_lines(exc: LumeError) -> list[str]:
     """What a notebook shows for ``exc``: its type and message, and how to see more."""
     return [
@@ -103,7 +109,7 @@ def print_cli_error(
     out = file if file is not None else sys.stderr
     if verbose or debug_enabled():
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=out)
-    print(f"{command}: {_message(exc, 'cli')}", file=out)
+    print(f"{command}: {cli_message(exc)}", file=out)
 
 
 def user_facing(function: Callable[P, R]) -> Callable[P, R]:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -244,3 +245,16 @@ def test_errors_an_unclosed_rest_consultation_ends_quietly_at_exit(
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "rest"
     assert done.stderr == ""
+
+
+def test_errors_eval_names_missing_settings_in_flags(
+    reference_server: ReferenceServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: "error: No API key: pass api_key= or set LUME_API_KEY (...)".
+    scenarios = Path(__file__).resolve().parent.parent / "examples" / "scenarios.yaml"
+    code = main(["eval", str(scenarios), "--url", reference_server.url, "--out", str(tmp_path)])
+    captured = capsys.readouterr()
+    said = captured.err + captured.out
+    assert code == 2
+    assert "Missing --api-key (or LUME_API_KEY)" in said
+    assert "api_key=" not in said

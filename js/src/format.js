@@ -37,9 +37,11 @@ export function statusWords(traits) {
   let status = statusLabel(traits.status);
   if (traits.status === 'streaming' && !streams) status = 'Waiting for reply';
   const pending = traits.pending || null;
+  let draft = streams ? 'Streaming' : 'Waiting for reply';
+  if (traits.status === 'reconnecting') draft = 'Reconnecting'; // a retry, not a stream
   return {
     status,
-    draft: streams ? 'Streaming' : 'Waiting for reply',
+    draft,
     user: pending && pending.stored ? 'Sent' : 'Sending',
   };
 }

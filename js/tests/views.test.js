@@ -29,6 +29,7 @@ describe('status words', () => {
     expect(statusWords({ status: 'streaming', tier: 'live' }).status).toBe('Streaming');
     expect(statusWords({ status: 'streaming', tier: 'rest' })).toMatchObject({ status: 'Waiting for reply', draft: 'Waiting for reply' });
     expect(statusWords({ status: 'connected', tier: 'legacy' }).status).toBe('Connected');
+    expect(statusWords({ status: 'reconnecting', tier: 'live' }).draft).toBe('Reconnecting');
     expect(statusWords({ pending: { turn_id: 't' } }).user).toBe('Sending');
     expect(statusWords({ pending: { turn_id: 't', stored: true } }).user).toBe('Sent');
   });

@@ -25,6 +25,7 @@ from lume_widget.evaluation.records import SUMMARY_FILE, TRANSCRIPTS_FILE
 from lume_widget.evaluation.report import render_summary
 from lume_widget.evaluation.runner import MAX_ACTIVE_CONSULTATIONS, Progress
 from lume_widget.evaluation.scenarios import ScenarioFileError, load_scenarios
+from lume_widget.presentation import cli_message
 
 __all__ = ["configure", "run"]
 
@@ -175,10 +176,10 @@ def run(args: argparse.Namespace) -> int:
             )
         )
     except ConfigurationError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
+        errors.print(f"error: {cli_message(exc)}", markup=False, highlight=False)
         return EXIT_USAGE
     except LumeError as exc:
-        errors.print(f"error: {exc}", markup=False, highlight=False)
+        errors.print(f"error: {cli_message(exc)}", markup=False, highlight=False)
         return EXIT_FAILED
     finally:
         if bar is not None:

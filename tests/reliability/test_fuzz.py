@@ -238,6 +238,10 @@ def test_envelope_decoders_never_raise_on_arbitrary_json(body: Any) -> None:
     goal = goals.goal_from_json(body)
     assert goal is None or isinstance(goal, Goal)
     assert all(isinstance(g, Goal) for g in goals.goal_page_from_json(body).goals)
+    goals.instance_from_json(body)
+    goals.activity_from_json(body)
+    assert all(isinstance(t, str) for t in goals.tips_from_json(body))
+    assert all(s.title for s in goals.suggestions_from_json(body))
     assert all(isinstance(a, QuickAction) for a in wire.quick_actions_from_json(body))
 
 
