@@ -227,3 +227,50 @@ async def test_client_list_goals_stops_on_a_short_page_without_total(settings: S
     async with backend.client(settings) as client:
         assert len(await client.list_goals()) == 130
     assert [r.url.params["offset"] for r in backend.requests] == ["0", "100"]
+
+
+@pytest.mark.parametrize("profile", ["observed", "spec"])
+async def test_client_recurring_goal_days_tips_suggestions_and_activities(
+    profile: str, reference_server_factory: Callable[..., ReferenceServer], settings: Settings
+) -> None:
+    server = reference_server_factory(profile=profile)
+    async with await connect(server, settings) as client:
+        walk = await client.create_goal(
+            title="Walk daily",
+            goal_type="activity",
+            target_value=8000,
+            target_unit="steps",
+            is_recurring=True,
+            recurrence_pattern="daily",
+            recurrence_days=[1, 3, 5],
+        )
+        assert walk.is_recurring is True
+        assert walk.recurrence_days == (1, 3, 5)
+        today = await client.goal_today(walk.id)
+        assert (today.goal_id, today.current_value, today.status) == (walk.id, 0, "pending")
+        assert today.instance_date is not None
+        done = await client.update_instance_progress(today.id, 8000)
+        assert done.status == "completed"
+        history = await client.goal_history(walk.id, start=today.instance_date)
+        assert [i.id for i in history.instances] == [today.id]
+        assert history.summary["completed_count"] == 1
+        assert history.total == 1
+        tips = await client.goal_tips(walk.id)
+        assert 5 <= len(tips) <= 7
+        assert "Walk daily" in tips[0]
+        suggestions = await client.goal_suggestions()
+        assert 3 <= len(suggestions) <= 5
+        assert all(s.title and s.goal_type for s in suggestions)
+        logged = await client.log_activity(walk.id, "walk", 2.5, notes="along the river")
+        assert (logged.activity_type, logged.value, logged.notes) == (
+            "walk",
+            2.5,
+            "along the river",
+        )
+        await client.log_activity(walk.id, "stretch", 1)
+        assert [a.id for a in await client.list_activities(walk.id, "walk")] == [logged.id]
+        assert len(await client.list_activities(walk.id)) == 2
+        with pytest.raises(InvalidGoalError):
+            await client.log_activity(walk.id, "", 1)
+        with pytest.raises(InvalidGoalError):
+            await client.goal_history(walk.id, start="last week")

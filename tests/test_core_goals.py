@@ -10,12 +10,17 @@ import pytest
 from lume_widget.core.goals import (
     GOAL_TYPES,
     UNSET,
+    activity_body,
+    activity_from_json,
     goal_from_json,
     goal_page_from_json,
     goal_update_body,
+    instance_from_json,
     new_goal_body,
     parse_goal_date,
     progress_body,
+    suggestions_from_json,
+    tips_from_json,
 )
 from lume_widget.core.models import Goal
 from lume_widget.core.wire import unwrap
@@ -295,3 +300,32 @@ def test_progress_body_requires_a_number_of_zero_or_more() -> None:
     for bad in (None, -0.5, "4", True):
         with pytest.raises(InvalidGoalError):
             progress_body(bad)
+
+
+def test_goal_extras_parse_instances_suggestions_tips_and_activities() -> None:
+    instance = instance_from_json(
+        {"id": "I", "goal_id": "G", "instance_date": "2025-11-17", "target_value": 8000,
+         "current_value": 4000, "status": "in_progress", "created_at": "2025-11-17T08:00:00Z"}
+    )  # fmt: skip
+    assert instance is not None
+    assert (instance.id, instance.goal_id, instance.instance_date) == ("i", "g", date(2025, 11, 17))
+    assert instance_from_json({"goal_id": "g"}) is None
+    suggestions = suggestions_from_json(
+        {"suggestions": [{"title": "Walk", "goal_type": "activity", "difficulty": 2}, {"x": 1}]}
+    )
+    assert [(s.title, s.difficulty) for s in suggestions] == [("Walk", 2)]
+    assert tips_from_json({"tips": ["One", " ", {"tip": "Two"}, 3]}) == ["One", "Two"]
+    sga = activity_from_json(
+        {"id": "A", "activity_type": "check_in", "note": "ok", "progress_delta": 2,
+         "timestamp": "2025-11-17T08:00:00Z"}
+    )  # fmt: skip
+    assert sga is not None
+    assert (sga.activity_type, sga.notes, sga.value) == ("check_in", "ok", 2.0)
+    assert activity_body(" walk ", 3, "park") == {
+        "activity_type": "walk",
+        "value": 3,
+        "notes": "park",
+    }
+    with pytest.raises(InvalidGoalError) as caught:
+        activity_body("", "3", "n" * 501)
+    assert set(caught.value.problems) == {"activity_type", "value", "notes"}

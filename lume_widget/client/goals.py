@@ -10,19 +10,30 @@ page comes back short, the backend says there are no more, or a page brings noth
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import date, datetime, timezone
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from lume_widget.client.rest import RestApi
 from lume_widget.core.goals import (
     GOAL_STATUSES,
     GOAL_TYPES,
     UNSET,
+    GoalActivity,
+    GoalHistory,
+    GoalInstance,
+    GoalSuggestion,
+    activity_body,
+    activity_from_json,
     goal_from_json,
     goal_page_from_json,
     goal_update_body,
+    instance_from_json,
     new_goal_body,
+    parse_goal_date,
     progress_body,
+    suggestions_from_json,
+    tips_from_json,
 )
 from lume_widget.core.models import Goal
 from lume_widget.core.wire import normalize_id
@@ -33,6 +44,14 @@ __all__ = ["GoalsApi"]
 logger = logging.getLogger(__name__)
 
 GOALS = "/api/v1/goals"
+
+
+class _Identified(Protocol):
+    @property
+    def id(self) -> str: ...
+
+
+_Item = TypeVar("_Item", bound=_Identified)
 PAGE_SIZE = 100  # the largest page every source allows (B9.3)
 
 
@@ -167,6 +186,116 @@ class GoalsApi:
         outcome = await self.rest.request("POST", f"{GOALS}/{gid}/abandon")
         return _goal(outcome.data, "abandoning the goal")
 
+    # -- recurring goals' instances, suggestions, tips, activities (B9.6) -------------------
+
+    async def today(self, goal_id: str) -> GoalInstance:
+        """Today's instance of a recurring goal (the backend creates it on first ask)."""
+        gid = normalize_id(goal_id, "Goal")
+        outcome = await self.rest.request("GET", f"{GOALS}/{gid}/today")
+        return _instance(outcome.data, "reading today's instance")
+
+    async def update_instance_progress(
+        self, instance_id: str, current_value: float
+    ) -> GoalInstance:
+        """Record one day's value of a recurring goal (0 or more)."""
+        iid = normalize_id(instance_id, "Goal instance")
+        body = progress_body(current_value)
+        outcome = await self.rest.request("PUT", f"{GOALS}/instances/{iid}/progress", json=body)
+        return _instance(outcome.data, "recording the day's progress")
+
+    async def history(
+        self, goal_id: str, start: date | str | None = None, end: date | str | None = None
+    ) -> GoalHistory:
+        """Every instance of a recurring goal from ``start`` to ``end`` (all pages) and the summary."""
+        gid = normalize_id(goal_id, "Goal")
+        problems: dict[str, str] = {}
+        bounds = {k: parse_goal_date(v) for k, v in (("from", start), ("to", end)) if v is not None}
+        for key, day in bounds.items():
+            if day is None:
+                problems[key] = (
+                    f"{'start' if key == 'from' else 'end'} must be a date as YYYY-MM-DD"
+                )
+        if problems:
+            raise InvalidGoalError(
+                "The history was not read: " + "; ".join(problems.values()) + ".",
+                problems=problems,
+            )
+        params: dict[str, Any] = {k: v.isoformat() for k, v in bounds.items() if v is not None}
+        path = f"{GOALS}/{gid}/history"
+        instances, last = await self._every_page(path, "instances", instance_from_json, params)
+        summary = last.get("summary")
+        total = last.get("total")
+        return GoalHistory(
+            gid,
+            tuple(instances),
+            dict(summary) if isinstance(summary, dict) else {},
+            total if isinstance(total, int) else None,
+        )
+
+    async def suggestions(self) -> list[GoalSuggestion]:
+        """Goals the backend suggests from the user's data (the real one may take 10-30 s)."""
+        outcome = await self.rest.request("POST", f"{GOALS}/suggestions")
+        return suggestions_from_json(outcome.data)
+
+    async def tips(self, goal_id: str) -> list[str]:
+        """Tips for reaching a goal, as plain sentences."""
+        gid = normalize_id(goal_id, "Goal")
+        outcome = await self.rest.request("GET", f"{GOALS}/{gid}/tips")
+        return tips_from_json(outcome.data)
+
+    async def log_activity(
+        self, goal_id: str, activity_type: str, value: float, notes: str | None = None
+    ) -> GoalActivity:
+        """Log an activity on a goal (``activity_type`` any text, ``value`` a number)."""
+        gid = normalize_id(goal_id, "Goal")
+        body = activity_body(activity_type, value, notes)
+        outcome = await self.rest.request("POST", f"{GOALS}/{gid}/activities", json=body)
+        activity = activity_from_json(outcome.data)
+        if activity is None:
+            raise LumeError("The backend's answer to logging an activity had no activity id.")
+        return activity
+
+    async def activities(
+        self, goal_id: str, activity_type: str | None = None
+    ) -> list[GoalActivity]:
+        """Every logged activity of a goal (all pages), newest first, optionally of one type."""
+        gid = normalize_id(goal_id, "Goal")
+        params = {"activity_type": activity_type}
+        path = f"{GOALS}/{gid}/activities"
+        found, _ = await self._every_page(path, "activities", activity_from_json, params)
+        return found
+
+    async def _every_page(
+        self,
+        path: str,
+        key: str,
+        parse: Callable[[Any], _Item | None],
+        params: dict[str, Any],
+    ) -> tuple[list[_Item], dict[str, Any]]:
+        """Every item under ``key`` of a paged answer, and the last page's data.
+
+        Pages until ``total`` items, a short page, ``has_more`` false, or nothing new.
+        """
+        found: list[_Item] = []
+        seen: set[str] = set()
+        while True:
+            query = {**params, "limit": PAGE_SIZE, "offset": len(found)}
+            outcome = await self.rest.request("GET", path, params=query)
+            data: dict[str, Any] = outcome.data if isinstance(outcome.data, dict) else {}
+            items = data.get(key)
+            page = [x for x in map(parse, items if isinstance(items, list) else []) if x]
+            fresh = [x for x in page if x.id not in seen]
+            seen.update(x.id for x in fresh)
+            found.extend(fresh)
+            total = data.get("total")
+            if (
+                not fresh
+                or len(page) < PAGE_SIZE
+                or data.get("has_more") is False
+                or (isinstance(total, int) and len(found) >= total)
+            ):
+                return found, data
+
     async def delete(self, goal_id: str) -> None:
         """Delete a goal for good; deleting one already gone is not an error."""
         gid = normalize_id(goal_id, "Goal")
@@ -180,6 +309,13 @@ def _goal(data: Any, what: str) -> Goal:
             f"The backend's answer to {what} had no goal id; it may not be a Lume backend."
         )
     return goal
+
+
+def _instance(data: Any, what: str) -> GoalInstance:
+    instance = instance_from_json(data)
+    if instance is None:
+        raise LumeError(f"The backend's answer to {what} had no instance id.")
+    return instance
 
 
 def _today() -> date:

@@ -31,7 +31,7 @@ from lume_widget.client.goals import GoalsApi
 from lume_widget.client.live import WsConnector
 from lume_widget.client.rest import RestApi
 from lume_widget.core.events import Tier
-from lume_widget.core.goals import UNSET
+from lume_widget.core.goals import UNSET, GoalActivity, GoalHistory, GoalInstance, GoalSuggestion
 from lume_widget.core.models import ConsultationInfo, Goal, QuickAction
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import (
@@ -271,6 +271,42 @@ class LumeClient:
     async def delete_goal(self, goal_id: str) -> None:
         """Delete a goal (consultations about it keep working)."""
         await GoalsApi(self.rest).delete(goal_id)
+
+    async def goal_today(self, goal_id: str) -> GoalInstance:
+        """Today's instance of a recurring goal (created by the backend on first ask)."""
+        return await GoalsApi(self.rest).today(goal_id)
+
+    async def update_instance_progress(
+        self, instance_id: str, current_value: float
+    ) -> GoalInstance:
+        """Record one day's value of a recurring goal."""
+        return await GoalsApi(self.rest).update_instance_progress(instance_id, current_value)
+
+    async def goal_history(
+        self, goal_id: str, start: date | str | None = None, end: date | str | None = None
+    ) -> GoalHistory:
+        """A recurring goal's instances from ``start`` to ``end`` (all pages) and its summary."""
+        return await GoalsApi(self.rest).history(goal_id, start, end)
+
+    async def goal_suggestions(self) -> list[GoalSuggestion]:
+        """Goals the backend suggests from the user's data."""
+        return await GoalsApi(self.rest).suggestions()
+
+    async def goal_tips(self, goal_id: str) -> list[str]:
+        """Tips for reaching a goal, as plain sentences."""
+        return await GoalsApi(self.rest).tips(goal_id)
+
+    async def log_activity(
+        self, goal_id: str, activity_type: str, value: float, notes: str | None = None
+    ) -> GoalActivity:
+        """Log an activity on a goal."""
+        return await GoalsApi(self.rest).log_activity(goal_id, activity_type, value, notes)
+
+    async def list_activities(
+        self, goal_id: str, activity_type: str | None = None
+    ) -> list[GoalActivity]:
+        """Every logged activity of a goal (all pages), newest first."""
+        return await GoalsApi(self.rest).activities(goal_id, activity_type)
 
     # ---------------------------------------------------------- consultations
 

@@ -36,13 +36,22 @@ __all__ = [
     "MAX_UNIT_CHARS",
     "RECURRENCE_PATTERNS",
     "UNSET",
+    "GoalActivity",
+    "GoalHistory",
+    "GoalInstance",
     "GoalPage",
+    "GoalSuggestion",
+    "activity_body",
+    "activity_from_json",
     "goal_from_json",
     "goal_page_from_json",
     "goal_update_body",
+    "instance_from_json",
     "new_goal_body",
     "parse_goal_date",
     "progress_body",
+    "suggestions_from_json",
+    "tips_from_json",
 ]
 
 GOAL_TYPES = ("weight", "activity", "nutrition", "custom")
@@ -353,3 +362,143 @@ def _text(value: Any) -> str | None:
 
 def _lower(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value != "" else None
+
+
+# -- instances, history, suggestions, activities (B9.6) -------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GoalInstance:
+    """One day of a recurring goal (GOALS34 GoalInstance; FITIQ32's ``progress`` when sent)."""
+
+    id: str
+    goal_id: str
+    instance_date: date | None = None
+    target_value: float | None = None
+    current_value: float | None = None
+    progress: float | None = None
+    status: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalHistory:
+    """A recurring goal's instances (newest first, every page) and the backend's summary."""
+
+    goal_id: str
+    instances: tuple[GoalInstance, ...]
+    summary: dict[str, Any]
+    total: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalSuggestion:
+    """A goal the backend suggests; pass its fields to ``create_goal`` to adopt it."""
+
+    title: str
+    goal_type: str | None = None
+    description: str | None = None
+    target_value: float | None = None
+    target_unit: str | None = None
+    rationale: str | None = None
+    estimated_duration: int | None = None
+    difficulty: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GoalActivity:
+    """One logged activity of a goal (GOALS34; SGA's ``note``/``timestamp`` read as well)."""
+
+    id: str
+    goal_id: str | None = None
+    activity_type: str | None = None
+    value: float | None = None
+    notes: str | None = None
+    logged_at: datetime | None = None
+
+
+def instance_from_json(data: Any) -> GoalInstance | None:
+    """A GoalInstance, or None without an id."""
+    if not isinstance(data, Mapping) or not _text(data.get("id")):
+        return None
+    return GoalInstance(
+        id=data["id"].lower(),
+        goal_id=_lower(data.get("goal_id")) or "",
+        instance_date=parse_goal_date(data.get("instance_date")),
+        target_value=_number(data.get("target_value")),
+        current_value=_number(data.get("current_value")),
+        progress=_number(data.get("progress")),
+        status=_text(data.get("status")),
+        created_at=parse_timestamp(data.get("created_at")),
+        updated_at=parse_timestamp(data.get("updated_at")),
+    )
+
+
+def suggestions_from_json(payload: Any) -> list[GoalSuggestion]:
+    """Suggestions from ``{suggestions: [...]}`` or a bare list; items without a title are skipped."""
+    items = payload.get("suggestions") if isinstance(payload, Mapping) else payload
+    found = []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, Mapping) or not _text(item.get("title")):
+            continue
+        duration: Any = item.get("estimated_duration")
+        difficulty: Any = item.get("difficulty")
+        found.append(
+            GoalSuggestion(
+                title=item["title"],
+                goal_type=_text(item.get("goal_type")),
+                description=_text(item.get("description")),
+                target_value=_number(item.get("target_value")),
+                target_unit=_text(item.get("target_unit")),
+                rationale=_text(item.get("rationale")),
+                estimated_duration=int(duration) if _is_int(duration) else None,
+                difficulty=int(difficulty) if _is_int(difficulty) else None,
+            )
+        )
+    return found
+
+
+def tips_from_json(payload: Any) -> list[str]:
+    """Tips from ``{tips: [...]}`` or a bare list: strings, or the ``tip``/``text`` of objects."""
+    items = payload.get("tips") if isinstance(payload, Mapping) else payload
+    tips = []
+    for item in items if isinstance(items, list) else []:
+        text = item if isinstance(item, str) else None
+        if isinstance(item, Mapping):
+            text = _text(item.get("tip")) or _text(item.get("text")) or _text(item.get("content"))
+        if text and text.strip():
+            tips.append(text.strip())
+    return tips
+
+
+def activity_from_json(data: Any) -> GoalActivity | None:
+    """A GoalActivity, or None without an id."""
+    if not isinstance(data, Mapping) or not _text(data.get("id")):
+        return None
+    return GoalActivity(
+        id=data["id"].lower(),
+        goal_id=_lower(data.get("goal_id")),
+        activity_type=_text(data.get("activity_type")),
+        value=_number(data.get("value", data.get("progress_delta"))),
+        notes=_text(data.get("notes")) or _text(data.get("note")),
+        logged_at=parse_timestamp(data.get("logged_at") or data.get("timestamp")),
+    )
+
+
+def activity_body(activity_type: Any, value: Any, notes: Any = None) -> dict[str, Any]:
+    """The JSON body of ``POST /goals/{id}/activities`` (GOALS34), or InvalidGoalError."""
+    problems: dict[str, str] = {}
+    if not isinstance(activity_type, str) or not activity_type.strip():
+        problems["activity_type"] = "activity_type is required, e.g. walk or check_in"
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        problems["value"] = f"value must be a number, not {value!r}"
+    if notes is not None and (not isinstance(notes, str) or len(notes) > 500):
+        problems["notes"] = "notes must be text of at most 500 characters"
+    body: dict[str, Any] = {"activity_type": activity_type, "value": value}
+    if notes is not None:
+        body["notes"] = notes
+    _check_unicode(body, problems)
+    _raise_if(problems, "The activity was not logged")
+    body["activity_type"] = activity_type.strip()
+    return body
