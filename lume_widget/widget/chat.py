@@ -49,6 +49,7 @@ from lume_widget.errors import (
 )
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import PanelActions
+from lume_widget.widget.bundle import BUNDLE_CSS, BUNDLE_JS, FALLBACK_ESM, MISSING_BUNDLE, bundle
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
 from lume_widget.widget.export import Conversation
@@ -75,28 +76,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-BUNDLE_JS = STATIC_DIR / "widget.js"
-BUNDLE_CSS = STATIC_DIR / "widget.css"
 CLOSE_TIMEOUT_S = 5.0
 """How long closing a consultation may take before the widget stops waiting."""
-
-_MISSING_BUNDLE = (
-    "The chat panel's front end is not built ({path} is missing). Run scripts/setup.sh "
-    "(or 'npm install && npm run build' in js/) and try again."
-)
-
-_FALLBACK_ESM = """
-function render({ el }) {
-  el.textContent = "The lume_widget front end is not built: run scripts/setup.sh, then re-run this cell.";
-}
-export default { render };
-"""
-
-
-def _bundle(path: Path, fallback: str) -> Path | str:
-    """The built file when it exists; otherwise a stand-in, and ``__init__`` explains."""
-    return path if path.is_file() else fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,8 +107,8 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
     panel shows it.
     """
 
-    _esm = _bundle(BUNDLE_JS, _FALLBACK_ESM)
-    _css = _bundle(BUNDLE_CSS, "")
+    _esm = bundle(BUNDLE_JS, FALLBACK_ESM)
+    _css = bundle(BUNDLE_CSS, "")
 
     # The synced traits: lasting state, saved with the notebook (docs/widget-protocol.md).
     messages = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -192,7 +173,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         if not BUNDLE_JS.is_file():
-            raise ConfigurationError(_MISSING_BUNDLE.format(path=BUNDLE_JS))
+            raise ConfigurationError(MISSING_BUNDLE.format(path=BUNDLE_JS))
         if persona not in PERSONAS:
             raise InvalidPersonaError(
                 f"Unknown persona {persona!r}. Choose one of: {', '.join(PERSONAS)}."
