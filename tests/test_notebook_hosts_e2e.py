@@ -26,6 +26,7 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
         "Debian's chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True
     )
 
+from browser.panel_page import low_contrast  # noqa: E402
 from e2e.chat import open_chat, send, send_and_wait, wait_for_streaming  # noqa: E402
 from e2e.fixtures import browser  # noqa: E402
 from e2e.lab import Lab, lume_env, start_lab  # noqa: E402
@@ -213,3 +214,32 @@ def test_hosts_live_reply_completes_in_seconds_while_rest_fails(
     expect(page.locator(".lume-badge--status")).not_to_have_text("Streaming")
     shot(page, host, "rest-failing-live-complete")
     assert took < scaled(20), f"the reply took {took:.1f} s to show as complete"
+
+
+def test_hosts_dark_theme_text_contrast_is_at_least_4_5(
+    browser: Browser, host: Lab, server: ReferenceServer
+) -> None:
+    """The host's own dark theme: every text of the panel and its drawers reads at 4.5:1."""
+    server.clear_faults()
+    host.set_theme("JupyterLab Dark")
+    name = f"dark-theme-{host.app}.ipynb"
+    try:
+        page = open_chat(browser, host, name, WIDGET_CELL, UI_TIMEOUT_MS)
+        try:
+            expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1)
+            page.emulate_media(reduced_motion="reduce")
+            send_and_wait(page, "/markdown", UI_TIMEOUT_MS)
+            assert low_contrast(page) == []
+            shot(page, host, "dark")
+            chat = page.locator(".lume-chat")
+            chat.get_by_role("button", name="Consultations").click()
+            expect(chat.locator(".lume-consult--current")).to_have_count(1, timeout=UI_TIMEOUT_MS)
+            assert low_contrast(page, ".lume-drawer--consult") == []
+            chat.get_by_role("button", name="Explore tiers and faults").click()
+            assert low_contrast(page, ".lume-drawer--explore") == []
+            shot(page, host, "dark-explore")
+        finally:
+            page.context.close()
+    finally:
+        host.set_theme(None)
+        host.close_sessions(name)
