@@ -142,6 +142,17 @@ def test_hosts_escape_stops_the_reply_from_anywhere_in_the_panel(
     send_and_wait(page, "Still there?", UI_TIMEOUT_MS)
 
 
+def test_hosts_3000_emoji_are_accepted_end_to_end(page: Page, host: Lab) -> None:
+    """Counted in code points, as the client and the backend count: 3,000, not 6,000."""
+    box = page.locator(".lume-input")
+    box.fill("\U0001f600" * 3000)
+    box.press("Enter")
+    user = page.locator(".lume-row--user .lume-text").last
+    expect(user).to_have_text("\U0001f600" * 3000, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-error")).to_be_hidden()
+    expect(page.locator(".lume-stop")).to_be_hidden(timeout=UI_TIMEOUT_MS)
+
+
 def _restart_kernel(page: Page) -> None:
     """Restart the kernel from the Kernel menu, as a user does (both hosts have it)."""
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
