@@ -153,7 +153,7 @@ def test_wire_quick_actions_from_both_shapes() -> None:
 
 def test_wire_frames_split_on_newlines_and_count_what_is_skipped() -> None:
     batch = parse_frames('{"type":"stream_chunk","content":"a"}\n\n{oops\n[1]\n{"type":"new"}\n')
-    assert [e["content"] for e in batch.events] == ["a"]
+    assert [getattr(e, "content", None) for e in batch.events] == ["a"]
     assert batch.skipped == 3
     assert parse_frames(b"\x00binary").skipped == 1
 

@@ -16,7 +16,7 @@ from lume_widget.cli import main
 from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation import compare_runs, replay
 from lume_widget.evaluation.records import read_records
-from lume_widget.evaluation.replay import plan_replay
+from lume_widget.evaluation.replayer import plan_replay
 from lume_widget.server import ReferenceServer
 
 SCENARIOS = """\

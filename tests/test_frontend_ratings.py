@@ -63,7 +63,7 @@ def test_ratings_save_as_scenario_asks_the_kernel_and_downloads_its_file(panel: 
     panel.mount(messages=CONVERSATION)
     panel.root.get_by_role("button", name="Save as scenario").click()
     assert panel.sent_types()[-1] == "save_scenario"
-    text = "scenarios:\n  - name: chat\n    turns:\n      - say: \"I keep waking up tired.\"\n"
+    text = 'scenarios:\n  - name: chat\n    turns:\n      - say: "I keep waking up tired."\n'
     with panel.page.expect_download() as info:
         panel.custom({"type": "scenario", "name": "chat-wellness_specialist.yaml", "text": text})
     download = info.value

@@ -26,6 +26,7 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
         "Debian's chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True
     )
 
+from browser.panel_page import low_contrast  # noqa: E402
 from e2e.chat import open_chat, send, send_and_wait, wait_for_streaming  # noqa: E402
 from e2e.fixtures import browser  # noqa: E402
 from e2e.lab import Lab, lume_env, start_lab  # noqa: E402
@@ -141,6 +142,17 @@ def test_hosts_escape_stops_the_reply_from_anywhere_in_the_panel(
     send_and_wait(page, "Still there?", UI_TIMEOUT_MS)
 
 
+def test_hosts_3000_emoji_are_accepted_end_to_end(page: Page, host: Lab) -> None:
+    """Counted in code points, as the client and the backend count: 3,000, not 6,000."""
+    box = page.locator(".lume-input")
+    box.fill("\U0001f600" * 3000)
+    box.press("Enter")
+    user = page.locator(".lume-row--user .lume-text").last
+    expect(user).to_have_text("\U0001f600" * 3000, timeout=UI_TIMEOUT_MS)
+    expect(page.locator(".lume-error")).to_be_hidden()
+    expect(page.locator(".lume-stop")).to_be_hidden(timeout=UI_TIMEOUT_MS)
+
+
 def _restart_kernel(page: Page) -> None:
     """Restart the kernel from the Kernel menu, as a user does (both hosts have it)."""
     page.locator(".lm-MenuBar-itemLabel", has_text="Kernel").first.click()
@@ -213,3 +225,32 @@ def test_hosts_live_reply_completes_in_seconds_while_rest_fails(
     expect(page.locator(".lume-badge--status")).not_to_have_text("Streaming")
     shot(page, host, "rest-failing-live-complete")
     assert took < scaled(20), f"the reply took {took:.1f} s to show as complete"
+
+
+def test_hosts_dark_theme_text_contrast_is_at_least_4_5(
+    browser: Browser, host: Lab, server: ReferenceServer
+) -> None:
+    """The host's own dark theme: every text of the panel and its drawers reads at 4.5:1."""
+    server.clear_faults()
+    host.set_theme("JupyterLab Dark")
+    name = f"dark-theme-{host.app}.ipynb"
+    try:
+        page = open_chat(browser, host, name, WIDGET_CELL, UI_TIMEOUT_MS)
+        try:
+            expect(page.locator("body[data-jp-theme-light='false']")).to_have_count(1)
+            page.emulate_media(reduced_motion="reduce")
+            send_and_wait(page, "/markdown", UI_TIMEOUT_MS)
+            assert low_contrast(page) == []
+            shot(page, host, "dark")
+            chat = page.locator(".lume-chat")
+            chat.get_by_role("button", name="Consultations").click()
+            expect(chat.locator(".lume-consult--current")).to_have_count(1, timeout=UI_TIMEOUT_MS)
+            assert low_contrast(page, ".lume-drawer--consult") == []
+            chat.get_by_role("button", name="Explore tiers and faults").click()
+            assert low_contrast(page, ".lume-drawer--explore") == []
+            shot(page, host, "dark-explore")
+        finally:
+            page.context.close()
+    finally:
+        host.set_theme(None)
+        host.close_sessions(name)

@@ -165,6 +165,12 @@ class SocketLink:
             reason = f"connection lost ({type(exc).__name__})"
         except asyncio.CancelledError:
             return
+        except Exception as exc:  # the reader must end by saying how, whatever broke it
+            reason = f"reader failed ({type(exc).__name__}: {exc})"
+            logger.warning("%s socket reader failed", self._name, exc_info=exc)
+            transport = getattr(self.connection, "transport", None)
+            if transport is not None:
+                transport.abort()  # nobody reads it any more: do not leave it open
         logger.info("%s socket %s", self._name, reason)
         self._on_close(reason)
 

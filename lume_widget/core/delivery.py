@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from lume_widget.core.actions import Action, FetchHistory, SendRest
 from lume_widget.core.backoff import Backoff, Decision, classify
@@ -23,18 +23,27 @@ from lume_widget.core.events import (
     Tier,
     UserMessageStored,
 )
+from lume_widget.core.frames import (
+    Acknowledged,
+    Chunk,
+    Completed,
+    Frame,
+    FrameError,
+    WholeMessage,
+)
 from lume_widget.core.models import Message
 from lume_widget.core.settings import Settings
 from lume_widget.core.transcript import Transcript, find_turn
 from lume_widget.core.turn import (
     MAX_SENDS,
+    WAITING_FOR_CONTENT,
     Turn,
     TurnPhase,
     build_reply,
     error_from_frame,
     reply_not_stored,
 )
-from lume_widget.core.wire import message_from_json, parse_frames, parse_timestamp
+from lume_widget.core.wire import parse_frames
 from lume_widget.errors import ConnectionFailedError, LumeError
 from lume_widget.text import is_high_surrogate, repair_text
 
@@ -220,8 +229,7 @@ class TurnDelivery:
                 status,
                 reason,
                 code=code,
-                unsent_text=None if turn.acknowledged else turn.text,
-                partial_text=turn.partial_text,
+                **turn.kept(),
             )
             self._fail_turn(error, now, reason)
             return
@@ -333,66 +341,44 @@ class TurnDelivery:
             logger.debug("skipped %d unusable frame part(s)", batch.skipped)
         for event in batch.events:
             turn = self._turn
-            kind = event.get("type")
-            owner = event.get("consultation_id")
-            if isinstance(owner, str) and owner.lower() != self.consultation_id.lower():
+            owner = event.consultation_id
+            if owner is not None and owner != self.consultation_id.lower():
                 self.frames_dropped += 1
-                logger.debug("dropped a %s frame of another consultation", kind)
+                logger.debug("dropped a %s frame of another consultation", event.TYPE)
                 continue
             if turn is None or turn.phase is None:
-                if kind in ("stream_chunk", "stream_complete", "error"):
+                if isinstance(event, (Chunk, Completed, FrameError)):
                     self.frames_dropped += 1
-                    logger.debug("dropped a late %s frame: no reply is in flight", kind)
-                self._handle_idle_frame(event)
+                    logger.debug("dropped a late %s frame: no reply is in flight", event.TYPE)
+                elif isinstance(event, WholeMessage) and event.message is not None:
+                    self._adopt_message(event.message)
                 continue
-            if kind == "message_received":
+            if isinstance(event, Acknowledged):
                 if turn.phase is P.SENT:
                     turn.acknowledged = True
                     turn.last_activity = now
-                    turn.acknowledged_stamp = parse_timestamp(event.get("timestamp"))
+                    turn.acknowledged_stamp = event.stamp
                     self._move(turn, P.ACKNOWLEDGED)
-            elif kind == "stream_chunk":
-                content = event.get("content")
-                if self._from_before(turn, event):
+            elif isinstance(event, Chunk):
+                if _from_before(turn, event):
                     self.frames_dropped += 1
                     logger.debug("dropped a stream_chunk stamped before this turn's reply began")
-                elif isinstance(content, str) and turn.phase in (
-                    P.SENT,
-                    P.ACKNOWLEDGED,
-                    P.STREAMING,
-                ):
+                elif event.content is not None and turn.phase in WAITING_FOR_CONTENT:
                     turn.acknowledged = True
                     if turn.phase is not P.STREAMING:
                         self._move(turn, P.STREAMING)
-                    self._note_content(turn, content, now, whole=False)
-            elif kind == "stream_complete":
-                if turn.phase in (P.SENT, P.ACKNOWLEDGED, P.STREAMING):
-                    metadata = event.get("metadata")
-                    if isinstance(metadata, Mapping):
-                        turn.metadata.update(metadata)
+                    self._note_content(turn, event.content, now, whole=False)
+            elif isinstance(event, Completed):
+                if turn.phase in WAITING_FOR_CONTENT:
+                    turn.metadata.update(event.metadata)
                     turn.acknowledged = True
                     self._reconcile(turn, 0.0, now)
-            elif kind == "message":
-                self._handle_message_frame(turn, event, now)
-            elif kind == "error":
-                self._handle_error_frame(turn, event, now)
-            # connected, pong: liveness only
-
-    @staticmethod
-    def _from_before(turn: Turn, event: Mapping[str, Any]) -> bool:
-        """Whether a frame is stamped before the server acknowledged this turn's message: a
-        late frame of an earlier reply (server stamps are compared only with server stamps)."""
-        began = turn.acknowledged_stamp
-        if began is None:
-            return False
-        stamp = parse_timestamp(event.get("timestamp"))
-        return stamp is not None and stamp < began
-
-    def _handle_idle_frame(self, event: Mapping[str, Any]) -> None:
-        if event.get("type") == "message":
-            message = message_from_json(event.get("message"))
-            if message is not None:
-                self._adopt_message(message)
+            elif isinstance(event, WholeMessage):
+                self._handle_message_frame(turn, event.message, now)
+            elif isinstance(event, FrameError):
+                error, message = error_from_frame(turn, event)
+                self._fail_turn(error, now, message)
+            # Connected, Pong: liveness only
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""
@@ -411,8 +397,7 @@ class TurnDelivery:
         # it answers a message shown before this turn began (an initial message, a stopped turn)
         return any(m.id == message.reply_to for m in known[: turn.baseline])
 
-    def _handle_message_frame(self, turn: Turn, event: Mapping[str, Any], now: float) -> None:
-        message = message_from_json(event.get("message"))
+    def _handle_message_frame(self, turn: Turn, message: Message | None, now: float) -> None:
         if message is None:
             self.frames_skipped += 1
             return
@@ -446,10 +431,6 @@ class TurnDelivery:
         turn.whole_message = message
         self._note_content(turn, message.content, now, whole=True)
         self._reconcile(turn, 0.0, now)
-
-    def _handle_error_frame(self, turn: Turn, event: Mapping[str, Any], now: float) -> None:
-        error, message = error_from_frame(turn, event)
-        self._fail_turn(error, now, message)
 
     def _note_content(self, turn: Turn, content: str, now: float, *, whole: bool) -> None:
         turn.last_activity = now
@@ -529,3 +510,10 @@ class TurnDelivery:
 def has_text(turn: Turn) -> bool:
     """Whether the turn holds its reply's text (streamed, or a whole message)."""
     return bool(turn.partial_text) or turn.whole_message is not None
+
+
+def _from_before(turn: Turn, event: Frame) -> bool:
+    """Whether a frame is stamped before the server acknowledged this turn's message: a late
+    frame of an earlier reply (server stamps are compared only with server stamps)."""
+    began = turn.acknowledged_stamp
+    return began is not None and event.stamp is not None and event.stamp < began

@@ -242,8 +242,7 @@ class Session(TurnDelivery):
             raise IllegalTransition("no reply is in flight")
         error = TurnCancelledError(
             "The reply was stopped; what had arrived is kept.",
-            partial_text=turn.partial_text,
-            unsent_text=None if turn.acknowledged else turn.text,
+            **turn.kept(),
         )
         self._fail_turn(error, now, "stopped by the user")
 
@@ -276,8 +275,7 @@ class Session(TurnDelivery):
             self._fail_turn(
                 TurnCancelledError(
                     "The consultation was closed while a reply was in flight.",
-                    partial_text=turn.partial_text,
-                    unsent_text=None if turn.acknowledged else turn.text,
+                    **turn.kept(),
                 ),
                 now,
                 "closed",
@@ -358,7 +356,7 @@ class Session(TurnDelivery):
                         ConnectionFailedError(
                             f"The live tier is pinned and unavailable: {why}. Unpin the tier "
                             "(pin_tier(None)) to let the client fall back to REST.",
-                            unsent_text=None if self._turn.acknowledged else self._turn.text,
+                            unsent_text=self._turn.unsent_text,
                         ),
                         now,
                         why,
@@ -425,8 +423,7 @@ class Session(TurnDelivery):
                         f"No complete reply within {self.settings.turn_deadline_s:g} s{problem}; "
                         "what arrived is kept. Try again, or pin another tier if this one keeps "
                         "failing.",
-                        partial_text=turn.partial_text,
-                        unsent_text=None if turn.acknowledged else turn.text,
+                        **turn.kept(),
                     ),
                     now,
                     "turn deadline passed",
@@ -477,8 +474,7 @@ class Session(TurnDelivery):
                     error.message,
                     status=error.status,
                     code=error.code,
-                    unsent_text=None if turn.acknowledged else turn.text,
-                    partial_text=turn.partial_text,
+                    **turn.kept(),
                 ),
                 now,
                 "credentials could not be renewed",
@@ -496,7 +492,7 @@ class Session(TurnDelivery):
         if turn.phase is P.RECONCILING and has_text(turn):
             self._complete_unreconciled(turn, now, f"{task} failed")
             return
-        unsent = None if turn.acknowledged else turn.text
+        unsent = turn.unsent_text
         if isinstance(error, LumeError):
             error.unsent_text = error.unsent_text or unsent
             error.partial_text = error.partial_text or turn.partial_text
@@ -505,8 +501,7 @@ class Session(TurnDelivery):
             failure = LumeError(
                 f"The client failed while delivering the message ({task}: "
                 f"{type(error).__name__}); what arrived is kept. Send it again.",
-                unsent_text=unsent,
-                partial_text=turn.partial_text,
+                **turn.kept(),
             )
         self._fail_turn(failure, now, f"{task} failed")
 
@@ -613,21 +608,18 @@ class Session(TurnDelivery):
             # Demoted below legacy, or off a tier pinned mid-turn: only a turn's failures do that.
             if turn is not None:  # pragma: no branch
                 error: LumeError
-                unsent = None if turn.acknowledged else turn.text
                 if turn.last_status is not None and turn.last_status >= 500:
                     error = ServerError(
                         f"The backend kept failing ({turn.last_status}: {turn.last_problem}). "
                         "Try again shortly; if it persists the server may be down.",
                         status=turn.last_status,
-                        unsent_text=unsent,
-                        partial_text=turn.partial_text,
+                        **turn.kept(),
                     )
                 else:
                     error = ConnectionFailedError(
                         f"The backend could not be reached ({reason}). Check the URL and your "
                         "network, then send again.",
-                        unsent_text=unsent,
-                        partial_text=turn.partial_text,
+                        **turn.kept(),
                     )
                 self._fail_turn(error, now, reason)
             self._set_status(S.OFFLINE, reason, now)

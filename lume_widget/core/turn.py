@@ -7,12 +7,12 @@ functions, no I/O.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 from lume_widget.core.events import Reply, Tier, TierChanged
+from lume_widget.core.frames import FrameError
 from lume_widget.core.models import Message
 from lume_widget.errors import (
     ConsultationNotActiveError,
@@ -27,6 +27,7 @@ __all__ = [
     "PHASE_MOVES",
     "WAITING_FOR_CONTENT",
     "IllegalTransition",
+    "KeptText",
     "Turn",
     "TurnPhase",
     "build_reply",
@@ -69,6 +70,13 @@ WAITING_FOR_CONTENT = frozenset({P.SENT, P.ACKNOWLEDGED, P.STREAMING})
 MAX_SENDS = 8
 
 
+class KeptText(TypedDict):
+    """The keyword arguments that keep a turn's text in the error ending it."""
+
+    unsent_text: str | None
+    partial_text: str
+
+
 @dataclass(slots=True)
 class Turn:
     """The record of one turn: what was sent, what arrived, and the numbers of its reply."""
@@ -104,6 +112,15 @@ class Turn:
     """When the reply was complete and the first read of its stored copy was asked for."""
 
     @property
+    def unsent_text(self) -> str | None:
+        """The user's text while the server may not have it (None once acknowledged)."""
+        return None if self.acknowledged else self.text
+
+    def kept(self) -> KeptText:
+        """What an error ending this turn keeps: the unsent text and the partial reply."""
+        return {"unsent_text": self.unsent_text, "partial_text": self.partial_text}
+
+    @property
     def partial_text(self) -> str:
         """What arrived of the reply, as valid Unicode (a half character held back shows as U+FFFD)."""
         return "".join(self.chunks) + repair_text(self.held_back)
@@ -136,19 +153,16 @@ def build_reply(turn: Turn, reply: Message, consultation_id: str, tier: Tier, no
     )
 
 
-def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, str]:
+def error_from_frame(turn: Turn, event: FrameError) -> tuple[LumeError, str]:
     """The error a WebSocket ``error`` frame means for ``turn``, and the server's text."""
-    text = event.get("error")
-    message = text if isinstance(text, str) and text else "the server reported an error"
-    code = event.get("code")
-    unsent = None if turn.acknowledged else turn.text
+    message = event.error or "the server reported an error"
+    code = event.code
     if code == "CONSULTATION_NOT_ACTIVE":
         return (
             ConsultationNotActiveError(
                 "This consultation is no longer active; start a new one to keep chatting.",
                 code=str(code),
-                unsent_text=unsent,
-                partial_text=turn.partial_text,
+                **turn.kept(),
             ),
             message,
         )
@@ -158,8 +172,7 @@ def error_from_frame(turn: Turn, event: Mapping[str, Any]) -> tuple[LumeError, s
         ServerError(
             f"The server could not produce a reply: {message}. Send the message again.",
             code=code if isinstance(code, str) else None,
-            unsent_text=unsent,
-            partial_text=turn.partial_text,
+            **turn.kept(),
         ),
         message,
     )

@@ -18,6 +18,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
+from lume_widget.core.frames import (
+    FRAME_TYPES,
+    Chunk,
+    Completed,
+    Frame,
+    FrameError,
+    WholeMessage,
+)
 from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
@@ -45,9 +53,7 @@ __all__ = [
     "ws_origin",
 ]
 
-KNOWN_FRAME_TYPES = frozenset(
-    {"connected", "message_received", "stream_chunk", "stream_complete", "message", "error", "pong"}
-)
+KNOWN_FRAME_TYPES = frozenset(FRAME_TYPES)
 
 _STAMP = re.compile(
     r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?\d*([Zz]|[+-]\d{2}:?\d{2})?$"
@@ -243,7 +249,7 @@ def quick_actions_from_json(payload: Any) -> list[QuickAction]:
 class FrameBatch:
     """The usable events of one WebSocket frame and how many parts were skipped."""
 
-    events: tuple[Mapping[str, Any], ...]
+    events: tuple[Frame, ...]
     skipped: int
 
 
@@ -254,7 +260,7 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
     """
     if isinstance(frame, bytes | bytearray | memoryview):
         return FrameBatch((), 1)
-    events: list[Mapping[str, Any]] = []
+    events: list[Frame] = []
     skipped = 0
     for line in frame.split("\n"):
         line = line.strip()
@@ -267,10 +273,32 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
             continue
         kind = event.get("type") if isinstance(event, dict) else None
         if isinstance(kind, str) and kind in KNOWN_FRAME_TYPES:
-            events.append(_repaired_event(event))
+            events.append(_frame_event(kind, _repaired_event(event)))
         else:
             skipped += 1
     return FrameBatch(tuple(events), skipped)
+
+
+def _frame_event(kind: str, event: Mapping[str, Any]) -> Frame:
+    """The typed event of one decoded JSON object of a known ``type``."""
+    common: dict[str, Any] = {
+        "consultation_id": _lower_or_none(event.get("consultation_id")),
+        "stamp": parse_timestamp(event.get("timestamp")),
+    }
+    if kind == "stream_chunk":
+        content = event.get("content")
+        return Chunk(**common, content=content if isinstance(content, str) else None)
+    if kind == "stream_complete":
+        metadata = event.get("metadata")
+        return Completed(**common, metadata=dict(metadata) if isinstance(metadata, Mapping) else {})
+    if kind == "message":
+        return WholeMessage(**common, message=message_from_json(event.get("message")))
+    if kind == "error":
+        error = event.get("error")
+        if isinstance(error, Mapping):  # an error object, as REST bodies have
+            error = error.get("message")
+        return FrameError(**common, error=_str_or_none(error), code=_str_or_none(event.get("code")))
+    return FRAME_TYPES[kind](**common)
 
 
 def _repaired_event(event: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from __future__ import annotations
 from lume_widget.evaluation.api import evaluate, evaluate_async
 from lume_widget.evaluation.compare import Comparison, compare_runs
 from lume_widget.evaluation.records import TurnRecord
-from lume_widget.evaluation.replay import replay, replay_async
+from lume_widget.evaluation.replayer import replay, replay_async
 from lume_widget.evaluation.result import EvaluationResult
 from lume_widget.evaluation.scenarios import ScenarioFile, ScenarioFileError, load_scenarios
 from lume_widget.evaluation.transcript import TranscriptView

@@ -91,7 +91,7 @@ async def evaluate_async(
     the key comes from ``$LUME_JUDGE_API_KEY`` (else ``$OPENAI_API_KEY``). Judge answers
     are cached in ``.lume-judge-cache`` beside ``out`` (``cache=False`` asks afresh).
     ``model_transport`` is an httpx transport for those calls (a test seam). ``replay_of``
-    is set by :func:`~lume_widget.evaluation.replay.replay`: what each conversation replays.
+    is set by :func:`~lume_widget.evaluation.replayer.replay`: what each conversation replays.
     """
     scenario_file = scenarios if isinstance(scenarios, ScenarioFile) else load_scenarios(scenarios)
     out_dir = Path(out) if out is not None else default_out_dir()

@@ -22,7 +22,7 @@ from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.api import default_out_dir, evaluate_async
 from lume_widget.evaluation.html_report import REPORT_FILE
 from lume_widget.evaluation.records import SUMMARY_FILE, TRANSCRIPTS_FILE
-from lume_widget.evaluation.replay import replay_async
+from lume_widget.evaluation.replayer import replay_async
 from lume_widget.evaluation.report import render_summary
 from lume_widget.evaluation.runner import MAX_ACTIVE_CONSULTATIONS, Progress
 from lume_widget.evaluation.scenarios import ScenarioFile, ScenarioFileError, load_scenarios

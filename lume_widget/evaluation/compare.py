@@ -1,7 +1,7 @@
 """Compare two evaluation runs: what regressed, what was fixed, what is new or gone, and how timings moved.
 
 Conversations are paired by (scenario, persona, goal, repeat) and their turns by
-position; a replayed conversation (:mod:`.replay`) pairs with the one it sent again. A regression is a turn that passed in the base run and failed, ended in an
+position; a replayed conversation (:mod:`.replayer`) pairs with the one it sent again. A regression is a turn that passed in the base run and failed, ended in an
 error or was never reached in the new one; a fix is the reverse. Per scenario the pass
 rate of runs is compared, and overall and per scenario the TTFT and duration p50/p95.
 A turn that came over another tier is listed. :attr:`Comparison.exit_code` is 1 when

@@ -62,7 +62,7 @@ class RunOptions:
     max_attempts: int = 5
     progress: Callable[[Progress], None] | None = None
     replay_of: Mapping[tuple[str, str, int], ReplayKey] = field(default_factory=dict)
-    """For a replay (:mod:`.replay`): each conversation's key -> the recorded conversation
+    """For a replay (:mod:`.replayer`): each conversation's key -> the recorded conversation
     it sends again, ``(scenario, persona, goal, repeat)``; written on its records."""
 
 

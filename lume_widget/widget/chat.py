@@ -49,7 +49,8 @@ from lume_widget.errors import (
 )
 from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
-from lume_widget.widget.actions import ActionsMixin
+from lume_widget.widget.actions import PanelActions
+from lume_widget.widget.bundle import BUNDLE_CSS, BUNDLE_JS, FALLBACK_ESM, MISSING_BUNDLE, bundle
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
 from lume_widget.widget.export import Conversation
@@ -78,28 +79,8 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
-BUNDLE_JS = STATIC_DIR / "widget.js"
-BUNDLE_CSS = STATIC_DIR / "widget.css"
 CLOSE_TIMEOUT_S = 5.0
 """How long closing a consultation may take before the widget stops waiting."""
-
-_MISSING_BUNDLE = (
-    "The chat panel's front end is not built ({path} is missing). Run scripts/setup.sh "
-    "(or 'npm install && npm run build' in js/) and try again."
-)
-
-_FALLBACK_ESM = """
-function render({ el }) {
-  el.textContent = "The lume_widget front end is not built: run scripts/setup.sh, then re-run this cell.";
-}
-export default { render };
-"""
-
-
-def _bundle(path: Path, fallback: str) -> Path | str:
-    """The built file when it exists; otherwise a stand-in, and ``__init__`` explains."""
-    return path if path.is_file() else fallback
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +95,7 @@ class _Credentials:
     admin_token: str | None = field(default=None, repr=False)
 
 
-class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
+class ChatWidget(GoalActions, anywidget.AnyWidget):
     """A chat panel for one Lume consultation, streaming each reply as it arrives.
 
     With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
@@ -129,8 +110,8 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
     panel shows it.
     """
 
-    _esm = _bundle(BUNDLE_JS, _FALLBACK_ESM)
-    _css = _bundle(BUNDLE_CSS, "")
+    _esm = bundle(BUNDLE_JS, FALLBACK_ESM)
+    _css = bundle(BUNDLE_CSS, "")
 
     # The synced traits: lasting state, saved with the notebook (docs/widget-protocol.md).
     messages = traitlets.List(traitlets.Dict()).tag(sync=True)
@@ -198,7 +179,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         **kwargs: Any,
     ) -> None:
         if not BUNDLE_JS.is_file():
-            raise ConfigurationError(_MISSING_BUNDLE.format(path=BUNDLE_JS))
+            raise ConfigurationError(MISSING_BUNDLE.format(path=BUNDLE_JS))
         if persona not in PERSONAS:
             raise InvalidPersonaError(
                 f"Unknown persona {persona!r}. Choose one of: {', '.join(PERSONAS)}."
@@ -213,6 +194,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
                 f"flush_ms must be zero or positive ({DEFAULT_FLUSH_MS:g} is a good default)."
             )
         self._ready_to_switch = False
+        self._actions = PanelActions(self)
         super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
         self._credentials = _Credentials(
             url=url,
@@ -237,11 +219,9 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         self._consultation: Consultation | None = None
         self._connect_lock: asyncio.Lock | None = None
         self._connecting = True
-        self._switching = False
         self._closed_consultation = False
         self._turn_task: asyncio.Task[Reply] | None = None
         self._watch_task: asyncio.Task[None] | None = None
-        self._switch_task: asyncio.Future[None] | None = None
         self._comm_logs: list[CommLog] = []
         self._ready_to_switch = True
         self.on_msg(self._on_front_end_message)
@@ -376,6 +356,115 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         with latest_request_parent(self.comm):
             super()._send(msg, buffers)
 
+    # -- actions: one-line calls into the controller (lume_widget/widget/actions.py) ----
+
+    @traitlets.observe("persona", "goal_id")
+    def _on_scope_change(self, change: dict[str, Any]) -> None:
+        if self._ready_to_switch:
+            self._actions.scope_changed(change)
+
+    @traitlets.observe("pinned_tier")
+    def _on_pinned_tier(self, change: dict[str, Any]) -> None:
+        if self._ready_to_switch:
+            self._actions.pinned_tier_changed(change)
+
+    def stop(self) -> None:
+        """Stop the reply in flight; the text received so far stays as a stopped message."""
+        self._runner.call_soon(self._actions.cancel_turn)
+
+    async def retry_async(self) -> None:
+        """Send the text of the last failed send again (connecting again if needed)."""
+        await self._runner.await_here(self._actions.retry())
+
+    async def switch_async(self, persona: str | None = None, goal_id: str | None = None) -> None:
+        """Switch persona and/or goal and wait until the matching consultation is open."""
+        self._choose(persona, goal_id)
+        await self._runner.await_here(self._settle_switch())
+
+    def switch(self, persona: str | None = None, goal_id: str | None = None) -> None:
+        """Blocking form of :meth:`switch_async` (a notebook cell or a plain script)."""
+        self._choose(persona, goal_id)
+        self._runner.run_blocking(self._settle_switch())
+
+    def _choose(self, persona: str | None, goal_id: str | None) -> None:
+        if persona is not None:
+            self.persona = persona
+        if goal_id is not None:
+            self.goal_id = goal_id
+
+    async def _settle_switch(self) -> None:
+        await self._actions.settle_switch()
+
+    async def new_consultation_async(self) -> None:
+        """Complete the current consultation and start a fresh one with the same persona and goal."""
+        await self._runner.await_here(self._actions.new_consultation())
+
+    def new_consultation(self) -> None:
+        """Blocking form of :meth:`new_consultation_async`."""
+        self._runner.run_blocking(self._actions.new_consultation())
+
+    async def refresh_goals_async(self) -> None:
+        """Reload the goal picker from the server (after creating a goal, say)."""
+        await self._runner.await_here(self._actions.refresh_goals())
+
+    def refresh_goals(self) -> None:
+        """Blocking form of :meth:`refresh_goals_async`."""
+        self._runner.run_blocking(self._actions.refresh_goals())
+
+    async def open_consultation_async(self, consultation_id: str) -> None:
+        """Show the consultation ``consultation_id`` (its history loads; the persona and goal
+        pickers follow it) and wait until it is open."""
+        await self._runner.await_here(self._actions.open_consultation(consultation_id))
+
+    def open_consultation(self, consultation_id: str) -> None:
+        """Blocking form of :meth:`open_consultation_async`."""
+        self._runner.run_blocking(self._actions.open_consultation(consultation_id))
+
+    async def complete_consultation_async(self, consultation_id: str) -> None:
+        """Complete a consultation of this user (the one shown, or any other) by id."""
+        await self._runner.await_here(self._actions.complete_consultation(consultation_id))
+
+    def complete_consultation(self, consultation_id: str) -> None:
+        """Blocking form of :meth:`complete_consultation_async`."""
+        self._runner.run_blocking(self._actions.complete_consultation(consultation_id))
+
+    async def delete_consultation_async(self, consultation_id: str) -> None:
+        """Delete a consultation for good; deleting the one shown opens another."""
+        await self._runner.await_here(self._actions.delete_consultation(consultation_id))
+
+    def delete_consultation(self, consultation_id: str) -> None:
+        """Blocking form of :meth:`delete_consultation_async`."""
+        self._runner.run_blocking(self._actions.delete_consultation(consultation_id))
+
+    def refresh_consultations(self) -> list[dict[str, Any]]:
+        """Reload the consultations drawer's list (also the ``consultations`` trait)."""
+        self._runner.run_blocking(self._actions.refresh_consultations())
+        return list(self.consultations)
+
+    def simulate_drop(self) -> None:
+        """Drop the live socket on purpose, to watch the fallback happen."""
+        self._runner.run_blocking(self._actions.simulate_drop())
+
+    def set_faults(self, **faults: Any) -> None:
+        """Merge ``faults`` into the reference server's active faults (a null turns one off)."""
+        self._runner.run_blocking(self._actions.set_faults(faults))
+
+    def clear_faults(self) -> None:
+        """Turn every fault of the reference server off."""
+        self._runner.run_blocking(self._actions.set_faults({}))
+
+    async def aclose(self) -> None:
+        """Close the consultation and (if the widget made it) the client, then the panel."""
+        await self._runner.await_here(self._actions.shutdown())
+        super().close()
+
+    def close(self) -> None:
+        """Close the panel and its connection (scheduled when called on the running loop)."""
+        actions = getattr(self, "_actions", None)
+        if actions is not None and getattr(self, "_runner", None) is not None:
+            actions.release()
+        super().close()
+
     # -- connecting -----------------------------------------------------------------
 
     async def _initial_connect(self) -> None:
@@ -389,9 +478,10 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
 
     async def _ensure_ready(self) -> Consultation:
         """The open consultation, connecting (again, after a failure) when there is none."""
-        if self._switch_task is not None and not self._switch_task.done():
+        switch = self._actions.switch_task
+        if switch is not None and not switch.done():
             with contextlib.suppress(LumeError):
-                await asyncio.shield(self._switch_task)
+                await asyncio.shield(switch)
         if self._consultation is not None:
             return self._consultation
         if self._connect_lock is None:
@@ -550,11 +640,11 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         if self._consultation is None:
             if self._connecting:
                 reason = "Connecting to Lume..."
-            elif self._switching:
+            elif self._actions.switching:
                 reason = f"Opening the {self.persona} consultation..."
             else:
                 reason = "Not connected. Press retry to connect again."
-        elif self._switching:
+        elif self._actions.switching:
             reason = f"Opening the {self.persona} consultation..."
         elif self._closed_consultation:
             reason = "This consultation is completed; start a new consultation to keep chatting."
@@ -732,7 +822,7 @@ class ChatWidget(ActionsMixin, GoalActions, anywidget.AnyWidget):
         if kind == "save_scenario":
             self._spawn(self._offer_scenario())
             return
-        handler = {**self._front_end_handlers(), **self._goal_handlers()}.get(str(kind))
+        handler = {**self._actions.handlers(), **self._goal_handlers()}.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return

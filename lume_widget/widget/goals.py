@@ -1,7 +1,8 @@
 """The widget's goals: create one from code or from the panel's "New goal" form, select it,
 and keep the picker's progress current.
 
-A mixin of :class:`~lume_widget.widget.chat.ChatWidget`, next to the actions mixin. The
+A mixin of :class:`~lume_widget.widget.chat.ChatWidget` (whose other actions are a composed
+controller, :mod:`lume_widget.widget.actions`). The
 form sends ``{type: "create_goal", request_id, goal}``; the goal is checked here as the
 client checks every goal (:mod:`lume_widget.core.goals`), created, and selected, and the
 form gets ``{type: "goal_form", request_id, ok, ...}`` back with the problems of each field
@@ -45,7 +46,7 @@ class GoalActions(traitlets.HasTraits):
     """``create_goal`` for code and for the panel's form, and the picker kept current."""
 
     if TYPE_CHECKING:
-        # Provided by ChatWidget and ActionsMixin.
+        # Provided by ChatWidget.
         _runner: LoopRunner
         _client: LumeClient | None
         goal_id: str

@@ -107,6 +107,22 @@ class Lab:
             raw = answer.read()
         return json.loads(raw) if raw else None
 
+    @property
+    def settings_dir(self) -> Path:
+        """Where this server's user settings live (JUPYTERLAB_SETTINGS_DIR)."""
+        return self.root.parent / "jupyter" / "settings"
+
+    def set_theme(self, theme: str | None) -> None:
+        """Use ``theme`` ("JupyterLab Dark", say) in pages opened from now on; None: the default."""
+        path = (
+            self.settings_dir / "@jupyterlab" / "apputils-extension" / "themes.jupyterlab-settings"
+        )
+        if theme is None:
+            path.unlink(missing_ok=True)
+            return
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps({"theme": theme}), encoding="utf-8")
+
     def kernel_state(self, name: str) -> str | None:
         """The execution state of the kernel of the notebook ``name`` (None: no session yet)."""
         for session in self.api("GET", "api/sessions"):

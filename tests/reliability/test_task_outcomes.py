@@ -376,3 +376,104 @@ async def test_a_live_connector_that_raises_is_a_failed_attempt_and_falls_back(
         await chat.aclose()
     finally:
         await client.aclose()
+
+
+class BreakingConnection:
+    """A real client connection whose frame iteration raises after ``frames`` frames."""
+
+    def __init__(self, inner: Any, frames: int) -> None:
+        self._inner = inner
+        self._frames = frames
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+    async def _frames_then_break(self) -> Any:
+        seen = 0
+        async for frame in self._inner:
+            seen += 1
+            if seen > self._frames:
+                raise RuntimeError("injected reader failure")
+            yield frame
+
+    def __aiter__(self) -> Any:
+        return self._frames_then_break()
+
+
+async def test_a_socket_reader_that_raises_is_a_lost_link_and_the_reply_is_recovered(
+    reference_server: ReferenceServer,
+    time_scale: float,
+    figures: Figures,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from websockets.asyncio.client import connect as ws_connect
+
+    breaking = {"after": 0}
+
+    async def connector(url: str, **options: Any) -> Any:
+        connection = await ws_connect(url, **options)
+        if breaking["after"]:
+            after, breaking["after"] = breaking["after"], 0
+            return BreakingConnection(connection, after)
+        return connection
+
+    client = await LumeClient.connect(
+        reference_server.url,
+        api_key=reference_server.api_key,
+        email=reference_server.email,
+        password=reference_server.password,
+        settings=client_settings(time_scale),
+        ws_connector=connector,
+    )
+    try:
+        chat = await client.open("nutritionist", resume=False)
+        await chat.wait_connected(5 * time_scale)
+        breaking["after"] = 4  # connected, message_received and two chunks, then it breaks
+        await chat.simulate_live_drop()
+        await chat.wait_connected(5 * time_scale)
+        started = time.monotonic()
+        reply = await chat.ask("How much water should I drink?")
+        took = time.monotonic() - started
+        stored = [m for m in chat.transcript if m.role == "assistant"]
+        assert reply.text == stored[-1].content
+        assert "live socket reader failed" in caplog.text
+        # reported as a lost link at once, not found by the inactivity deadline
+        assert took < client.settings.stream_inactivity_s
+        figures.record("task raising: live socket reader", reply_s=round(took, 3))
+        await chat.aclose()
+    finally:
+        await client.aclose()
+
+
+async def test_fault_control_is_its_own_object_and_needs_the_admin_token(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    from lume_widget.errors import ConfigurationError
+
+    client = await LumeClient.connect(
+        reference_server.url,
+        api_key=reference_server.api_key,
+        email=reference_server.email,
+        password=reference_server.password,
+        admin_token=reference_server.admin_token,
+        settings=client_settings(time_scale),
+    )
+    blind = await LumeClient.connect(
+        reference_server.url,
+        api_key=reference_server.api_key,
+        email=reference_server.email,
+        password=reference_server.password,
+        settings=client_settings(time_scale),
+    )
+    try:
+        assert client.faults.is_reference_server
+        assert blind.faults.is_reference_server  # found out without any token
+        assert (await client.faults.set(latency_ms=5))["latency_ms"] == 5
+        assert (await client.get_faults())["latency_ms"] == 5  # the shortcut still works
+        assert (await client.faults.clear())["latency_ms"] == 0
+        with pytest.raises(ConfigurationError, match="admin token"):
+            await blind.faults.set(latency_ms=5)
+        assert reference_server.admin_token not in repr(client.faults)
+    finally:
+        await client.aclose()
+        await blind.aclose()

@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from lume_widget.core.events import ConnectionStatus, TurnFailed
+from lume_widget.core.frames import Chunk, FrameError
 from lume_widget.core.session import Session
 from lume_widget.core.wire import message_from_json, parse_frames, validate_message
 from lume_widget.errors import InvalidMessageError
@@ -57,8 +58,10 @@ def test_backend_text_is_repaired_where_it_is_decoded() -> None:
         + json.dumps({"type": "stream_chunk", "content": "half " + HIGH})
     )
     error, chunk = batch.events
-    assert error["error"] == "bad \ufffd"
-    assert chunk["content"] == "half " + HIGH  # joined with the next chunk by the session
+    assert isinstance(error, FrameError)
+    assert isinstance(chunk, Chunk)
+    assert error.error == "bad \ufffd"
+    assert chunk.content == "half " + HIGH  # joined with the next chunk by the session
 
 
 def test_session_joins_a_pair_split_across_two_chunks() -> None:
