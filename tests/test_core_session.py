@@ -309,6 +309,57 @@ def test_session_accept_then_close_demotes_after_the_attempt_budget() -> None:
     assert d.session.tier is Tier.REST
 
 
+def _live_reply_then_idle_failures(failures: int) -> Driver:
+    """A reply delivered on live, then the backend goes away while nobody is typing."""
+    d = Driver()
+    d.live_up(0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "stream_chunk", "content": "x"}, {"type": "stream_complete"})
+    d.answer_history(1.2, history(("u1", "user", "Hi"), ("a1", "assistant", "x")))
+    assert d.of(ReplyCompleted)
+    d.session.live_closed(d.session.live_generation, "closed (1012)", 2.0)
+    for i in range(failures):
+        d.session.live_connect_failed(d.session.live_generation, None, "refused", 3.0 + i)
+    d.drain()
+    return d
+
+
+def test_session_live_that_delivered_keeps_retrying_while_idle_with_a_capped_backoff() -> None:
+    d = _live_reply_then_idle_failures(12)
+    assert d.session.tier is Tier.LIVE
+    assert not d.of(TierChanged)
+    assert d.session.status is ConnectionStatus.RECONNECTING
+    delays = [a.delay_s for a in d.of(ConnectLive)][1:]
+    assert len(delays) == 13
+    assert max(delays) == d.session.settings.backoff_cap_s  # random=1.0: the ceiling itself
+    d.session.live_opened(d.session.live_generation, 20.0)  # the backend is back
+    d.drain()
+    assert d.session.status is ConnectionStatus.CONNECTED
+
+
+def test_session_turn_after_idle_failures_past_the_budget_goes_by_rest_at_once() -> None:
+    d = _live_reply_then_idle_failures(5)
+    retry = d.last(ConnectLive)
+    d.session.begin_turn("Again", 9.0)
+    d.drain()
+    assert d.session.tier is Tier.REST
+    assert "before this turn" in d.of(TierChanged)[-1].reason
+    assert d.last(SendRest).text == "Again"
+    assert d.last(CloseLive).generation == retry.generation
+
+
+def test_session_turn_after_idle_failures_within_the_budget_waits_for_live() -> None:
+    d = _live_reply_then_idle_failures(2)
+    d.session.begin_turn("Again", 9.0)
+    d.drain()
+    assert d.session.turn_phase is TurnPhase.WAITING_LINK
+    for i in range(3):  # the turn spends what is left of the budget, then goes by REST
+        d.session.live_connect_failed(d.session.live_generation, None, "refused", 9.1 + i)
+    d.drain()
+    assert d.session.tier is Tier.REST
+    assert d.last(SendRest).text == "Again"
+
+
 def test_session_rest_polls_grow_from_one_to_three_seconds() -> None:
     d = Driver(pinned=Tier.REST)
     d.session.start(0.0)

@@ -75,6 +75,7 @@ class TurnDelivery:
     _rest_failures: int
     _backoff: Backoff
     _background_reads: dict[int, int]
+    _live_proven: bool
 
     if TYPE_CHECKING:  # provided by Session
 
@@ -502,6 +503,8 @@ class TurnDelivery:
             len(reply.content),
             result.chunks,
         )
+        if self.tier is Tier.LIVE:
+            self._live_proven = True
         self._end_turn()
         self._after_turn("reply complete", now)
         self._events.append(ReplyCompleted(result))

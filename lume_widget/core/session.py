@@ -128,6 +128,8 @@ class Session(TurnDelivery):
         self._probing = False
         self._live_failures = 0
         self._live_ever_up = False
+        self._live_proven = False
+        """Live delivered a reply or stayed up past ``stable_link_s`` in this session."""
         self._live_up_since: float | None = None
         self._last_ping = 0.0
         self._last_probe: float | None = None
@@ -341,7 +343,7 @@ class Session(TurnDelivery):
             return
         self._live_failures += 1
         refused = status in (400, 401, 403, 404)
-        exhausted = self._live_failures >= self.settings.live_connect_attempts
+        exhausted = self._live_budget_spent()
         if refused or exhausted:
             why = (
                 f"live upgrade refused ({status})"
@@ -444,6 +446,7 @@ class Session(TurnDelivery):
                 and now - self._live_up_since >= self.settings.stable_link_s
             ):
                 self._live_failures = 0
+                self._live_proven = True
                 self._backoff.tick(now)
 
     # outcomes of the driver's tasks ----------------------------------------------
@@ -515,6 +518,15 @@ class Session(TurnDelivery):
 
     def _stale_live(self, generation: int) -> bool:
         return generation != self._live_generation or self.closed
+
+    def _live_budget_spent(self) -> bool:
+        """Whether live has used its attempt budget and gives way to the tier below: during a
+        turn, or while idle when live never proved itself (no reply delivered, never stable).
+        A live link that worked is retried while idle without limit (backoff capped), so a
+        backend that restarts between turns finds the client back on live; the next turn
+        goes by REST at once if the budget is spent by then."""
+        spent = self._live_failures >= self.settings.live_connect_attempts
+        return spent and (self._turn is not None or not self._live_proven)
 
     def _should_probe(self, now: float) -> bool:
         if self.pinned is not None or self.tier is Tier.LIVE or self.live is not LinkState.DOWN:
@@ -700,7 +712,7 @@ class Session(TurnDelivery):
                 self._move(turn, P.CHECKING)
                 self._check(turn, 0.0)
         if self.tier is Tier.LIVE:
-            if self._live_failures >= self.settings.live_connect_attempts and self.pinned is None:
+            if self._live_budget_spent() and self.pinned is None:
                 self._demote(f"live closed {self._live_failures} times soon after opening", now)
                 return
             self._connect_live(
@@ -742,6 +754,9 @@ class Session(TurnDelivery):
                 self._live_failures = 0
                 self._backoff.reset()
                 self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
+            elif self._live_failures >= self.settings.live_connect_attempts and self.pinned is None:
+                # live kept failing while idle (it only retried): this turn goes by REST now
+                self._demote(f"live failed {self._live_failures} times before this turn", now)
             return
         if self.tier is Tier.LEGACY and self.legacy is LinkState.DOWN:
             self._connect_legacy(0.0)  # stopped when the credentials failed: try it again
