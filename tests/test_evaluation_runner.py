@@ -13,6 +13,7 @@ import pytest
 
 from lume_widget.core.events import ChunkReceived, Reply, ReplyCompleted, Tier
 from lume_widget.core.models import Goal
+from lume_widget.core.settings import Settings
 from lume_widget.errors import (
     ConfigurationError,
     RateLimitedError,
@@ -64,6 +65,11 @@ class FakeChat:
         yield ReplyCompleted(reply)
 
     async def complete(self) -> None:
+        if self.client.cleanup_refusals:
+            status = self.client.cleanup_refusals.pop(0)
+            if status == 429:
+                raise RateLimitedError("rate limited", status=429, retry_after=0.002)
+            raise ServerError("unavailable", status=status)
         self.closed_as = "completed"
         self.client.active -= 1
 
@@ -77,6 +83,7 @@ class FakeChat:
 
 class FakeClient:
     url = "http://127.0.0.1:1/"
+    settings = Settings().scaled(0.01)
 
     def __init__(self, *, max_active: int = 10, refuse_creates: int = 0) -> None:
         self.chats: list[FakeChat] = []
@@ -85,6 +92,8 @@ class FakeClient:
         self.max_active = max_active
         self.refuse_creates = refuse_creates
         self.rate_limits_left = 0
+        self.cleanup_refusals: list[int] = []
+        """Statuses that completing a consultation answers first, one per attempt."""
         self.goals: list[Goal] = []
         self.gate = asyncio.Event()
         self.gate.set()
@@ -199,6 +208,46 @@ async def test_runner_error_ends_one_conversation_only(tmp_path: Path) -> None:
     assert [r.outcome for r in outcome.records if r.scenario == "good"] == ["passed"] * 4
     assert "never sent" not in [text for _, text in client.turn_log]
     assert all(chat.closed_as == "completed" for chat in client.chats)
+
+
+async def test_runner_cleanup_retries_through_rate_limits_until_completed(
+    tmp_path: Path,
+) -> None:
+    client = FakeClient()
+    client.cleanup_refusals = [429, 429, 503, 429, 429, 429, 429]  # past the REST retry budget
+    text = "scenarios:\n  - {name: r, turns: [{say: hello}]}\n"
+    outcome = await run(client, text, tmp_path)
+    assert [r.outcome for r in outcome.records] == ["passed"]
+    assert client.cleanup_refusals == []
+    assert [chat.closed_as for chat in client.chats] == ["completed"]
+    assert client.active == 0
+
+
+async def test_runner_cleanup_gives_up_after_a_turn_deadline(tmp_path: Path) -> None:
+    client = FakeClient()
+    client.cleanup_refusals = [503] * 1000
+    now = [0.0]
+    waits: list[float] = []
+
+    async def sleep(delay: float) -> None:
+        waits.append(delay)
+        now[0] += delay
+        await asyncio.sleep(0)
+
+    text = "scenarios:\n  - {name: r, turns: [{say: hello}]}\n"
+    runner = Runner(
+        client,
+        parse_scenarios(text),
+        RunOptions(out_dir=tmp_path),
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
+    outcome = await runner.run()
+    assert [r.outcome for r in outcome.records] == ["passed"]
+    assert [chat.closed_as for chat in client.chats] == [None]  # left active, and said so
+    # tried until a turn's deadline, twice: at the conversation's end and at the run's end
+    assert client.settings.turn_deadline_s < sum(waits) <= 2 * client.settings.turn_deadline_s
+    assert 1000 - len(client.cleanup_refusals) == len(waits) + 2
 
 
 async def test_runner_retries_undelivered_turns_after_rate_limits(tmp_path: Path) -> None:

@@ -30,8 +30,11 @@ from typing import TYPE_CHECKING, Any
 from lume_widget.core.events import ChunkReceived, ReplyCompleted, TurnFailed
 from lume_widget.errors import (
     ConfigurationError,
+    ConnectionFailedError,
+    ConsultationNotActiveError,
     LumeError,
     RateLimitedError,
+    ServerError,
     TooManyConsultationsError,
 )
 from lume_widget.evaluation.chatmodel import ModelCallError
@@ -73,6 +76,14 @@ LOG_CLOCK_SKEW = timedelta(seconds=60)
 
 CLOSE_TIMEOUT_S = 5.0
 """How long closing a consultation's sockets may take before the run moves on."""
+
+CLEANUP_TURNS = 1.0
+"""Completing (or deleting) a consultation is retried through rate limits, 5xx and outages
+for as long as a turn may take (the client's ``turn_deadline_s`` times this) before the run
+gives up on it and says so; each wait honours Retry-After."""
+
+CLEANUP_RETRY_S = (0.05, 2.0)
+"""First and longest wait between cleanup attempts when the backend gives no Retry-After."""
 
 
 class _ConversationError(Exception):
@@ -592,11 +603,40 @@ class Runner:
         elif self.options.cleanup == "delete":
             await chat.delete()
 
+    async def _finish_until_done(self, chat: Consultation) -> None:
+        """:meth:`_finish`, retried through transient failures until it succeeds or
+        a turn's deadline passes (:data:`CLEANUP_TURNS`): a rate limit waits its Retry-After (at least the
+        current backoff step), a 5xx or an unreachable backend the backoff step."""
+        deadline = self._clock() + CLEANUP_TURNS * self.client.settings.turn_deadline_s
+        step, longest = CLEANUP_RETRY_S
+        while True:
+            try:
+                await self._finish(chat)
+                return
+            except ConsultationNotActiveError:
+                if self.options.cleanup == "complete":
+                    return  # an earlier attempt completed it and its answer was lost
+                raise
+            except (RateLimitedError, ServerError, ConnectionFailedError) as exc:
+                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
+                wait = max(step, retry_after or 0.0)
+                if self._clock() + wait > deadline:
+                    raise
+                logger.info(
+                    "could not %s consultation %s yet (%s); again in %.2f s",
+                    self.options.cleanup,
+                    chat.id,
+                    exc,
+                    wait,
+                )
+                await self._sleep(wait)
+                step = min(step * 2, longest)
+
     async def _release(self, chat: Consultation, *, log: ConsultationLog | None = None) -> bool:
         """Complete (or delete) the consultation and close its links; True when that worked."""
         log = log or self._log
         try:
-            await self._finish(chat)
+            await self._finish_until_done(chat)
         except LumeError as exc:
             logger.warning("could not %s consultation %s: %s", self.options.cleanup, chat.id, exc)
             await self._close_link(chat)
