@@ -31,17 +31,24 @@ re-raised ``from`` the original, so callers never need to catch third-party type
 Errors about a message that was not delivered carry ``unsent_text`` so that nothing
 the user typed is lost; errors about a reply cut short carry ``partial_text``.
 
-How they reach a person (one line on the command line, no chained traceback from the
-synchronous calls or in a notebook, everything with ``LUME_DEBUG=1``) is decided in
-:mod:`lume_widget.presentation`.
+An error says itself in the words of the place that shows it (:meth:`LumeError.describe`:
+``"python"`` for calls and notebooks, ``"cli"`` for the command line); a notebook shows
+:func:`notebook_lines`, and ``LUME_DEBUG=1`` (:func:`debug_enabled`) asks for every traceback
+complete. The rest of how errors reach a person (one line on the command line, no chained
+traceback from the synchronous calls) is :mod:`lume_widget.presentation`, which builds on
+this module and is never imported by it.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
+
+from lume_widget import defaults
 
 __all__ = [
+    "ENV_DEBUG",
     "ApiError",
     "AuthenticationError",
     "ConfigurationError",
@@ -63,7 +70,66 @@ __all__ = [
     "TooManyConsultationsError",
     "TurnCancelledError",
     "TurnTimeoutError",
+    "debug_enabled",
+    "describe_missing",
+    "notebook_lines",
 ]
+
+ENV_DEBUG = "LUME_DEBUG"
+"""Set to 1 for complete tracebacks, chained causes included, everywhere."""
+
+Place = Literal["python", "cli"]
+"""Where an error is shown: Python calls and notebooks, or the command line."""
+
+_ENV = {
+    "url": defaults.ENV_URL,
+    "api_key": defaults.ENV_API_KEY,
+    "email": defaults.ENV_EMAIL,
+    "password": defaults.ENV_PASSWORD,
+    "token": defaults.ENV_TOKEN,
+}
+
+
+def debug_enabled() -> bool:
+    """Whether ``LUME_DEBUG`` asks for complete tracebacks."""
+    return os.environ.get(ENV_DEBUG, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _setting(name: str, place: Place) -> str:
+    env = _ENV[name]
+    if place == "cli":
+        return f"--{name.replace('_', '-')} (or {env})"
+    return f"{name}= (or {env})"
+
+
+def describe_missing(missing: tuple[str, ...], place: Place = "python") -> str:
+    """One sentence naming every missing setting, in the words of ``place``.
+
+    ``token`` in ``missing`` means "a token, or an email and a password".
+    """
+    parts = []
+    for name in missing:
+        if name == "token":
+            parts.append(
+                f"{_setting('token', place)}, or {_setting('email', place)} and "
+                f"{_setting('password', place)}"
+            )
+        else:
+            parts.append(_setting(name, place))
+    them = "them" if len(parts) > 1 or "token" in missing else "it"
+    if place == "cli":
+        how = f"Give {them}, or leave out --url (and {defaults.ENV_URL})"
+    else:
+        how = f"Pass {them}, or leave out url= (and {defaults.ENV_URL})"
+    return f"Missing {' and '.join(parts)}. {how} to use the embedded reference server."
+
+
+def notebook_lines(exc: LumeError) -> list[str]:
+    """What a notebook shows for ``exc``: its type and message, and how to see more."""
+    return [
+        f"{type(exc).__name__}: {exc.describe('python')}",
+        f"(set {ENV_DEBUG}=1 for the full traceback)",
+    ]
 
 
 class LumeError(Exception):
@@ -89,17 +155,19 @@ class LumeError(Exception):
     def __str__(self) -> str:
         return self.message
 
+    def describe(self, place: Place) -> str:
+        """The message in the words of ``place`` (``"python"`` or ``"cli"``)."""
+        return self.message
+
     @property
     def _render_traceback_(self) -> Callable[[], list[str]]:
         """IPython's hook: a notebook shows the error's message, not a chained traceback.
 
         Absent (so IPython prints the whole traceback) when ``LUME_DEBUG=1``.
         """
-        from lume_widget import presentation
-
-        if presentation.debug_enabled():
+        if debug_enabled():
             raise AttributeError("_render_traceback_")
-        return lambda: presentation.notebook_lines(self)
+        return lambda: notebook_lines(self)
 
 
 class ConfigurationError(LumeError):
@@ -112,12 +180,15 @@ class MissingSettingsError(ConfigurationError):
     Each entry is a keyword argument of :meth:`LumeClient.connect` (``api_key``, ``email``,
     ``password``, ``token``; ``token`` stands for "``token``, or ``email`` and ``password``").
     The message says it in Python's words; the command line says it in flags and
-    environment variables (:func:`lume_widget.presentation.describe_missing`).
+    environment variables (:func:`describe_missing`).
     """
 
     def __init__(self, message: str, *, missing: tuple[str, ...]) -> None:
         super().__init__(message)
         self.missing = missing
+
+    def describe(self, place: Place) -> str:
+        return describe_missing(self.missing, place)
 
 
 class InvalidInputError(LumeError, ValueError):

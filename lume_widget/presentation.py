@@ -14,14 +14,18 @@
 from __future__ import annotations
 
 import functools
-import os
 import sys
 import traceback
 from collections.abc import Callable
-from typing import Literal, ParamSpec, TextIO, TypeVar
+from typing import ParamSpec, TextIO, TypeVar
 
-from lume_widget import defaults
-from lume_widget.errors import LumeError, MissingSettingsError
+from lume_widget.errors import (
+    ENV_DEBUG,
+    LumeError,
+    debug_enabled,
+    describe_missing,
+    notebook_lines,
+)
 
 __all__ = [
     "ENV_DEBUG",
@@ -32,74 +36,17 @@ __all__ = [
     "print_cli_error",
     "user_facing",
 ]
+"""``ENV_DEBUG``, ``debug_enabled``, ``describe_missing`` and ``notebook_lines`` live in
+:mod:`lume_widget.errors` (an error renders itself in a notebook); they are exported here
+too, so everything about how errors reach a person can be imported from one place."""
 
-ENV_DEBUG = "LUME_DEBUG"
-"""Set to 1 for complete tracebacks, chained causes included, everywhere."""
-
-Place = Literal["python", "cli"]
 P = ParamSpec("P")
 R = TypeVar("R")
-
-_ENV = {
-    "url": defaults.ENV_URL,
-    "api_key": defaults.ENV_API_KEY,
-    "email": defaults.ENV_EMAIL,
-    "password": defaults.ENV_PASSWORD,
-    "token": defaults.ENV_TOKEN,
-}
-
-
-def debug_enabled() -> bool:
-    """Whether ``LUME_DEBUG`` asks for complete tracebacks."""
-    return os.environ.get(ENV_DEBUG, "").strip().lower() in ("1", "true", "yes", "on")
-
-
-def _setting(name: str, place: Place) -> str:
-    env = _ENV[name]
-    if place == "cli":
-        return f"--{name.replace('_', '-')} (or {env})"
-    return f"{name}= (or {env})"
-
-
-def describe_missing(missing: tuple[str, ...], place: Place = "python") -> str:
-    """One sentence naming every missing setting, in the words of ``place``.
-
-    ``token`` in ``missing`` means "a token, or an email and a password".
-    """
-    parts = []
-    for name in missing:
-        if name == "token":
-            parts.append(
-                f"{_setting('token', place)}, or {_setting('email', place)} and "
-                f"{_setting('password', place)}"
-            )
-        else:
-            parts.append(_setting(name, place))
-    them = "them" if len(parts) > 1 or "token" in missing else "it"
-    if place == "cli":
-        how = f"Give {them}, or leave out --url (and {defaults.ENV_URL})"
-    else:
-        how = f"Pass {them}, or leave out url= (and {defaults.ENV_URL})"
-    return f"Missing {' and '.join(parts)}. {how} to use the embedded reference server."
-
-
-def _message(exc: LumeError, place: Place) -> str:
-    if isinstance(exc, MissingSettingsError):
-        return describe_missing(exc.missing, place)
-    return exc.message
 
 
 def cli_message(exc: LumeError) -> str:
     """The message of ``exc`` in the command line's words (flags and environment variables)."""
-    return _message(exc, "cli")
-
-
-def notebook_lines(exc: LumeError) -> list[str]:
-    """What a notebook shows for ``exc``: its type and message, and how to see more."""
-    return [
-        f"{type(exc).__name__}: {_message(exc, 'python')}",
-        f"(set {ENV_DEBUG}=1 for the full traceback)",
-    ]
+    return exc.describe("cli")
 
 
 def print_cli_error(
