@@ -73,8 +73,8 @@ def test_compare_sends_to_every_side_each_with_its_own_consultation(
             "And caffeine?",
         ]
         first = {r["side"]: r for r in turns[0]["replies"]}
-        assert first[0]["rating"] == "up" and first[0]["best"] is False
-        assert first[1]["best"] is True and first[1]["note"] == "off persona"
+        assert (first[0]["rating"], first[0]["best"]) == ("up", False)
+        assert (first[1]["best"], first[1]["note"]) == (True, "off persona")
         assert turns[1]["replies"] == []
         path = cmp.to_scenario(tmp_path / "compare.yaml")
         text = path.read_text(encoding="utf-8")
@@ -151,7 +151,8 @@ def test_compare_four_sides_at_200_chunks_per_s_stay_within_the_comm_budget(
         assert peak <= COMM_BUDGET_PER_S
         for log, reply in zip(logs, replies, strict=True):
             text = "".join(d.data["content"]["text"] for d in log.of_kind("delta"))
-            assert isinstance(reply, Reply) and text == reply.text
+            assert isinstance(reply, Reply)
+            assert text == reply.text
     finally:
         cmp.close()
 
