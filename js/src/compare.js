@@ -7,7 +7,8 @@
  */
 
 import { createComposer } from './composer.js';
-import { h } from './dom.js';
+import { button, h } from './dom.js';
+import { download } from './export.js';
 
 /** Draws the comparison of `model` in `el`; `ChatView` draws one side. Returns a cleanup. */
 export function renderCompare(model, el, ChatView) {
@@ -19,7 +20,11 @@ export function renderCompare(model, el, ChatView) {
     sent: () => {},
   }, { hintId: `lume-compare-hint-${Math.random().toString(36).slice(2)}` });
   const cols = h('div', { class: 'lume-compare__cols' });
-  const root = h('div', { class: 'lume-compare', 'data-lm-suppress-shortcuts': 'true' }, cols, composer.el);
+  const save = button('Save as scenario', 'save', () => model.send({ type: 'save_scenario' }), { className: 'lume-btn--ghost' });
+  const root = h('div', { class: 'lume-chat lume-compare', 'data-lm-suppress-shortcuts': 'true' },
+    cols, composer.el, h('div', { class: 'lume-compare__tools' }, save));
+  const onCustom = (m) => { if (m && m.type === 'scenario') download(String(m.text), String(m.name), 'application/yaml'); };
+  model.on('msg:custom', onCustom);
   el.append(root);
   const draw = () => {
     const n = (model.get('sides') || []).length;
@@ -50,6 +55,7 @@ export function renderCompare(model, el, ChatView) {
     });
   return () => {
     gone = true;
+    model.off('msg:custom', onCustom);
     for (const name of ['busy', 'input_enabled', 'error', 'sides']) model.off(`change:${name}`, onChange);
     for (const view of views) view.destroy();
     root.remove();

@@ -329,8 +329,20 @@ class CompareWidget(anywidget.AnyWidget):
                 side._spawn_turn(text)
         elif content.get("type") == "stop":
             self.stop()
+        elif content.get("type") == "save_scenario":
+            self._runner.submit(self._offer_scenario())
         else:
             logger.warning("ignoring an unknown message from the comparison: %r", content)
+
+    async def _offer_scenario(self) -> None:
+        """The "Save as scenario" button: the YAML goes to the front end as a download."""
+        try:
+            text = await self._scenario(None, "")
+        except LumeError as exc:
+            self.error = f"Not saved as a scenario: {exc}"
+            return
+        name = f"compare-{slug('-'.join(dict.fromkeys(s.persona for s in self.sides)))}.yaml"
+        self.send({"type": "scenario", "name": name, "text": text})
 
     def _side_changed(self, _change: Any) -> None:
         with self.hold_sync():
