@@ -112,16 +112,24 @@ def _side_specs(
     return specs
 
 
-def _label(spec: Mapping[str, Any], specs: Sequence[Mapping[str, Any]]) -> str:
+def _label(
+    spec: Mapping[str, Any], specs: Sequence[Mapping[str, Any]], goal_title: str = ""
+) -> str:
     if spec.get("label"):
         return str(spec["label"])
     parts = [str(spec["persona"]).replace("_", " ")]
     if sum(1 for s in specs if s["persona"] == spec["persona"]) > 1:
-        if spec.get("goal_id"):
-            parts.append(f"goal {spec['goal_id']}")
+        if len({s.get("goal_id") or "" for s in specs}) > 1:
+            parts.append(
+                goal_title or (f"goal {spec['goal_id']}" if spec.get("goal_id") else "no goal")
+            )
         if spec.get("url"):
             parts.append(str(spec["url"]).split("://")[-1].split("/")[0])
     return " · ".join(parts)
+
+
+def _goal_title(side: ChatWidget, goal_id: str) -> str:
+    return next((str(g.get("title")) for g in side.goals if str(g.get("id")) == goal_id), "")
 
 
 class CompareWidget(anywidget.AnyWidget):
@@ -201,7 +209,10 @@ class CompareWidget(anywidget.AnyWidget):
         self._turns: list[str] = []
         with self.hold_sync():
             self.sides = built
-            self.labels = [_label(spec, specs) for spec in specs]
+            self.labels = [
+                _label(spec, specs, _goal_title(side, spec.get("goal_id") or ""))
+                for spec, side in zip(specs, built, strict=True)
+            ]
         for side in built:
             side.observe(self._side_changed, names=["pending", "input_enabled"])
             side.observe(self._best_changed, names=["ratings"])
