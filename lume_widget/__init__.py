@@ -5,7 +5,8 @@ server's process, for one, never loads the widget stack):
 
 - :class:`Consultation`, :class:`LumeClient`, :func:`connect` (sync facade): the client.
 - :class:`ChatWidget`: the streaming chat panel.
-- :func:`evaluate`, :func:`evaluate_async`: scripted persona evaluations.
+- :func:`evaluate`, :func:`evaluate_async`: scripted persona evaluations; :func:`replay`,
+  :func:`replay_async`: a recorded run's user turns sent again (another persona, goal, backend).
 - :func:`embedded_server`: the reference server, started once per process.
 - :func:`log_to_notebook`: show the package's log records in the notebook (they go to the
   ``logging`` system only, never on their own to a cell's stderr).
@@ -46,7 +47,7 @@ if TYPE_CHECKING:
     from lume_widget.core.events import ConnectionStatus, Reply, Tier
     from lume_widget.core.models import Goal
     from lume_widget.embedded import embedded_server
-    from lume_widget.evaluation import evaluate, evaluate_async
+    from lume_widget.evaluation import evaluate, evaluate_async, replay, replay_async
     from lume_widget.widget import ChatWidget
 
 _LAZY: dict[str, str] = {
@@ -62,6 +63,8 @@ _LAZY: dict[str, str] = {
     "embedded_server": "lume_widget.embedded",
     "evaluate": "lume_widget.evaluation",
     "evaluate_async": "lume_widget.evaluation",
+    "replay": "lume_widget.evaluation",
+    "replay_async": "lume_widget.evaluation",
 }
 
 __all__ = [
@@ -98,6 +101,8 @@ __all__ = [
     "evaluate",
     "evaluate_async",
     "log_to_notebook",
+    "replay",
+    "replay_async",
 ]
 
 

@@ -37,7 +37,7 @@ __all__ = ["browser", "bundle", "page_url", "panel"]  # fixtures, shared with th
 
 
 def test_panel_renders_transcript_badges_and_pickers_from_traits(panel: Panel) -> None:
-    reply = "# Plan\n\nSleep **earlier** and keep `notes`.\n\n```python\nprint('hi')\n```\n"
+    reply = '# Plan\n\nSleep **earlier** and keep `notes`.\n\n```json\n{"bed": "22:30"}\n```\n'
     panel.mount(
         messages=[user_message("u1", "Help me **sleep**"), assistant_message("a1", reply)],
         goal_id="g-run",
@@ -48,7 +48,7 @@ def test_panel_renders_transcript_badges_and_pickers_from_traits(panel: Panel) -
     md = panel.root.locator(".lume-row--assistant .lume-md")
     expect(md.locator("h1")).to_have_text("Plan")
     expect(md.locator("strong")).to_have_text("earlier")
-    expect(md.locator("pre[data-lang=python] .hljs-built_in")).to_have_text("print")
+    expect(md.locator("pre[data-lang=json] .hljs-attr")).to_have_text('"bed"')
     expect(panel.root.locator(".lume-row--assistant .lume-metrics")).to_contain_text(
         "first token 420 ms"
     )
@@ -416,13 +416,13 @@ def test_panel_history_of_500_messages_ends_with_every_row_in_order_without_free
 def test_panel_long_history_colours_older_code_when_scrolled_near(panel: Panel) -> None:
     panel.mount(messages=long_history(120))
     expect(panel.root.locator(".lume-row")).to_have_count(120)
-    newest = panel.root.locator(".lume-row").last.locator("pre > code").first
-    expect(newest.locator(".hljs-keyword").first).to_be_visible()  # drawn first, coloured at once
-    oldest = panel.root.locator(".lume-row").nth(1).locator("pre > code").first
+    newest = panel.root.locator(".lume-row").last.locator("pre[data-lang=json] > code").first
+    expect(newest.locator(".hljs-attr").first).to_be_visible()  # drawn first, coloured at once
+    oldest = panel.root.locator(".lume-row").nth(1).locator("pre[data-lang=json] > code").first
     assert "lume-unlit" in (oldest.get_attribute("class") or "")
     text = oldest.text_content()
     panel.page.evaluate("() => { document.querySelector('.lume-transcript').scrollTop = 0; }")
-    expect(oldest.locator(".hljs-keyword").first).to_be_attached()
+    expect(oldest.locator(".hljs-attr").first).to_be_attached()
     assert "lume-unlit" not in (oldest.get_attribute("class") or "")
     assert oldest.text_content() == text
 

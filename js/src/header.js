@@ -46,7 +46,7 @@ function fillSelect(select, options, value) {
 
 /**
  * Builds the header. `actions`: setPersona(name), setGoal(id), refreshGoals(), newConsultation(),
- * clearView(), download(), toggleDrawer(name). Returns {els: [header, toolbar], drawerButtons, render}.
+ * clearView(), download(), saveScenario(), toggleDrawer(name). Returns {els: [header, toolbar], drawerButtons, render}.
  */
 export function createHeader(actions) {
   const statusBadge = badge('status');
@@ -72,6 +72,7 @@ export function createHeader(actions) {
   const newButton = button('New consultation', 'plus', () => actions.newConsultation(), { iconOnly: true });
   const clearButton = button('Clear view (hide the messages shown; nothing is deleted)', 'hide', () => actions.clearView(), { iconOnly: true });
   const downloadButton = button('Download the conversation (Markdown)', 'download', () => actions.download(), { iconOnly: true });
+  const scenarioButton = button('Save as scenario (a YAML file for lume-widget eval)', 'save', () => actions.saveScenario(), { iconOnly: true });
   const drawerButtons = {
     consultations: button('Consultations', 'history', () => actions.toggleDrawer('consultations'), { iconOnly: true }),
     explore: button('Explore tiers and faults', 'explore', () => actions.toggleDrawer('explore'), { iconOnly: true }),
@@ -82,7 +83,7 @@ export function createHeader(actions) {
       h('label', { class: 'lume-picker' }, h('span', { text: 'Persona' }), persona),
       h('label', { class: 'lume-picker lume-picker--goal' }, h('span', { text: 'Goal' }), goal)),
     h('div', { class: 'lume-tools' },
-      newButton, clearButton, downloadButton, drawerButtons.consultations, drawerButtons.explore));
+      newButton, clearButton, downloadButton, scenarioButton, drawerButtons.consultations, drawerButtons.explore));
 
   let prev = {};
 
@@ -110,6 +111,7 @@ export function createHeader(actions) {
     drawerButtons.consultations.disabled = gone;
     clearButton.disabled = itemCount === 0;
     downloadButton.disabled = !(Array.isArray(t.messages) && t.messages.length);
+    scenarioButton.disabled = gone || !(t.messages || []).some((m) => m.role === 'user' && m.status !== 'unsent');
     const goalTitle = goals.find((g) => String(g.id) === t.goal_id);
     subtitle.textContent = [humanize(t.persona), goalTitle ? goalTitle.title : ''].filter(Boolean).join(' \u00b7 ');
     subtitle.title = subtitle.textContent;

@@ -12,6 +12,7 @@ import { download, exportName, toMarkdown } from './export.js';
 import { mountGoalForm } from './goals.js';
 import { warmUp } from './markdown.js';
 import { createPanel } from './panel.js';
+import { withRating } from './rating.js';
 import { fromTraits, reduce, visibleItems } from './transcript.js';
 
 /** Traits the panel draws; a change to any of them schedules a frame. */
@@ -19,7 +20,7 @@ export const TRAITS = [
   'messages', 'pending', 'status', 'status_reason', 'tier', 'tier_reason', 'pinned_tier',
   'persona', 'personas', 'goal_id', 'goals', 'consultation_id', 'input_enabled',
   'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults', 'error_action',
-  'consultations',
+  'consultations', 'ratings',
 ];
 
 /** Class ipywidgets puts on a view whose model has no live comm (kernel restarted or gone). */
@@ -77,6 +78,8 @@ export class ChatView {
         const traits = this.traits();
         download(toMarkdown(traits), exportName(traits));
       },
+      rate: (id, value) => this.write('ratings', withRating(this.model.get('ratings'), id, value)),
+      saveScenario: () => this.send({ type: 'save_scenario' }),
       simulateDrop: () => this.send({ type: 'simulate_drop' }),
       setFaults: (faults) => this.send({ type: 'set_faults', faults }),
       clearView: () => this.dispatch({ type: 'clear_view' }),
@@ -147,6 +150,10 @@ export class ChatView {
   }
 
   receive(message) {
+    if (message && message.type === 'scenario') {
+      download(String(message.text), String(message.name), 'application/yaml');
+      return;
+    }
     if (!message || (message.type !== 'delta' && message.type !== 'snapshot')) return;
     this.dispatch(message);
     const draft = this.state.draft;

@@ -12,17 +12,16 @@
  * last blank line outside a code fence, parses each finished stretch once and keeps its
  * HTML, and re-renders only the tail after the cut.
  *
- * Code is coloured for Python and JSON, what notebook users paste most; other fences are
- * shown as plain code (each grammar costs the bundle 3-7 KB of its 150 KB budget).
+ * Code is coloured for JSON; other fences (Python included) are shown as plain code: each
+ * grammar costs the bundle 3-7 KB of its 150 KB budget, and the comparison view and the
+ * rating row needed that room.
  */
 
 import DOMPurify from 'dompurify';
 import hljs from 'highlight.js/lib/core';
 import json from 'highlight.js/lib/languages/json';
-import python from 'highlight.js/lib/languages/python';
 import { Marked } from 'marked';
 
-hljs.registerLanguage('python', python);
 hljs.registerLanguage('json', json);
 
 const ESCAPES = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };

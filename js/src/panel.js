@@ -26,7 +26,7 @@ let panelCount = 0;
  * Builds the panel inside `root`. `actions`: send(text), stop(), retry(), newConsultation(),
  * completeOldest(), clearView(), showAll(), setPersona(name), setGoal(id), refreshGoals(), pinTier(tier),
  * simulateDrop(), setFaults(faults), listConsultations(), openConsultation(id),
- * completeConsultation(id), deleteConsultation(id), download().
+ * completeConsultation(id), deleteConsultation(id), download(), rate(id, value), saveScenario().
  * Returns {render(traits, visible), destroy(), announce, element}.
  */
 export function createPanel(root, actions) {
@@ -48,10 +48,11 @@ export function createPanel(root, actions) {
     newConsultation: () => actions.newConsultation(),
     clearView: () => actions.clearView(),
     download: () => actions.download(),
+    saveScenario: () => actions.saveScenario(),
     toggleDrawer: (name) => setDrawer(openDrawer === name ? null : name),
   });
   const transcript = createTranscript(
-    { showAll: () => actions.showAll() },
+    { showAll: () => actions.showAll(), rate: (id, value) => actions.rate(id, value) },
     { announce, afterDraw: () => scroll.afterRender() },
   );
   const jump = h('button', { type: 'button', class: 'lume-jump', hidden: true }, icon('down'), h('span', { text: 'Jump to latest' }));
@@ -143,7 +144,7 @@ export function createPanel(root, actions) {
     header.render(traits, { announce, quiet: firstRender, itemCount: visible.items.length });
     composer.render(traits);
     transcript.setEmptyTitle(`Chat with ${humanize(traits.persona) || 'Lume'}`);
-    transcript.render(visible, { firstRender, words });
+    transcript.render(visible, { firstRender, words, ratings: traits.ratings });
     if (openDrawer) drawers[openDrawer].update(traits);
     if (traits.kernel_gone && openDrawer === 'consultations') setDrawer(null);
     if (traits.error && traits.error !== prev.error && !firstRender) announce(`Error: ${traits.error}`);

@@ -9,6 +9,7 @@
 
 import { button, h } from './dom.js';
 import { DraftRow, LazyHighlighter, messageRow, PendingUserRow } from './messages.js';
+import { ratingBar } from './rating.js';
 
 /** Rows drawn at once when a long history arrives (a reload); older ones follow in slices. */
 const FIRST_ROWS = 16;
@@ -38,11 +39,12 @@ function labelled(item, words) {
 }
 
 /**
- * Builds the transcript. `actions`: showAll(); `announce(text)` speaks to screen readers;
+ * Builds the transcript. `actions`: showAll(), rate(id, value) (a reply's rating row; none
+ * without it), `best` adds the best-reply pick; `announce(text)` speaks to screen readers;
  * `afterDraw()` runs after rows were added out of a render (backfill), for the autoscroll.
  * Returns {el, render(visible, {firstRender}), itemCount(), destroy()}.
  */
-export function createTranscript(actions, { announce, afterDraw }) {
+export function createTranscript(actions, { announce, afterDraw, best = false }) {
   const list = h('div', { class: 'lume-list' });
   const hiddenBar = h('div', { class: 'lume-hidden-bar', hidden: true },
     h('span', { class: 'lume-hidden-bar__text' }),
@@ -61,6 +63,7 @@ export function createTranscript(actions, { announce, afterDraw }) {
   let floorKey = null; // oldest drawn row of a long history still being drawn
   let backfillTask = null;
   let lastItems = [];
+  let ratings = {};
 
   function rowFor(item, retired, quiet = false) {
     const entry = buildRow(item, retired, quiet);
@@ -94,7 +97,11 @@ export function createTranscript(actions, { announce, afterDraw }) {
     // Older rows of a long history are drawn off screen: their code is coloured when seen.
     const rowEl = messageRow(message, announce, draft, { lazy: quiet });
     if (quiet) highlighter.watch(rowEl);
-    return { el: rowEl };
+    if (message.role !== 'assistant' || !actions.rate) return { el: rowEl };
+    const rating = ratingBar(String(message.id), actions.rate, { best });
+    rating.update(ratings[message.id]);
+    rowEl.querySelector('.lume-col').append(rating.el);
+    return { el: rowEl, rating, id: String(message.id) };
   }
 
   /** Where drawing starts: a long new history starts near its end, older rows come later. */
@@ -140,8 +147,10 @@ export function createTranscript(actions, { announce, afterDraw }) {
   }
 
   /** Draws `visible` (visibleItems of the reducer); `words` label the turn in flight. */
-  function render(visible, { firstRender, words }) {
+  function render(visible, { firstRender, words, ratings: rated }) {
     state.firstRender = firstRender;
+    const ratingsChanged = (rated || {}) !== ratings;
+    ratings = rated || {};
     visible = { ...visible, items: visible.items.map((item) => labelled(item, words)) };
     const { hidden } = visible;
     const start = firstShown(visible.items);
@@ -171,6 +180,8 @@ export function createTranscript(actions, { announce, afterDraw }) {
         entry.draft.update(item);
       } else if (entry.user) {
         entry.user.update(item);
+      } else if (entry.rating && ratingsChanged) {
+        entry.rating.update(ratings[entry.id]);
       }
       const expected = previous ? previous.nextSibling : list.firstChild;
       if (expected !== entry.el) list.insertBefore(entry.el, expected);

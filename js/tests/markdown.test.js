@@ -81,11 +81,11 @@ describe('sanitizing', () => {
 
 describe('rendering', () => {
   it('test_markdown_code_blocks_are_highlighted_with_a_language_label', () => {
-    const root = dom(renderMarkdown('```python\ndef f(x):\n    return "hi"\n```\n'));
+    const root = dom(renderMarkdown('```json\n{"f": "hi", "n": true}\n```\n'));
     const pre = root.querySelector('pre');
-    expect(pre.getAttribute('data-lang')).toBe('python');
-    expect(pre.querySelector('code').className).toContain('language-python');
-    expect(pre.querySelector('.hljs-keyword').textContent).toBe('def');
+    expect(pre.getAttribute('data-lang')).toBe('json');
+    expect(pre.querySelector('code').className).toContain('language-json');
+    expect(pre.querySelector('.hljs-literal').textContent).toBe('true');
     expect(pre.querySelector('.hljs-string').textContent).toBe('"hi"');
   });
 
@@ -114,16 +114,16 @@ describe('rendering', () => {
 });
 
 describe('lazy highlighting', () => {
-  const SOURCE = '# t\n\n```python\ndef f(x):\n    return "<b>hi</b>"\n```\n\n```cobol\nMOVE A\n```\n\n```json\n{"a": [1, null]}\n```\n';
+  const SOURCE = '# t\n\n```json\n{"f": "<b>hi</b>"}\n```\n\n```cobol\nMOVE A\n```\n\n```json\n{"a": [1, null]}\n```\n';
 
   it('test_markdown_lazy_render_leaves_known_code_plain_and_marked', () => {
     const root = dom(renderMarkdown(SOURCE, { lazy: true }));
     const codes = [...root.querySelectorAll('pre > code')];
     expect(codes.map((c) => c.classList.contains(UNLIT_CLASS))).toEqual([true, false, true]);
     expect(root.querySelector('[class^="hljs-"], [class*=" hljs-"]')).toBe(null);
-    expect(codes[0].textContent).toBe('def f(x):\n    return "<b>hi</b>"');
+    expect(codes[0].textContent).toBe('{"f": "<b>hi</b>"}');
     expect(root.querySelector('b')).toBe(null);
-    expect(codes[0].parentElement.getAttribute('data-lang')).toBe('python');
+    expect(codes[0].parentElement.getAttribute('data-lang')).toBe('json');
   });
 
   it('test_markdown_highlight_pending_matches_the_eager_render', () => {
@@ -143,7 +143,7 @@ describe('lazy highlighting', () => {
   });
 
   it('test_markdown_finished_cache_keeps_lazy_and_eager_apart', () => {
-    const text = `\`\`\`python\nprint(${Math.random()})\n\`\`\`\n`;
+    const text = `\`\`\`json\n[${Math.random()}]\n\`\`\`\n`;
     const eager = renderFinished(text);
     const lazy = renderFinished(text, { lazy: true });
     expect(lazy).not.toBe(eager);

@@ -27,6 +27,7 @@ from websockets.asyncio.client import connect as ws_connect
 
 from lume_widget.client.auth import LumeAuth
 from lume_widget.client.consultation import Consultation, use_client
+from lume_widget.client.faults import ReferenceFaults
 from lume_widget.client.goals import GoalsApi
 from lume_widget.client.live import WsConnector
 from lume_widget.client.rest import RestApi
@@ -91,11 +92,11 @@ class LumeClient:
         self.sleep = sleep
         self.random = random_source
         self.embedded = embedded
-        self._admin_token = admin_token
-        self._reference: bool | None = True if embedded else None
         self.rest = RestApi(
             self.url, auth, settings, transport=transport, sleep=sleep, random_source=random_source
         )
+        self.faults = ReferenceFaults(self.rest, admin_token, known=True if embedded else None)
+        """The reference server's faults, switched at run time (needs its admin token)."""
         self._consultations: list[Consultation] = []
 
     def __repr__(self) -> str:
@@ -176,7 +177,7 @@ class LumeClient:
         try:
             if not token:
                 await auth.login()
-            await client._detect_reference()
+            await client.faults.detect()
         except BaseException:
             await client.rest.aclose()
             raise
@@ -450,45 +451,24 @@ class LumeClient:
     @property
     def is_reference_server(self) -> bool:
         """Whether the backend is this project's reference server (its faults can be switched)."""
-        return bool(self._reference)
+        return self.faults.is_reference_server
 
     @property
     def server_kind(self) -> str:
         """``reference`` or ``remote``."""
-        return "reference" if self._reference else "remote"
-
-    async def _detect_reference(self) -> None:
-        if self._reference is not None:
-            return
-        outcome = await self.rest.call("GET", "/admin/faults", headers=self._admin_headers(False))
-        self._reference = outcome.status in (200, 401, 403) and isinstance(outcome.payload, dict)
-
-    def _admin_headers(self, required: bool = True) -> dict[str, str]:
-        if not self._admin_token:
-            if required:
-                raise ConfigurationError(
-                    "Reading or setting faults needs the reference server's admin token: pass "
-                    "admin_token= or set LUME_ADMIN_TOKEN."
-                )
-            return {}
-        return {"X-Admin-Token": self._admin_token}
+        return "reference" if self.is_reference_server else "remote"
 
     async def get_faults(self) -> dict[str, Any]:
-        """The reference server's active faults."""
-        outcome = await self.rest.request("GET", "/admin/faults", headers=self._admin_headers())
-        return dict(outcome.data or {})
+        """The reference server's active faults (``client.faults.get()``)."""
+        return await self.faults.get()
 
     async def set_faults(self, **faults: Any) -> dict[str, Any]:
-        """Merge ``faults`` into the reference server's active faults; returns them all."""
-        outcome = await self.rest.request(
-            "PUT", "/admin/faults", json=faults, headers=self._admin_headers()
-        )
-        return dict(outcome.data or {})
+        """Merge ``faults`` into the reference server's active faults (``client.faults.set()``)."""
+        return await self.faults.set(**faults)
 
     async def clear_faults(self) -> dict[str, Any]:
-        """Switch every fault off."""
-        outcome = await self.rest.request("DELETE", "/admin/faults", headers=self._admin_headers())
-        return dict(outcome.data or {})
+        """Switch every fault off (``client.faults.clear()``)."""
+        return await self.faults.clear()
 
     # ----------------------------------------------------------------- close
 

@@ -8,7 +8,9 @@
   (:mod:`.judge`, :mod:`.simulator`), any OpenAI-compatible endpoint.
 - :func:`compare_runs` / :meth:`EvaluationResult.compare`: regressions and fixes between runs.
 - ``report.html`` in every run directory (:mod:`.html_report`).
-- ``lume-widget eval`` and ``lume-widget compare``: the same from the command line.
+- :func:`replay` / :func:`replay_async`: a run's recorded user turns sent again, as a new run.
+- ``lume-widget eval`` (``--replay RUN``) and ``lume-widget compare``: the same from the
+  command line.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 from lume_widget.evaluation.api import evaluate, evaluate_async
 from lume_widget.evaluation.compare import Comparison, compare_runs
 from lume_widget.evaluation.records import TurnRecord
+from lume_widget.evaluation.replayer import replay, replay_async
 from lume_widget.evaluation.result import EvaluationResult
 from lume_widget.evaluation.scenarios import ScenarioFile, ScenarioFileError, load_scenarios
 from lume_widget.evaluation.transcript import TranscriptView
@@ -31,4 +34,6 @@ __all__ = [
     "evaluate",
     "evaluate_async",
     "load_scenarios",
+    "replay",
+    "replay_async",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +20,7 @@ from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.chatmodel import CACHE_DIR_NAME, ChatModel, ModelCache, safe_url
 from lume_widget.evaluation.html_report import write_report
 from lume_widget.evaluation.judge import Judge, resolve_endpoints
+from lume_widget.evaluation.options import ReplayKey
 from lume_widget.evaluation.records import TRANSCRIPTS_FILE, TurnRecord
 from lume_widget.evaluation.report import summarize, write_summary
 from lume_widget.evaluation.result import EvaluationResult
@@ -71,6 +72,7 @@ async def evaluate_async(
     judge_model: str | None = None,
     cache: bool = True,
     model_transport: Any = None,
+    replay_of: Mapping[tuple[str, str, int], ReplayKey] | None = None,
     **client_options: Any,
 ) -> EvaluationResult:
     """Run every conversation of a scenario file and return the result.
@@ -88,7 +90,8 @@ async def evaluate_async(
     ``$LUME_JUDGE_URL``/``$LUME_JUDGE_MODEL``, which win over the file's ``judge:`` block;
     the key comes from ``$LUME_JUDGE_API_KEY`` (else ``$OPENAI_API_KEY``). Judge answers
     are cached in ``.lume-judge-cache`` beside ``out`` (``cache=False`` asks afresh).
-    ``model_transport`` is an httpx transport for those calls (a test seam).
+    ``model_transport`` is an httpx transport for those calls (a test seam). ``replay_of``
+    is set by :func:`~lume_widget.evaluation.replayer.replay`: what each conversation replays.
     """
     scenario_file = scenarios if isinstance(scenarios, ScenarioFile) else load_scenarios(scenarios)
     out_dir = Path(out) if out is not None else default_out_dir()
@@ -120,6 +123,7 @@ async def evaluate_async(
         cleanup=cleanup,
         max_active=max_active,
         progress=display,
+        replay_of=dict(replay_of or {}),
     )
     owns_client = client is None
     watch: RateLimitWatch | None = None

@@ -22,9 +22,10 @@ from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.api import default_out_dir, evaluate_async
 from lume_widget.evaluation.html_report import REPORT_FILE
 from lume_widget.evaluation.records import SUMMARY_FILE, TRANSCRIPTS_FILE
+from lume_widget.evaluation.replayer import replay_async
 from lume_widget.evaluation.report import render_summary
 from lume_widget.evaluation.runner import MAX_ACTIVE_CONSULTATIONS, Progress
-from lume_widget.evaluation.scenarios import ScenarioFileError, load_scenarios
+from lume_widget.evaluation.scenarios import ScenarioFile, ScenarioFileError, load_scenarios
 from lume_widget.presentation import cli_message
 
 __all__ = ["configure", "run"]
@@ -37,7 +38,24 @@ EXIT_USAGE = 2
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("scenarios", type=Path, help="the scenario file (YAML)")
+    parser.add_argument(
+        "scenarios", type=Path, nargs="?", default=None, help="the scenario file (YAML)"
+    )
+    parser.add_argument(
+        "--replay",
+        type=Path,
+        default=None,
+        metavar="RUN_OR_TRANSCRIPTS",
+        help="instead of a scenario file: send the recorded user turns of every conversation of"
+        " a run (its --out directory or transcripts.jsonl) again, as a new run that"
+        " `lume-widget compare` diffs against it; --persona P sends them to another persona",
+    )
+    parser.add_argument(
+        "--goal",
+        default=None,
+        metavar="GOAL_ID",
+        help="with --replay: tie every replayed conversation to this goal (its id on the backend)",
+    )
     parser.add_argument(
         "--url",
         default=None,
@@ -136,11 +154,17 @@ def run(args: argparse.Namespace) -> int:
         # Logs and CI: wide enough that the table never squeezes persona names.
         console = Console(width=140)
     errors = Console(stderr=True, soft_wrap=True)
-    try:
-        scenario_file = load_scenarios(args.scenarios)
-    except ScenarioFileError as exc:
-        errors.print(str(exc), markup=False, highlight=False)
+    problem = _usage_problem(args)
+    if problem:
+        errors.print(f"error: {problem}", markup=False, highlight=False)
         return EXIT_USAGE
+    scenario_file: ScenarioFile | None = None
+    if args.replay is None:
+        try:
+            scenario_file = load_scenarios(args.scenarios)
+        except ScenarioFileError as exc:
+            errors.print(str(exc), markup=False, highlight=False)
+            return EXIT_USAGE
     if args.resume and args.out is None:
         errors.print("--resume needs --out DIR: the directory of the run to continue", markup=False)
         return EXIT_USAGE
@@ -156,25 +180,27 @@ def run(args: argparse.Namespace) -> int:
     try:
         if bar is not None:
             bar.start()
-        result = asyncio.run(
-            evaluate_async(
-                scenario_file,
-                url=args.url,
-                out=out,
-                concurrency=args.concurrency,
-                repeat=args.repeat,
-                personas=args.persona,
-                resume=args.resume,
-                keep=args.keep,
-                delete=args.delete,
-                max_active=args.max_active,
-                progress=bar if bar is not None else False,
-                judge_url=args.judge_url,
-                judge_model=args.judge_model,
-                cache=not args.no_cache,
-                **_credentials(args),
-            )
-        )
+        options: dict[str, Any] = {
+            "url": args.url,
+            "out": out,
+            "concurrency": args.concurrency,
+            "repeat": args.repeat,
+            "resume": args.resume,
+            "keep": args.keep,
+            "delete": args.delete,
+            "max_active": args.max_active,
+            "progress": bar if bar is not None else False,
+            "judge_url": args.judge_url,
+            "judge_model": args.judge_model,
+            "cache": not args.no_cache,
+            **_credentials(args),
+        }
+        if scenario_file is not None:
+            run = evaluate_async(scenario_file, personas=args.persona, **options)
+        else:
+            persona = args.persona[0] if args.persona else None
+            run = replay_async(args.replay, persona=persona, goal=args.goal, **options)
+        result = asyncio.run(run)
     except ConfigurationError as exc:
         errors.print(f"error: {cli_message(exc)}", markup=False, highlight=False)
         return EXIT_USAGE
@@ -193,6 +219,19 @@ def run(args: argparse.Namespace) -> int:
         soft_wrap=True,
     )
     return EXIT_PASSED if result.passed else EXIT_FAILED
+
+
+def _usage_problem(args: argparse.Namespace) -> str:
+    """What is wrong with how the command was called, "" when nothing."""
+    if args.replay is None and args.scenarios is None:
+        return "give a scenario file, or --replay RUN to send a recorded run's turns again"
+    if args.replay is not None and args.scenarios is not None:
+        return "give either a scenario file or --replay RUN, not both"
+    if args.replay is None and args.goal is not None:
+        return "--goal goes with --replay; in a scenario file, goals are a goals: section"
+    if args.replay is not None and len(args.persona) > 1:
+        return "--replay sends the turns to one persona: give --persona once"
+    return ""
 
 
 def _credentials(args: argparse.Namespace) -> dict[str, Any]:

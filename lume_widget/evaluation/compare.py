@@ -1,7 +1,7 @@
 """Compare two evaluation runs: what regressed, what was fixed, what is new or gone, and how timings moved.
 
 Conversations are paired by (scenario, persona, goal, repeat) and their turns by
-position. A regression is a turn that passed in the base run and failed, ended in an
+position; a replayed conversation (:mod:`.replayer`) pairs with the one it sent again. A regression is a turn that passed in the base run and failed, ended in an
 error or was never reached in the new one; a fix is the reverse. Per scenario the pass
 rate of runs is compared, and overall and per scenario the TTFT and duration p50/p95.
 A turn that came over another tier is listed. :attr:`Comparison.exit_code` is 1 when
@@ -69,6 +69,12 @@ class TurnChange:
 
 
 def _key(record: TurnRecord) -> RunKey:
+    """What pairs a conversation across runs; a replayed one pairs with the one it replays."""
+    original = record.replay_of
+    if isinstance(original, list) and len(original) == 4:
+        scenario, persona, goal, repeat = original
+        if isinstance(scenario, str) and isinstance(persona, str) and isinstance(repeat, int):
+            return (scenario, persona, goal if isinstance(goal, str) else None, repeat)
     return (record.scenario, record.persona, record.goal, record.repeat)
 
 
@@ -372,12 +378,12 @@ def compare_records(
                     )
                 )
     old_scenarios = list(dict.fromkeys(r.scenario for r in base))
-    new_scenarios = list(dict.fromkeys(r.scenario for r in new))
+    new_scenarios = list(dict.fromkeys(_key(r)[0] for r in new))
     result.removed_scenarios = [s for s in old_scenarios if s not in new_scenarios]
     result.new_scenarios = [s for s in new_scenarios if s not in old_scenarios]
     for name in dict.fromkeys([*old_scenarios, *new_scenarios]):
         mine_before = [r for r in base if r.scenario == name]
-        mine_after = [r for r in new if r.scenario == name]
+        mine_after = [r for r in new if _key(r)[0] == name]
         rate_before = repeats(mine_before)["pass_rate"] if mine_before else None
         rate_after = repeats(mine_after)["pass_rate"] if mine_after else None
         moved = (

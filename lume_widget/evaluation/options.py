@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -10,10 +10,20 @@ from typing import Literal
 from lume_widget.evaluation.records import TurnRecord
 from lume_widget.evaluation.scenarios import Conversation
 
-__all__ = ["MAX_ACTIVE_CONSULTATIONS", "Cleanup", "Progress", "RunOptions", "RunOutcome"]
+__all__ = [
+    "MAX_ACTIVE_CONSULTATIONS",
+    "Cleanup",
+    "Progress",
+    "ReplayKey",
+    "RunOptions",
+    "RunOutcome",
+]
 
 MAX_ACTIVE_CONSULTATIONS = 10
 """The real backend's limit of active consultations per user (PROTOCOL B7.17)."""
+
+ReplayKey = tuple[str, str, str | None, int]
+"""A recorded conversation: (scenario, persona, goal, repeat), as ``compare`` pairs them."""
 
 Cleanup = Literal["complete", "delete", "keep"]
 """What happens to a conversation's consultation when it ends."""
@@ -51,6 +61,9 @@ class RunOptions:
     max_active: int = MAX_ACTIVE_CONSULTATIONS
     max_attempts: int = 5
     progress: Callable[[Progress], None] | None = None
+    replay_of: Mapping[tuple[str, str, int], ReplayKey] = field(default_factory=dict)
+    """For a replay (:mod:`.replayer`): each conversation's key -> the recorded conversation
+    it sends again, ``(scenario, persona, goal, repeat)``; written on its records."""
 
 
 @dataclass

@@ -96,6 +96,9 @@ class TurnRecord:
     reply_tokens: int | None = None
     judge_tokens: int = 0
     simulator_tokens: int = 0
+    replay_of: list[Any] | None = None
+    """In a replay, the recorded conversation this one sends again:
+    ``[scenario, persona, goal, repeat]`` (``compare`` pairs them)."""
 
     @property
     def outcome(self) -> Outcome:

@@ -640,7 +640,9 @@ class Runner:
         consultation_id: str | None,
     ) -> TurnRecord:
         scenario = conversation.scenario
+        original = self.options.replay_of.get(conversation.key)
         return TurnRecord(
+            replay_of=None if original is None else list(original),
             scenario=scenario.name,
             repeat=conversation.repeat,
             persona=conversation.persona,

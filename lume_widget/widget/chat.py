@@ -18,7 +18,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -47,6 +47,7 @@ from lume_widget.errors import (
     LumeError,
     TurnCancelledError,
 )
+from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import PanelActions
 from lume_widget.widget.bundle import BUNDLE_CSS, BUNDLE_JS, FALLBACK_ESM, MISSING_BUNDLE, bundle
@@ -65,10 +66,12 @@ from lume_widget.widget.model import (
     now_iso,
     user_message,
 )
+from lume_widget.widget.ratings import clean_rating, clean_ratings, rating_for, script_turns
 from lume_widget.widget.runner import LoopRunner, latest_request_parent
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
+    from lume_widget.core.models import Goal
 
 __all__ = ["ChatWidget"]
 
@@ -153,6 +156,9 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
     or "" (Retry, when there is unsent text)."""
     consultations = traitlets.List(traitlets.Dict()).tag(sync=True)
     """The consultations drawer's list: the persona's (and goal's) consultations, newest first."""
+    ratings = traitlets.Dict().tag(sync=True)
+    """The user's ratings of replies, by message id: ``{rating: up|down|"", note}``; the thumbs
+    and note under each reply write it, :meth:`rate` too. Saved with the notebook."""
 
     def __init__(
         self,
@@ -266,8 +272,77 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
             consultation_id=self.consultation_id,
             goal=goal,
             secrets=secrets,
+            ratings=dict(self.ratings),
         )
         return write_export(conversation, path, format)
+
+    def rate(
+        self, message: str | int, rating: str | None = "up", note: str | None = None
+    ) -> dict[str, Any]:
+        """Rate a reply: ``message`` is its id or its index among the replies (``-1``: the
+        latest); ``rating`` is "up", "down" or None (a note alone). Returns the ratings."""
+        target = self._reply_id(message)
+        entry = clean_rating(rating_for(rating, note))
+        ratings = {k: v for k, v in self.ratings.items() if k != target}
+        if entry is not None:
+            ratings[target] = entry
+        self.ratings = ratings
+        return dict(self.ratings)
+
+    def _reply_id(self, message: str | int) -> str:
+        replies = [str(m["id"]) for m in self.messages if m.get("role") == "assistant"]
+        if isinstance(message, int):
+            try:
+                return replies[message]
+            except IndexError:
+                raise ConfigurationError(
+                    f"There is no reply {message}: the chat shows {len(replies)} replies."
+                ) from None
+        if str(message) not in replies:
+            raise ConfigurationError(
+                f"No reply has the id {message!r}; use an id from chat.messages or an index."
+            )
+        return str(message)
+
+    @traitlets.validate("ratings")
+    def _valid_ratings(self, proposal: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        return clean_ratings(proposal["value"])
+
+    def scenario_text(self, *, expect: Mapping[str, Any] | None = None, name: str = "") -> str:
+        """The conversation shown as scenario YAML (see :meth:`to_scenario`)."""
+        return self._runner.run_blocking(self._scenario_text(expect=expect, name=name))
+
+    def to_scenario(
+        self, path: str | Path, *, expect: Mapping[str, Any] | None = None, name: str = ""
+    ) -> Path:
+        """Write the conversation as a scenario file that ``lume-widget eval`` runs unchanged.
+
+        It holds the persona, the goal as a ``goals:`` entry (the backend's fields), the
+        messages you sent as ``turns`` and, under each, a comment with the rating and note
+        of its reply. ``expect`` adds checks on every reply (e.g. ``{"max_ttft_s": 10}``);
+        ``name`` names the scenario (default: persona and date). Returns the path written.
+        """
+        return write_scenario(path, self.scenario_text(expect=expect, name=name))
+
+    async def _scenario_text(self, *, expect: Mapping[str, Any] | None, name: str) -> str:
+        goal = await self._goal_for_scenario(self.goal_id)
+        turns = script_turns(self.messages, self.ratings, self.persona)
+        return scenario_text(
+            name=name or scenario_name(self.persona),
+            personas=[self.persona],
+            turns=turns,
+            goal=goal,
+            expect=expect,
+            source=f"Saved from a chat with {self.persona}"
+            + (f", consultation {self.consultation_id}" if self.consultation_id else ""),
+        )
+
+    async def _goal_for_scenario(self, goal_id: str) -> Goal | None:
+        if not goal_id:
+            return None
+        if self._client is None:
+            raise ConfigurationError("Not connected to Lume yet; wait for the panel to connect.")
+        return await self._client.get_goal(goal_id)
 
     def record_comm(self) -> CommLog:
         """Start recording every comm message this widget sends; returns the growing log."""
@@ -744,11 +819,24 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         if kind == "sync_request":
             self._runner.call_soon(lambda: self._send_custom(self._coalescer.snapshot()))
             return
+        if kind == "save_scenario":
+            self._spawn(self._offer_scenario())
+            return
         handler = {**self._actions.handlers(), **self._goal_handlers()}.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return
         self._spawn(handler(content))
+
+    async def _offer_scenario(self) -> None:
+        """The panel's "Save as scenario": the YAML goes to the front end, which downloads it."""
+        try:
+            text = await self._scenario_text(expect=None, name="")
+        except LumeError as exc:
+            self._show_error(f"Not saved as a scenario: {exc}")
+            return
+        name = f"{scenario_name(self.persona)}.yaml"
+        self._send_custom({"type": "scenario", "name": name, "text": text})
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         """Run a front-end action on the loop; its errors land in the ``error`` trait."""

@@ -46,6 +46,8 @@ class Conversation:
     consultation_id: str = ""
     goal: Mapping[str, Any] | None = None
     secrets: Iterable[str] = field(default=(), repr=False)
+    ratings: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    """The user's ratings of replies, by message id (``{rating, note}``)."""
 
     def clean(self, text: str) -> str:
         """``text`` with every secret, and anything shaped like one, masked."""
@@ -69,16 +71,27 @@ class Conversation:
         out = []
         for m in self.messages:
             metrics = m.get("metrics") if isinstance(m.get("metrics"), Mapping) else None
-            out.append(
-                {
-                    "role": str(m.get("role", "")),
-                    "content": self.clean(str(m.get("content", ""))),
-                    "created_at": str(m.get("created_at") or ""),
-                    "status": str(m.get("status") or "complete"),
-                    "metrics": dict(metrics) if metrics else None,
-                }
-            )
+            rated = self.ratings.get(str(m.get("id", "")))
+            item: dict[str, Any] = {
+                "role": str(m.get("role", "")),
+                "content": self.clean(str(m.get("content", ""))),
+                "created_at": str(m.get("created_at") or ""),
+                "status": str(m.get("status") or "complete"),
+                "metrics": dict(metrics) if metrics else None,
+            }
+            if rated:
+                item["rating"] = str(rated.get("rating") or "")
+                item["note"] = self.clean(str(rated.get("note") or ""))
+            out.append(item)
         return out
+
+
+def rating_line(m: Mapping[str, Any]) -> str:
+    """How an exported message's rating reads ("Rated up: note"), "" when it has none."""
+    if "rating" not in m:
+        return ""
+    word = {"up": "Rated up", "down": "Rated down"}.get(str(m["rating"]), "Note")
+    return f"{word}: {m['note']}" if m.get("note") else word
 
 
 def _markdown(c: Conversation) -> str:
@@ -92,6 +105,8 @@ def _markdown(c: Conversation) -> str:
         who = "You" if m["role"] == "user" else persona
         when = f" · {m['created_at']}" if m["created_at"] else ""
         lines += [f"## {who}{when}{_STATE_NOTES.get(m['status'], '')}", "", m["content"], ""]
+        if rating_line(m):
+            lines += [f"> {rating_line(m)}", ""]
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -138,7 +153,9 @@ def _html(c: Conversation) -> str:
         role = "user" if m["role"] == "user" else "assistant"
         parts.append(
             f'<div class="msg {role}"><div class="who">{html.escape(who + when + note)}</div>'
-            f'<div class="text">{html.escape(m["content"])}</div></div>'
+            f'<div class="text">{html.escape(m["content"])}</div>'
+            + (f'<div class="who">{html.escape(rating_line(m))}</div>' if rating_line(m) else "")
+            + "</div>"
         )
     return _PAGE.format(
         title=html.escape(c.title),

@@ -443,3 +443,37 @@ async def test_a_socket_reader_that_raises_is_a_lost_link_and_the_reply_is_recov
         await chat.aclose()
     finally:
         await client.aclose()
+
+
+async def test_fault_control_is_its_own_object_and_needs_the_admin_token(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    from lume_widget.errors import ConfigurationError
+
+    client = await LumeClient.connect(
+        reference_server.url,
+        api_key=reference_server.api_key,
+        email=reference_server.email,
+        password=reference_server.password,
+        admin_token=reference_server.admin_token,
+        settings=client_settings(time_scale),
+    )
+    blind = await LumeClient.connect(
+        reference_server.url,
+        api_key=reference_server.api_key,
+        email=reference_server.email,
+        password=reference_server.password,
+        settings=client_settings(time_scale),
+    )
+    try:
+        assert client.faults.is_reference_server
+        assert blind.faults.is_reference_server  # found out without any token
+        assert (await client.faults.set(latency_ms=5))["latency_ms"] == 5
+        assert (await client.get_faults())["latency_ms"] == 5  # the shortcut still works
+        assert (await client.faults.clear())["latency_ms"] == 0
+        with pytest.raises(ConfigurationError, match="admin token"):
+            await blind.faults.set(latency_ms=5)
+        assert reference_server.admin_token not in repr(client.faults)
+    finally:
+        await client.aclose()
+        await blind.aclose()
