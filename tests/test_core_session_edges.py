@@ -25,7 +25,7 @@ from lume_widget.core.events import (
 )
 from lume_widget.core.models import Message
 from lume_widget.core.session import IllegalTransition, Session, TurnPhase
-from lume_widget.errors import ConnectionFailedError, ServerError
+from lume_widget.errors import AuthenticationError, ConnectionFailedError, ServerError
 from tests.test_core_session import CID, Driver, frame, history
 
 
@@ -365,3 +365,18 @@ def test_session_a_stop_is_logged_as_information_not_a_warning(
     stopped = [r for r in caplog.records if "stopped by the user" in r.getMessage()]
     assert stopped
     assert all(r.levelno == logging.INFO for r in stopped)
+
+
+def test_session_credentials_failing_stop_the_legacy_link_until_the_next_turn() -> None:
+    session = Session("c1", pinned=Tier.LEGACY)
+    session.start(0.0)
+    assert any(isinstance(a, ConnectLegacy) for a in session.actions_to_perform())
+    session.begin_turn("Hello", 1.0)
+    session.actions_to_perform()
+    session.credentials_failed(AuthenticationError("gone"), 1.1)
+    failed = [e for e in session.events_received() if isinstance(e, TurnFailed)]
+    assert isinstance(failed[0].error, AuthenticationError)
+    assert failed[0].error.unsent_text == "Hello"
+    assert not any(isinstance(a, ConnectLegacy) for a in session.actions_to_perform())
+    session.begin_turn("Hello again", 2.0)
+    assert any(isinstance(a, ConnectLegacy) for a in session.actions_to_perform())

@@ -743,6 +743,8 @@ class Session(TurnDelivery):
                 self._backoff.reset()
                 self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
             return
+        if self.tier is Tier.LEGACY and self.legacy is LinkState.DOWN:
+            self._connect_legacy(0.0)  # stopped when the credentials failed: try it again
         turn.sent_at = turn.sent_at if turn.sent_at is not None else now
         self._send_rest(turn, 0.0, count=True)
 
