@@ -4,7 +4,7 @@ The public API, loaded lazily so that ``import lume_widget`` stays cheap (the re
 server's process, for one, never loads the widget stack):
 
 - :class:`Consultation`, :class:`LumeClient`, :func:`connect` (sync facade): the client.
-- :class:`ChatWidget`: the streaming chat panel.
+- :class:`ChatWidget`: the streaming chat panel; :class:`CompareWidget`: several side by side.
 - :func:`evaluate`, :func:`evaluate_async`: scripted persona evaluations; :func:`replay`,
   :func:`replay_async`: a recorded run's user turns sent again (another persona, goal, backend).
 - :func:`embedded_server`: the reference server, started once per process.
@@ -48,10 +48,11 @@ if TYPE_CHECKING:
     from lume_widget.core.models import Goal
     from lume_widget.embedded import embedded_server
     from lume_widget.evaluation import evaluate, evaluate_async, replay, replay_async
-    from lume_widget.widget import ChatWidget
+    from lume_widget.widget import ChatWidget, CompareWidget
 
 _LAZY: dict[str, str] = {
     "ChatWidget": "lume_widget.widget",
+    "CompareWidget": "lume_widget.widget",
     "ConnectionStatus": "lume_widget.core.events",
     "Consultation": "lume_widget.client",
     "Goal": "lume_widget.core.models",
@@ -71,6 +72,7 @@ __all__ = [
     "ApiError",
     "AuthenticationError",
     "ChatWidget",
+    "CompareWidget",
     "ConfigurationError",
     "ConnectionFailedError",
     "ConnectionStatus",

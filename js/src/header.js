@@ -88,7 +88,7 @@ export function createHeader(actions) {
   let prev = {};
 
   /** Draws `t`; `announce(text)` is called for badge changes unless `quiet`. */
-  function render(t, { announce, quiet, itemCount }) {
+  function render(t, { announce, quiet, itemCount, title }) {
     const words = statusWords(t);
     if (words.status !== prev.statusLabel || t.status_reason !== prev.status_reason || t.status !== prev.status) {
       setBadge(statusBadge, 'status', t.status, words.status, t.status_reason);
@@ -113,7 +113,7 @@ export function createHeader(actions) {
     downloadButton.disabled = !(Array.isArray(t.messages) && t.messages.length);
     scenarioButton.disabled = gone || !(t.messages || []).some((m) => m.role === 'user' && m.status !== 'unsent');
     const goalTitle = goals.find((g) => String(g.id) === t.goal_id);
-    subtitle.textContent = [humanize(t.persona), goalTitle ? goalTitle.title : ''].filter(Boolean).join(' \u00b7 ');
+    subtitle.textContent = title || [humanize(t.persona), goalTitle ? goalTitle.title : ''].filter(Boolean).join(' \u00b7 ');
     subtitle.title = subtitle.textContent;
     prev = { ...t, statusLabel: words.status };
   }

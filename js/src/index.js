@@ -11,6 +11,7 @@ import './styles.css';
 import { download, exportName, toMarkdown } from './export.js';
 import { mountGoalForm } from './goals.js';
 import { warmUp } from './markdown.js';
+import { renderCompare } from './compare.js';
 import { createPanel } from './panel.js';
 import { withRating } from './rating.js';
 import { fromTraits, reduce, visibleItems } from './transcript.js';
@@ -56,7 +57,7 @@ const cancelFrame = (handle) =>
 
 /** One view of the model: the reducer state, the panel, and the model listeners. */
 export class ChatView {
-  constructor(model, el) {
+  constructor(model, el, options = {}) {
     this.model = model;
     this.frame = 0;
     this.lastSyncAt = 0;
@@ -87,7 +88,7 @@ export class ChatView {
       setPersona: (name) => this.write('persona', name),
       setGoal: (id) => this.write('goal_id', id),
       pinTier: (tier) => this.write('pinned_tier', tier),
-    });
+    }, options);
     this.goalForm = mountGoalForm(model, this.panel);
     this.onCustom = (message) => this.receive(message);
     this.onMessages = () => this.dispatch({ type: 'messages', messages: model.get('messages') || [] });
@@ -202,6 +203,7 @@ export class ChatView {
  * bundle was built for, so a stale install says so instead of drawing an empty panel.
  */
 function initialize({ model }) {
+  if (model.get('sides') !== undefined) return () => {};
   const missing = TRAITS.filter((name) => model.get(name) === undefined);
   if (missing.length) {
     console.warn(
@@ -213,6 +215,7 @@ function initialize({ model }) {
 }
 
 function render({ model, el }) {
+  if (model.get('sides') !== undefined) return renderCompare(model, el, ChatView);
   const view = new ChatView(model, el);
   return () => view.destroy();
 }

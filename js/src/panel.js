@@ -27,9 +27,10 @@ let panelCount = 0;
  * completeOldest(), clearView(), showAll(), setPersona(name), setGoal(id), refreshGoals(), pinTier(tier),
  * simulateDrop(), setFaults(faults), listConsultations(), openConsultation(id),
  * completeConsultation(id), deleteConsultation(id), download(), rate(id, value), saveScenario().
- * Returns {render(traits, visible), destroy(), announce, element}.
+ * `compact` (a comparison's column): header and Stop only, the best-reply pick on ratings;
+ * `title` names the column. Returns {render(traits, visible), destroy(), announce, element}.
  */
-export function createPanel(root, actions) {
+export function createPanel(root, actions, { compact = false, title = '' } = {}) {
   panelCount += 1;
   const hintId = `lume-hint-${panelCount}`;
   const live = h('div', { class: 'lume-sr-only', role: 'status', 'aria-live': 'polite', 'aria-atomic': 'true' });
@@ -53,7 +54,7 @@ export function createPanel(root, actions) {
   });
   const transcript = createTranscript(
     { showAll: () => actions.showAll(), rate: (id, value) => actions.rate(id, value) },
-    { announce, afterDraw: () => scroll.afterRender() },
+    { announce, afterDraw: () => scroll.afterRender(), best: compact },
   );
   const jump = h('button', { type: 'button', class: 'lume-jump', hidden: true }, icon('down'), h('span', { text: 'Jump to latest' }));
   const drawers = {
@@ -81,7 +82,7 @@ export function createPanel(root, actions) {
     sent: () => scroll.toBottom(),
   }, { hintId });
 
-  const panel = h('div', { class: 'lume-chat', 'data-lm-suppress-shortcuts': 'true' },
+  const panel = h('div', { class: `lume-chat${compact ? ' lume-chat--compact' : ''}`, 'data-lm-suppress-shortcuts': 'true' },
     ...header.els, body, composer.el, live);
   root.append(panel);
   const scroll = new AutoScroll(transcript.el, jump);
@@ -141,7 +142,7 @@ export function createPanel(root, actions) {
     const prev = lastTraits;
     lastTraits = traits;
     const words = statusWords(traits);
-    header.render(traits, { announce, quiet: firstRender, itemCount: visible.items.length });
+    header.render(traits, { announce, quiet: firstRender, itemCount: visible.items.length, title });
     composer.render(traits);
     transcript.setEmptyTitle(`Chat with ${humanize(traits.persona) || 'Lume'}`);
     transcript.render(visible, { firstRender, words, ratings: traits.ratings });
