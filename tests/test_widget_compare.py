@@ -165,3 +165,37 @@ def test_compare_says_what_to_do_with_bad_sides(reference_server: ReferenceServe
     with pytest.raises(ConfigurationError, match="unknown keys"):
         CompareWidget(sides=[{"persona": "nutritionist"}, {"model": "x"}], url=reference_server.url)
     assert threading.active_count() >= 1
+
+
+def test_compare_two_backends_each_side_on_its_own_server(reference_server_factory: Any) -> None:
+    base, staging = reference_server_factory(), reference_server_factory()
+    cmp = CompareWidget(
+        sides=[
+            {"persona": "nutritionist"},
+            {
+                "persona": "nutritionist",
+                "url": staging.url,
+                "label": "staging",
+                **credentials(staging),
+            },
+        ],
+        url=base.url,
+        **credentials(base),
+    )
+    try:
+        assert cmp.labels == ["nutritionist", "staging"]
+        assert cmp.sides[0].client is cmp.client
+        assert cmp.sides[1].client is not cmp.client
+        replies = cmp.ask("Hello from both")
+        assert all(isinstance(r, Reply) for r in replies)
+        assert base.url != staging.url
+        for side in cmp.sides:
+            assert [m["content"] for m in side.messages if m["role"] == "user"][
+                -1
+            ] == "Hello from both"
+        state = {k: v for side in cmp.sides for k, v in side.get_state().items()}
+        for secret in (staging.password, staging.api_key, base.password):
+            assert secret not in repr(state)
+            assert secret not in repr(cmp.get_state())
+    finally:
+        cmp.close()
