@@ -16,9 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
+from collections.abc import Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -27,25 +25,18 @@ import anywidget
 import traitlets
 
 from lume_widget.core.events import (
-    ChunkReceived,
     ConnectionStatus,
     Event,
     Reply,
-    ReplyCompleted,
     StatusChanged,
     Tier,
     TierChanged,
-    TurnFailed,
-    UserMessageStored,
 )
 from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
 from lume_widget.errors import (
     ConfigurationError,
-    ConsultationNotActiveError,
-    InvalidMessageError,
     InvalidPersonaError,
     LumeError,
-    TurnCancelledError,
 )
 from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
@@ -60,14 +51,12 @@ from lume_widget.widget.model import (
     SHOWN_ROLES,
     TIERS,
     CommLog,
-    assistant_message,
     goal_dict,
     message_dict,
-    now_iso,
-    user_message,
 )
 from lume_widget.widget.ratings import clean_rating, clean_ratings, rating_for, script_turns
 from lume_widget.widget.runner import LoopRunner, latest_request_parent
+from lume_widget.widget.turns import PanelTurns
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -95,7 +84,7 @@ class _Credentials:
     admin_token: str | None = field(default=None, repr=False)
 
 
-class ChatWidget(GoalActions, anywidget.AnyWidget):
+class ChatWidget(anywidget.AnyWidget):
     """A chat panel for one Lume consultation, streaming each reply as it arrives.
 
     With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
@@ -195,6 +184,8 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
             )
         self._ready_to_switch = False
         self._actions = PanelActions(self)
+        self._goals = GoalActions(self)
+        self._turns = PanelTurns(self)
         super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
         self._credentials = _Credentials(
             url=url,
@@ -220,7 +211,6 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         self._connect_lock: asyncio.Lock | None = None
         self._connecting = True
         self._closed_consultation = False
-        self._turn_task: asyncio.Task[Reply] | None = None
         self._watch_task: asyncio.Task[None] | None = None
         self._comm_logs: list[CommLog] = []
         self._ready_to_switch = True
@@ -249,12 +239,21 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
 
     async def ask_async(self, text: str) -> Reply:
         """Send ``text`` and return the complete reply, streaming it into the panel meanwhile."""
-        return await self._runner.await_here(self._ask(text))
+        return await self._runner.await_here(self._turns.ask(text))
 
     @user_facing
     def ask(self, text: str) -> Reply:
         """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
-        return self._runner.run_blocking(self._ask(text))
+        return self._runner.run_blocking(self._turns.ask(text))
+
+    async def create_goal_async(self, **fields: Any) -> Goal:
+        """Create a goal on the server (``LumeClient.create_goal``'s arguments), put it in the
+        picker and select it; returns once its consultation is open."""
+        return await self._runner.await_here(self._goals.create_goal(fields))
+
+    def create_goal(self, **fields: Any) -> Goal:
+        """Blocking form of :meth:`create_goal_async`."""
+        return self._runner.run_blocking(self._goals.create_goal(fields))
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the conversation shown to ``path``: Markdown (``chat.md``), a self-contained
@@ -367,6 +366,10 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
     def _on_pinned_tier(self, change: dict[str, Any]) -> None:
         if self._ready_to_switch:
             self._actions.pinned_tier_changed(change)
+
+    @traitlets.observe("pending")
+    def _on_pending(self, change: dict[str, Any]) -> None:
+        self._goals.pending_changed(change)
 
     def stop(self) -> None:
         """Stop the reply in flight; the text received so far stays as a stopped message."""
@@ -654,159 +657,6 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
             self.input_enabled = reason == ""
             self.input_disabled_reason = reason
 
-    # -- turns ----------------------------------------------------------------------
-
-    def _turn_in_flight(self) -> bool:
-        return self._turn_task is not None and not self._turn_task.done()
-
-    async def _ask(self, text: str) -> Reply:
-        task = self._start_turn(text)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not (task.done() and task.cancelled()):
-                task.cancel()  # the caller was cancelled (an interrupted cell): stop the turn too
-                raise
-        # Stopped from the panel or with chat.stop(): an error the caller can catch, not a
-        # cancellation that would look like the caller's own.
-        stopped = next(
-            (m for m in reversed(self.messages) if m["id"] == f"local-{task.get_name()}-assistant"),
-            None,
-        )
-        raise TurnCancelledError(
-            "The reply was stopped; what had arrived is kept in the chat.",
-            partial_text=stopped["content"] if stopped else None,
-        )
-
-    def _start_turn(self, text: str) -> asyncio.Task[Reply]:
-        """Start a turn as a task on the loop (the caller is on the loop's thread)."""
-        if self._turn_in_flight():
-            raise LumeError(
-                "A reply is still streaming. Wait for it, or stop it (chat.stop()) first."
-            )
-        if not text.strip():
-            raise InvalidMessageError("The message is empty; type something to send.")
-        turn_id = uuid.uuid4().hex[:12]
-        task = asyncio.get_running_loop().create_task(self._run_turn(text, turn_id), name=turn_id)
-        self._turn_task = task
-        return task
-
-    async def _run_turn(self, text: str, turn_id: str) -> Reply:
-        started = time.monotonic()
-        first_chunk: list[float] = []
-        stored: UserMessageStored | None = None
-        sent_at = now_iso()
-        with self.hold_sync():
-            self.error = ""
-            self.error_action = ""
-            self.unsent_text = ""
-            # A message that was not sent is shown until it is sent again: this is that time.
-            self.messages = [m for m in self.messages if m.get("status") != "unsent"]
-            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": sent_at}
-            self._update_input()
-        self._coalescer.start(turn_id)
-
-        def local_metrics() -> dict[str, Any]:
-            return {
-                "ttft_s": first_chunk[0] - started if first_chunk else None,
-                "duration_s": time.monotonic() - started,
-                "chunks": self._coalescer.chunks,
-                "tier": self.tier,
-                "reconnects": 0,
-            }
-
-        try:
-            consultation = await self._ensure_ready()
-            reply: Reply | None = None
-            async with _closing(consultation.stream(text)) as events:
-                async for event in events:
-                    if isinstance(event, ChunkReceived):
-                        if not first_chunk:
-                            first_chunk.append(time.monotonic())
-                        self._coalescer.add(event.text)
-                    elif isinstance(event, UserMessageStored):
-                        stored = event
-                        if self.pending is not None:
-                            self.pending = {**self.pending, "stored": True}
-                    elif isinstance(event, ReplyCompleted):
-                        reply = event.reply
-                    elif isinstance(event, TurnFailed):
-                        raise event.error
-                    else:
-                        self._apply_link_event(event)
-            if reply is None:
-                raise LumeError(
-                    "The reply stream ended without a complete reply. Press retry to ask again."
-                )
-        except asyncio.CancelledError:
-            partial = self._coalescer.finish()
-            self._end_turn(
-                text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
-            )
-            logger.info("turn %s stopped after %d characters", turn_id, len(partial))
-            raise
-        except LumeError as exc:
-            partial = self._coalescer.finish() or (exc.partial_text or "")
-            if isinstance(exc, TurnCancelledError):
-                self._end_turn(
-                    text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
-                )
-                raise
-            if isinstance(exc, ConsultationNotActiveError):
-                self._closed_consultation = True
-            sent = stored is not None or bool(partial)
-            self._end_turn(
-                text, turn_id, stored, partial, "error", local_metrics(), sent=sent, sent_at=sent_at
-            )
-            with self.hold_sync():
-                if not sent:
-                    self.unsent_text = exc.unsent_text or text
-                self._show_failure(exc)
-            raise
-        self._coalescer.finish()
-        done = assistant_message(
-            turn_id=turn_id, text=reply.text, status="complete", metrics={}, reply=reply
-        )
-        with self.hold_sync():
-            self.messages = [
-                *self.messages,
-                user_message(text, stored.message if stored else None, turn_id, sent_at=sent_at),
-                done,
-            ]
-            self.set_trait("pending", None)
-            self._update_input()
-        return reply
-
-    def _end_turn(
-        self,
-        text: str,
-        turn_id: str,
-        stored: UserMessageStored | None,
-        partial: str,
-        status: str,
-        metrics: dict[str, Any],
-        *,
-        sent: bool = True,
-        sent_at: str | None = None,
-    ) -> None:
-        """Record a turn that ended early: the user's message (marked ``unsent`` when the
-        backend never got it), the partial reply."""
-        message = stored.message if stored else None
-        added = [
-            user_message(
-                text, message, turn_id, sent_at=sent_at, status="complete" if sent else "unsent"
-            )
-        ]
-        if partial:
-            added.append(
-                assistant_message(turn_id=turn_id, text=partial, status=status, metrics=metrics)
-            )
-        with self.hold_sync():
-            if added:
-                self.messages = [*self.messages, *added]
-            self.set_trait("pending", None)
-            self._update_input()
-
     # -- front end --------------------------------------------------------------------
 
     def _send_custom(self, content: dict[str, Any]) -> None:
@@ -822,7 +672,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         if kind == "save_scenario":
             self._spawn(self._offer_scenario())
             return
-        handler = {**self._actions.handlers(), **self._goal_handlers()}.get(str(kind))
+        handler = {**self._actions.handlers(), **self._goals.handlers()}.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return
@@ -854,34 +704,11 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
 
         self._runner.submit(guarded())
 
+    # -- turns: one-line calls into lume_widget/widget/turns.py --------------------------
+
+    @property
+    def _turn_task(self) -> asyncio.Task[Reply] | None:
+        return self._turns.task
+
     def _spawn_turn(self, text: str) -> None:
-        def start() -> None:
-            try:
-                task = self._start_turn(text)
-            except LumeError as exc:
-                with self.hold_sync():
-                    self.error = str(exc)
-                    if not self._turn_in_flight():
-                        self.unsent_text = text
-                return
-            task.add_done_callback(_consume_result)
-
-        self._runner.call_soon(start)
-
-
-def _consume_result(task: asyncio.Future[Any]) -> None:
-    """Retrieve a front-end turn's outcome; its error is already shown in the panel."""
-    if not task.cancelled():
-        task.exception()
-
-
-@contextlib.asynccontextmanager
-async def _closing(stream: AsyncIterator[Event]) -> AsyncIterator[AsyncIterator[Event]]:
-    """Close the client's event stream when the turn ends early (stop, error)."""
-    try:
-        yield stream
-    finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
+        self._turns.spawn(text)
