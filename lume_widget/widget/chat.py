@@ -7,6 +7,12 @@ its events. Every coroutine runs on one loop (:mod:`lume_widget.widget.runner`):
 kernel's, so a reply streams as a task while the notebook stays responsive, or a private
 loop thread in plain scripts.
 
+What the panel does is in parts it holds, each in its own module and each seeing the widget
+as a :class:`~lume_widget.widget.host.PanelHost`: its connection
+(:mod:`~lume_widget.widget.connection`), turns (:mod:`~lume_widget.widget.turns`), actions
+(:mod:`~lume_widget.widget.actions`) and goals (:mod:`~lume_widget.widget.goals`). This
+module is the traits and the public methods, one-line calls into those parts.
+
 Credentials go to the client and nowhere else: no token, API key, password or URL is
 ever a trait, so none reaches a saved notebook.
 """
@@ -14,46 +20,28 @@ ever a trait, so none reaches a saved notebook.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
-from lume_widget.core.events import (
-    ConnectionStatus,
-    Event,
-    Reply,
-    StatusChanged,
-    Tier,
-    TierChanged,
-)
+from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier
 from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
-from lume_widget.errors import (
-    ConfigurationError,
-    InvalidPersonaError,
-    LumeError,
-)
+from lume_widget.errors import ConfigurationError, InvalidPersonaError, LumeError
 from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import PanelActions
 from lume_widget.widget.bundle import BUNDLE_CSS, BUNDLE_JS, FALLBACK_ESM, MISSING_BUNDLE, bundle
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
-from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
+from lume_widget.widget.connection import Credentials, PanelConnection
+from lume_widget.widget.consultations import recovery_for
 from lume_widget.widget.export import Conversation
 from lume_widget.widget.export import write as write_export
 from lume_widget.widget.goals import GoalActions
-from lume_widget.widget.model import (
-    SHOWN_ROLES,
-    TIERS,
-    CommLog,
-    goal_dict,
-    message_dict,
-)
+from lume_widget.widget.model import TIERS, CommLog
 from lume_widget.widget.ratings import clean_rating, clean_ratings, rating_for, script_turns
 from lume_widget.widget.runner import LoopRunner, latest_request_parent
 from lume_widget.widget.turns import PanelTurns
@@ -65,23 +53,6 @@ if TYPE_CHECKING:
 __all__ = ["ChatWidget"]
 
 logger = logging.getLogger(__name__)
-
-T = TypeVar("T")
-
-CLOSE_TIMEOUT_S = 5.0
-"""How long closing a consultation may take before the widget stops waiting."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Credentials:
-    """What the client needs to log in; kept out of traits, reprs and logs."""
-
-    url: str | None = field(default=None, repr=False)
-    api_key: str | None = field(default=None, repr=False)
-    email: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
-    admin_token: str | None = field(default=None, repr=False)
 
 
 class ChatWidget(anywidget.AnyWidget):
@@ -187,7 +158,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._goals = GoalActions(self)
         self._turns = PanelTurns(self)
         super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
-        self._credentials = _Credentials(
+        credentials = Credentials(
             url=url,
             api_key=api_key,
             email=email,
@@ -195,6 +166,7 @@ class ChatWidget(anywidget.AnyWidget):
             token=token,
             admin_token=admin_token,
         )
+        self._link = PanelConnection(self, credentials, share=share_consultation)
         self._runner = LoopRunner(loop)
         loop_ = self._runner.loop
         self._coalescer = DeltaCoalescer(
@@ -205,17 +177,13 @@ class ChatWidget(anywidget.AnyWidget):
         )
         self._client: LumeClient | None = client
         self._owns_client = client is None
-        self._share = share_consultation
         self._owner = id(self)
         self._consultation: Consultation | None = None
-        self._connect_lock: asyncio.Lock | None = None
-        self._connecting = True
         self._closed_consultation = False
-        self._watch_task: asyncio.Task[None] | None = None
         self._comm_logs: list[CommLog] = []
         self._ready_to_switch = True
         self.on_msg(self._on_front_end_message)
-        self._connect_task = self._runner.submit(self._initial_connect())
+        self._connect_task = self._runner.submit(self._link.initial_connect())
 
     # -- public API -----------------------------------------------------------------
 
@@ -263,8 +231,7 @@ class ChatWidget(anywidget.AnyWidget):
         masked, message text included. Returns the path written.
         """
         goal = next((g for g in self.goals if str(g.get("id")) == self.goal_id), None)
-        creds = self._credentials
-        secrets = [v for v in (creds.api_key, creds.token, creds.password, creds.admin_token) if v]
+        secrets = self._link.credentials.secrets()
         conversation = Conversation(
             persona=self.persona,
             messages=list(self.messages),
@@ -468,158 +435,27 @@ class ChatWidget(anywidget.AnyWidget):
             actions.release()
         super().close()
 
-    # -- connecting -----------------------------------------------------------------
-
-    async def _initial_connect(self) -> None:
-        try:
-            await self._ensure_ready()
-        except LumeError as exc:
-            logger.warning("the chat could not connect: %s", exc)
-        except Exception as exc:  # a bug elsewhere must still reach the panel
-            logger.exception("unexpected error while connecting")
-            self._show_error(f"Could not connect: {exc}")
+    # -- connecting: one-line calls into lume_widget/widget/connection.py ----------------
 
     async def _ensure_ready(self) -> Consultation:
-        """The open consultation, connecting (again, after a failure) when there is none."""
-        switch = self._actions.switch_task
-        if switch is not None and not switch.done():
-            with contextlib.suppress(LumeError):
-                await asyncio.shield(switch)
-        if self._consultation is not None:
-            return self._consultation
-        if self._connect_lock is None:
-            self._connect_lock = asyncio.Lock()
-        async with self._connect_lock:
-            if self._consultation is not None:
-                return self._consultation
-            self._connecting = True
-            self._set_status(ConnectionStatus.CONNECTING.value, "Connecting to Lume")
-            try:
-                await self._connect_client()
-                consultation = await self._open(resume=True)
-            except LumeError as exc:
-                self._connecting = False
-                self._set_status(ConnectionStatus.ERROR.value, str(exc))
-                self._show_failure(exc)
-                raise
-            finally:
-                self._connecting = False
-                self._update_input()
-            return consultation
+        return await self._link.ensure_ready()
 
     async def _connect_client(self) -> LumeClient:
-        if self._client is None:
-            from lume_widget.client import LumeClient
-
-            creds = self._credentials
-            self._client = await LumeClient.connect(
-                creds.url,
-                api_key=creds.api_key,
-                email=creds.email,
-                password=creds.password,
-                token=creds.token,
-                admin_token=creds.admin_token,
-            )
-        client = self._client
-        self.server_kind = "reference" if client.is_reference_server else "remote"
-        await self._load_goals()
-        if self.server_kind == "reference":
-            try:
-                self.faults = dict(await client.get_faults())
-            except LumeError as exc:
-                logger.info("the reference server's faults are not readable: %s", exc)
-        return client
+        return await self._link.connect_client()
 
     async def _load_goals(self) -> None:
-        if self._client is None:
-            return
-        try:
-            goals = await self._client.list_goals()
-        except LumeError as exc:
-            logger.info("goals could not be listed: %s", exc)
-            return
-        self.goals = [goal_dict(goal) for goal in goals]
+        await self._link.load_goals()
 
     async def _open(self, *, resume: bool, consultation_id: str | None = None) -> Consultation:
-        """Open the consultation ``consultation_id``, else resume one of the current persona and
-        goal that no other panel holds (any one with ``share_consultation``), else a new one."""
-        if self._client is None:
-            raise ConfigurationError("Not connected to Lume yet; wait for the panel to connect.")
-        await self._drop_consultation()
-        if consultation_id is None and resume and not self._share:
-            consultation_id = await free_consultation(
-                self._client, self.persona, self.goal_id, owner=self._owner
-            )
-            resume = consultation_id is not None
-        try:
-            consultation = await self._client.open(
-                persona=self.persona,
-                goal_id=self.goal_id or None,
-                consultation_id=consultation_id,
-                resume=resume,
-                tier=self.pinned_tier or None,
-            )
-        except BaseException:
-            if consultation_id is not None:
-                HOLDS.release(consultation_id, self._owner)
-            raise
-        HOLDS.take(consultation.id, self._owner)
-        if consultation.persona != self.persona or (consultation.goal_id or "") != self.goal_id:
-            # Opened by id: the pickers follow the consultation, without switching again.
-            self._ready_to_switch = False
-            try:
-                self.persona = consultation.persona
-                self.goal_id = consultation.goal_id or ""
-            finally:
-                self._ready_to_switch = True
-        transcript = list(consultation.transcript) or list(await consultation.history())
-        self._consultation = consultation
-        # One opened from the drawer may be completed: it shows, and takes no more messages.
-        self._closed_consultation = consultation.info.status not in ("active", "pending")
-        with self.hold_sync():
-            self.consultation_id = consultation.id
-            self.messages = [message_dict(m) for m in transcript if m.role in SHOWN_ROLES]
-            self.tier = consultation.tier.value
-            self.tier_reason = "pinned" if self.pinned_tier else self.tier_reason
-            self._set_status(consultation.status.value, self.status_reason)
-            self.error = ""
-            self.error_action = ""
-        self._watch_task = asyncio.get_running_loop().create_task(self._watch(consultation))
-        logger.info("chat opened consultation %s (%s)", consultation.id, self.persona)
-        return consultation
+        return await self._link.open(resume=resume, consultation_id=consultation_id)
 
     async def _drop_consultation(self) -> None:
-        old, self._consultation = self._consultation, None
-        if old is not None:
-            HOLDS.release(old.id, self._owner)
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
-        if old is not None:
-            try:
-                await asyncio.wait_for(old.aclose(), CLOSE_TIMEOUT_S)
-            except (LumeError, TimeoutError) as exc:
-                logger.warning("closing consultation %s did not finish cleanly: %r", old.id, exc)
-
-    async def _watch(self, consultation: Consultation) -> None:
-        """Mirror the consultation's status and tier changes into traits."""
-        try:
-            async for event in consultation.events():
-                if consultation is not self._consultation:
-                    return
-                self._apply_link_event(event)
-        except LumeError as exc:
-            logger.info("the event stream of the consultation ended: %s", exc)
+        await self._link.drop_consultation()
 
     def _apply_link_event(self, event: Event) -> None:
-        if isinstance(event, StatusChanged):
-            self._set_status(event.status.value, event.reason)
-        elif isinstance(event, TierChanged):
-            with self.hold_sync():
-                self.tier = event.tier.value
-                self.tier_reason = event.reason
+        self._link.apply_link_event(event)
+
+    # -- what the panel shows ---------------------------------------------------------
 
     def _set_status(self, status: str, reason: str) -> None:
         with self.hold_sync():
@@ -641,7 +477,7 @@ class ChatWidget(anywidget.AnyWidget):
     def _update_input(self) -> None:
         reason = ""
         if self._consultation is None:
-            if self._connecting:
+            if self._link.connecting:
                 reason = "Connecting to Lume..."
             elif self._actions.switching:
                 reason = f"Opening the {self.persona} consultation..."
@@ -709,6 +545,10 @@ class ChatWidget(anywidget.AnyWidget):
     @property
     def _turn_task(self) -> asyncio.Task[Reply] | None:
         return self._turns.task
+
+    @property
+    def _switch_task(self) -> asyncio.Future[None] | None:
+        return self._actions.switch_task
 
     def _spawn_turn(self, text: str) -> None:
         self._turns.spawn(text)

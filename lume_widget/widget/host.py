@@ -1,7 +1,7 @@
 """What a chat panel's composed parts may use of the panel: :class:`PanelHost`.
 
-:class:`~lume_widget.widget.chat.ChatWidget` holds its parts (the panel's actions, its goals,
-its turns) rather than inheriting them; each part is given the widget as a ``PanelHost``.
+:class:`~lume_widget.widget.chat.ChatWidget` holds its parts (the panel's connection, actions,
+goals and turns) rather than inheriting them; each part is given the widget as a ``PanelHost``.
 The protocol names the traits and the connection the parts read and write, so the parts
 import this module and never the widget's, and no import runs in a circle.
 """
@@ -41,6 +41,8 @@ class PanelHost(Protocol):
     server_kind: str
     faults: dict[str, Any]
     consultations: list[dict[str, Any]]
+    consultation_id: str
+    status_reason: str
 
     # The connection and the loop.
     _runner: LoopRunner
@@ -51,10 +53,15 @@ class PanelHost(Protocol):
     _consultation: Consultation | None
     _closed_consultation: bool
     _connect_task: asyncio.Future[None]
+    _ready_to_switch: bool
 
     @property
     def _turn_task(self) -> asyncio.Task[Reply] | None:
         """The turn in flight, or the last one."""
+
+    @property
+    def _switch_task(self) -> asyncio.Future[None] | None:
+        """The task opening the consultation of a newly chosen persona or goal."""
 
     def hold_sync(self) -> AbstractContextManager[Any]:
         """Send the trait changes made inside as one update."""
@@ -71,6 +78,7 @@ class PanelHost(Protocol):
     def _drop_consultation(self) -> Coroutine[Any, Any, None]: ...
     def _settle_switch(self) -> Coroutine[Any, Any, None]: ...
     def _apply_link_event(self, event: Event) -> None: ...
+    def _set_status(self, status: str, reason: str) -> None: ...
     def _update_input(self) -> None: ...
     def _show_error(self, message: str, action: str = "") -> None: ...
     def _show_failure(self, exc: LumeError) -> None: ...
