@@ -242,7 +242,7 @@ async def test_a_server_killed_mid_reply_answers_the_message_when_it_starts_agai
 
 
 async def test_an_unpaced_50000_chunk_reply_leaves_healthz_answered(
-    reference_server: ReferenceServer, time_scale: float, figures: Figures
+    reference_server: ReferenceServer, figures: Figures
 ) -> None:
     import websockets
 
@@ -253,6 +253,7 @@ async def test_an_unpaced_50000_chunk_reply_leaves_healthz_answered(
         consultation = await create_consultation(http, user)
         url = f"{reference_server.ws_url}{API}/consultations/{consultation['id']}/ws"
         latencies: list[float] = []
+        answered_at: list[int] = []  # chunks the reader had when each /healthz answer came
         async with websockets.connect(url, additional_headers=user.headers()) as socket:
             await socket.recv()  # connected
             await socket.send(json.dumps({"type": "message", "content": "/long 50000"}))
@@ -272,6 +273,7 @@ async def test_an_unpaced_50000_chunk_reply_leaves_healthz_answered(
                 health = await http.get("/healthz")
                 latencies.append(time.monotonic() - started)
                 assert health.status_code == 200
+                answered_at.append(chunks)
                 await asyncio.sleep(0.005)
             await reader
         assert chunks == 50000
@@ -282,5 +284,9 @@ async def test_an_unpaced_50000_chunk_reply_leaves_healthz_answered(
             max_ms=round(max(latencies) * 1000, 1),
             samples=len(latencies),
         )
-        # a generous bound (the target is 100 ms; before the fix, 6-8 s)
-        assert p95 < 1.0 * time_scale
+        # The latency is a figure (reported above; the target is 100 ms), not an assertion: on a
+        # loaded machine one slow answer says nothing. What must hold is that the server answered
+        # while the reply was still streaming: a generator that never yields answers /healthz only
+        # before the first chunk or after the last.
+        mid_reply = {count for count in answered_at if 0 < count < 50000}
+        assert len(mid_reply) >= 3, answered_at
