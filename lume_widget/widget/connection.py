@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from lume_widget.core.events import ConnectionStatus, Event, StatusChanged, TierChanged
+from lume_widget.entry import START_BACKEND
 from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.widget.consultations import HOLDS, free_consultation
 from lume_widget.widget.model import SHOWN_ROLES, goal_dict, message_dict
@@ -117,6 +118,7 @@ class PanelConnection:
                 password=creds.password,
                 token=creds.token,
                 admin_token=creds.admin_token,
+                start_backend=START_BACKEND,
             )
         client = w._client
         w.server_kind = "reference" if client.is_reference_server else "remote"
