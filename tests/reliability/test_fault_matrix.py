@@ -128,7 +128,7 @@ async def test_half_open_idle_socket_is_detected_within_ping_interval_plus_timeo
         assert r.relay.blackhole() >= 1
         # The keepalive times out within interval + timeout, and the link is dropped at once
         # (no closing handshake waited for: the peer will never answer it).
-        keepalive = r.settings.ws_ping_interval_s + r.settings.ws_ping_timeout_s
+        keepalive = r.settings.app_ping_interval_s + r.settings.app_pong_timeout_s
         limit = keepalive
         detected = await r.wait_event(
             StatusChanged, started, timeout=3 * limit, status=ConnectionStatus.RECONNECTING
@@ -169,7 +169,7 @@ async def test_half_open_mid_stream_is_detected_and_the_reply_recovered(
         )
         limit = min(
             r.settings.stream_inactivity_s,
-            r.settings.ws_ping_interval_s + r.settings.ws_ping_timeout_s,
+            r.settings.app_ping_interval_s + r.settings.app_pong_timeout_s,
         )
         detection_s = round(detected - cut[0], 3)
         assert detection_s <= limit + 0.5 * time_scale
