@@ -520,6 +520,14 @@ async def test_user_cancel_mid_stream_keeps_the_partial_text_and_the_stored_repl
         assert isinstance(record.error, TurnCancelledError)
         assert record.error.partial_text
         reference_server.clear_faults()
+
+        async def replies() -> int:
+            return sum(m["role"] == "assistant" for m in await r.server_history())
+
+        # The stopped message is answered anyway, whole, at the pace it began with (greeting +
+        # that reply). As in the REST case, wait for it: stored after the next turn's history
+        # read, it would reach the transcript only with the history load after that.
+        await eventually(lambda: _at_least(replies(), 2), 10 * time_scale, "the stopped reply")
         second = await r.turn("Short version please")
         # What streamed in for the second question must be the reply it ends with.
         streamed = "".join(chunk.text for chunk in second.chunks)
