@@ -1,7 +1,8 @@
 """How a turn is delivered and finished: send and history results, frames, polls, completion.
 
-A mixin of :class:`lume_widget.core.session.Session` (which owns the links, tiers and
-status); kept apart so each module stays readable. Pure: no I/O, time comes in ``now``.
+A :class:`TurnDelivery` is a part the :class:`lume_widget.core.session.Session` holds (the
+session owns the links, tiers, status and the turn in flight; the delivery owns the requests
+of that turn). Pure: no I/O, time comes in ``now``.
 """
 
 from __future__ import annotations
@@ -11,13 +12,11 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lume_widget.core.actions import Action, FetchHistory, SendRest
-from lume_widget.core.backoff import Backoff, Decision, classify
+from lume_widget.core.actions import FetchHistory, SendRest
+from lume_widget.core.backoff import Decision, classify
 from lume_widget.core.errors_map import error_for_status
 from lume_widget.core.events import (
     ChunkReceived,
-    ConnectionStatus,
-    Event,
     HistoryLoaded,
     ReplyCompleted,
     Tier,
@@ -33,8 +32,7 @@ from lume_widget.core.frames import (
     WholeMessage,
 )
 from lume_widget.core.models import Message
-from lume_widget.core.settings import Settings
-from lume_widget.core.transcript import Transcript, find_turn
+from lume_widget.core.transcript import find_turn
 from lume_widget.core.turn import (
     MAX_SENDS,
     WAITING_FOR_CONTENT,
@@ -45,8 +43,11 @@ from lume_widget.core.turn import (
     reply_not_stored,
 )
 from lume_widget.core.wire import parse_frames
-from lume_widget.errors import ConnectionFailedError, LumeError
+from lume_widget.errors import ConnectionFailedError
 from lume_widget.text import is_high_surrogate, repair_text
+
+if TYPE_CHECKING:
+    from lume_widget.core.session import Session
 
 __all__ = ["TurnDelivery", "has_text"]
 
@@ -59,41 +60,14 @@ BACKGROUND_READS = 8
 
 
 class TurnDelivery:
-    """Turn delivery for the session; the attributes and hooks below are the session's."""
+    """Delivers the turns of one :class:`~lume_widget.core.session.Session`: the session holds
+    one and hands it the results of requests and the frames; it owns the request bookkeeping."""
 
-    consultation_id: str
-    settings: Settings
-    tier: Tier
-    status: ConnectionStatus
-    transcript: Transcript
-    frames_skipped: int
-    frames_dropped: int
-    _turn: Turn | None
-    _events: list[Event]
-    _actions: list[Action]
-    _pending_requests: set[int]
-    _request_ids: itertools.count[int]
-    _rest_failures: int
-    _backoff: Backoff
-    _background_reads: dict[int, int]
-    _live_proven: bool
-    _pong_due: float | None
-
-    if TYPE_CHECKING:  # provided by Session
-
-        def _move(self, turn: Turn, phase: TurnPhase) -> None: ...
-
-        def _fail_turn(self, error: LumeError, now: float, reason: str) -> None: ...
-
-        def _demote(self, reason: str, now: float) -> None: ...
-
-        def _dispatch(self, turn: Turn, now: float) -> None: ...
-
-        def _end_turn(self) -> None: ...
-
-        def _after_turn(self, reason: str, now: float) -> None: ...
-
-        def _legacy_delivers(self) -> bool: ...
+    def __init__(self, session: Session) -> None:
+        self._session = session
+        self._request_ids = itertools.count(1)
+        self._pending_requests: set[int] = set()
+        self._background_reads: dict[int, int] = {}
 
     # results of requests --------------------------------------------------------
 
@@ -108,7 +82,7 @@ class TurnDelivery:
         turn = self._take_request(request_id)
         if turn is None or turn.phase is not P.SENDING:
             return
-        self._rest_failures = 0
+        self._session._rest_failures = 0
         turn.acknowledged = True
         turn.last_activity = now
         if user_message is not None:
@@ -120,11 +94,11 @@ class TurnDelivery:
             self._note_content(turn, assistant_message.content, now, whole=True)
             self._reconcile(turn, 0.0, now)
             return
-        self._move(turn, P.RECOVERING)
-        turn.poll_interval = self._first_poll_interval()
-        if self._legacy_delivers():
+        self._session._move(turn, P.RECOVERING)
+        turn.poll_interval = self.first_poll_interval()
+        if self._session._legacy_delivers():
             return  # the legacy socket delivers the reply; the inactivity deadline guards it
-        self._poll(turn, turn.poll_interval)
+        self.poll(turn, turn.poll_interval)
 
     def send_failed(
         self,
@@ -142,14 +116,14 @@ class TurnDelivery:
             return
         turn.last_problem = reason
         turn.last_status = status
-        verdict = classify(status, retry_after, self.settings)
+        verdict = classify(status, retry_after, self._session.settings)
         if verdict.decision is Decision.WAIT:
             logger.info("send rate limited; waiting %.2f s", verdict.wait_s)
-            self._send_rest(turn, verdict.wait_s, count=False)
+            self.send_rest(turn, verdict.wait_s, count=False)
             return
         if verdict.decision is not Decision.RETRY:
             error = error_for_status(status, reason, code=code, unsent_text=turn.text)
-            self._fail_turn(error, now, reason)
+            self._session._fail_turn(error, now, reason)
             return
         self._count_rest_failure(turn, reason, now, check_first=True)
 
@@ -158,14 +132,14 @@ class TurnDelivery:
         self._background_reads.pop(request_id, None)
         turn = self._take_request(request_id) if request_id else None
         stale = request_id != 0 and turn is None
-        if self.transcript.replace(messages):
-            self._events.append(HistoryLoaded(self.transcript.messages))
+        if self._session.transcript.replace(messages):
+            self._session._events.append(HistoryLoaded(self._session.transcript.messages))
         if stale or turn is None:
             return
         if turn.phase is not P.CHECKING:
-            self._rest_failures = 0  # a check between failed sends does not prove sends work
+            self._session._rest_failures = 0  # a check between failed sends does not prove sends work
         match = find_turn(
-            self.transcript.messages,
+            self._session.transcript.messages,
             turn.text,
             turn.baseline,
             None if turn.user_message is None else turn.user_message.id,
@@ -181,18 +155,18 @@ class TurnDelivery:
             return
         if turn.phase is P.CHECKING:
             if match.user_message is not None:
-                self._move(turn, P.RECOVERING)
-                turn.poll_interval = self._first_poll_interval()
-                self._poll(turn, turn.poll_interval)
+                self._session._move(turn, P.RECOVERING)
+                turn.poll_interval = self.first_poll_interval()
+                self.poll(turn, turn.poll_interval)
             else:
                 self._resend(turn, now)
         elif turn.phase is P.RECONCILING:
-            if not self._reconcile_overdue(turn, now):
-                self._reconcile(turn, self.settings.reconcile_retry_s)
+            if not self.reconcile_overdue(turn, now):
+                self._reconcile(turn, self._session.settings.reconcile_retry_s)
         # A turn's pending history read is a check, a reconcile or a poll: no fourth phase.
         elif turn.phase is P.RECOVERING:  # pragma: no branch
             turn.poll_interval = self._next_poll_interval(turn.poll_interval)
-            self._poll(turn, turn.poll_interval)
+            self.poll(turn, turn.poll_interval)
 
     def history_failed(
         self,
@@ -214,15 +188,15 @@ class TurnDelivery:
         turn.last_problem = reason
         turn.last_status = status
         if code == "REPLY_NOT_STORED":
-            self._fail_turn(reply_not_stored(turn), now, reason)
+            self._session._fail_turn(reply_not_stored(turn), now, reason)
             return
-        verdict = classify(status, retry_after, self.settings)
+        verdict = classify(status, retry_after, self._session.settings)
         phase = turn.phase
         if phase is P.RECONCILING and has_text(turn):
             if verdict.decision is Decision.GIVE_UP:
-                self._complete_unreconciled(turn, now, reason)
+                self.complete_unreconciled(turn, now, reason)
                 return
-            if self._reconcile_overdue(turn, now):
+            if self.reconcile_overdue(turn, now):
                 return
         if verdict.decision is Decision.WAIT:
             self._again(turn, phase, verdict.wait_s)
@@ -234,23 +208,23 @@ class TurnDelivery:
                 code=code,
                 **turn.kept(),
             )
-            self._fail_turn(error, now, reason)
+            self._session._fail_turn(error, now, reason)
             return
-        if self.tier is Tier.LIVE:
+        if self._session.tier is Tier.LIVE:
             self._again(turn, phase, self._backoff_delay_for_poll())
             return
         self._count_rest_failure(turn, reason, now, check_first=phase is P.CHECKING)
 
-    def _send_rest(self, turn: Turn, delay: float, *, count: bool) -> None:
-        self._move(turn, P.SENDING)
+    def send_rest(self, turn: Turn, delay: float, *, count: bool) -> None:
+        self._session._move(turn, P.SENDING)
         if count:
             turn.sends += 1
         request_id = self._new_request(turn)
-        self._actions.append(SendRest(request_id, turn.id, self.tier, turn.text, delay))
+        self._session._actions.append(SendRest(request_id, turn.id, self._session.tier, turn.text, delay))
 
     def _resend(self, turn: Turn, now: float) -> None:
         if turn.sends >= MAX_SENDS:
-            self._fail_turn(
+            self._session._fail_turn(
                 ConnectionFailedError(
                     "The message could not be delivered after a retry; it was not stored. "
                     "Send it again when the connection is back.",
@@ -260,102 +234,106 @@ class TurnDelivery:
                 "delivery failed twice",
             )
             return
-        self._dispatch(turn, now)
+        self._session._dispatch(turn, now)
 
-    def _check(self, turn: Turn, delay: float) -> None:
+    def check(self, turn: Turn, delay: float) -> None:
         request_id = self._new_request(turn)
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "check"))
+        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "check"))
 
-    def _poll(self, turn: Turn, delay: float) -> None:
+    def poll(self, turn: Turn, delay: float) -> None:
         request_id = self._new_request(turn)
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "poll"))
+        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "poll"))
 
     def _reconcile(self, turn: Turn, delay: float, now: float | None = None) -> None:
         if turn.phase is not P.RECONCILING:
-            self._move(turn, P.RECONCILING)
+            self._session._move(turn, P.RECONCILING)
         if turn.reconcile_since is None and now is not None:
             turn.reconcile_since = now
         request_id = self._new_request(turn)
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
 
     def _again(self, turn: Turn, phase: TurnPhase, delay: float) -> None:
         if phase is P.CHECKING:
-            self._check(turn, delay)
+            self.check(turn, delay)
         elif phase is P.RECONCILING:
             self._reconcile(turn, delay)
         else:
-            self._poll(turn, delay)
+            self.poll(turn, delay)
 
     def _history_tier(self) -> Tier:
-        return Tier.LEGACY if self.tier is Tier.LEGACY else Tier.REST
+        return Tier.LEGACY if self._session.tier is Tier.LEGACY else Tier.REST
 
     def _new_request(self, turn: Turn) -> int:
         request_id = next(self._request_ids)
         self._pending_requests = {request_id}
         return request_id
 
+    def forget_requests(self) -> None:
+        """The turn ended: answers to its requests are stale from now on."""
+        self._pending_requests = set()
+
     def _take_request(self, request_id: int) -> Turn | None:
-        if request_id not in self._pending_requests or self._turn is None:
+        if request_id not in self._pending_requests or self._session._turn is None:
             return None
         self._pending_requests.discard(request_id)
-        return self._turn
+        return self._session._turn
 
-    def _first_poll_interval(self) -> float:
-        if self.tier is Tier.LEGACY:
-            return self.settings.legacy_poll_s
-        return self.settings.rest_poll_initial_s
+    def first_poll_interval(self) -> float:
+        if self._session.tier is Tier.LEGACY:
+            return self._session.settings.legacy_poll_s
+        return self._session.settings.rest_poll_initial_s
 
     def _next_poll_interval(self, current: float) -> float:
-        if self.tier is Tier.LEGACY:
-            return self.settings.legacy_poll_s
-        grown = max(current, self.settings.rest_poll_initial_s) * self.settings.rest_poll_growth
-        return min(self.settings.rest_poll_max_s, grown)
+        if self._session.tier is Tier.LEGACY:
+            return self._session.settings.legacy_poll_s
+        grown = max(current, self._session.settings.rest_poll_initial_s) * self._session.settings.rest_poll_growth
+        return min(self._session.settings.rest_poll_max_s, grown)
 
     def _backoff_delay_for_poll(self) -> float:
-        return max(self.settings.rest_poll_initial_s, self._backoff.ceiling())
+        return max(self._session.settings.rest_poll_initial_s, self._session._backoff.ceiling())
 
     def _count_rest_failure(
         self, turn: Turn, reason: str, now: float, *, check_first: bool
     ) -> None:
-        self._rest_failures += 1
-        logger.info("%s failure %d: %s", self.tier.value, self._rest_failures, reason)
-        if self._rest_failures >= self.settings.rest_failure_limit:
-            self._rest_failures = 0
+        self._session._rest_failures += 1
+        logger.info("%s failure %d: %s", self._session.tier.value, self._session._rest_failures, reason)
+        if self._session._rest_failures >= self._session.settings.rest_failure_limit:
+            self._session._rest_failures = 0
             if turn.phase is P.SENDING:
-                self._move(turn, P.CHECKING)
-            self._demote(
-                f"{self.tier.value} failed {self.settings.rest_failure_limit} times ({reason})", now
+                self._session._move(turn, P.CHECKING)
+            self._session._demote(
+                f"{self._session.tier.value} failed {self._session.settings.rest_failure_limit} times ({reason})", now
             )
-            if self._turn is turn and turn.phase is P.CHECKING and not self._pending_requests:
-                self._check(turn, 0.0)
+            if self._session._turn is turn and turn.phase is P.CHECKING and not self._pending_requests:
+                self.check(turn, 0.0)
             return
-        delay = self._backoff.ceiling() * min(1.0, 0.5 + 0.5 * self._rest_failures / 3)
+        delay = self._session._backoff.ceiling() * min(1.0, 0.5 + 0.5 * self._session._rest_failures / 3)
         if turn.phase is P.SENDING:
-            self._move(turn, P.CHECKING)
+            self._session._move(turn, P.CHECKING)
         if check_first or turn.phase is P.CHECKING:
-            self._check(turn, delay)
+            self.check(turn, delay)
         else:
-            self._poll(turn, delay)
+            self.poll(turn, delay)
 
-    def _handle_frame(self, frame: str | bytes, now: float, *, legacy: bool) -> None:
+    def handle_frame(self, frame: str | bytes, now: float, *, legacy: bool) -> None:
         batch = parse_frames(frame)
         if batch.skipped:
-            self.frames_skipped += batch.skipped
+            self._session.frames_skipped += batch.skipped
             logger.debug("skipped %d unusable frame part(s)", batch.skipped)
         for event in batch.events:
-            turn = self._turn
+            turn = self._session._turn
             owner = event.consultation_id
-            if owner is not None and owner != self.consultation_id.lower():
-                self.frames_dropped += 1
+            if owner is not None and owner != self._session.consultation_id.lower():
+                self._session.frames_dropped += 1
                 logger.debug("dropped a %s frame of another consultation", event.TYPE)
                 continue
             if isinstance(event, Pong):
                 if not legacy:
-                    self._pong_due = None  # the live link answers: the keepalive is satisfied
+                    self._session._pong_due = None  # the live link answers: the keepalive is satisfied
                 continue
             if turn is None or turn.phase is None:
                 if isinstance(event, (Chunk, Completed, FrameError)):
-                    self.frames_dropped += 1
+                    self._session.frames_dropped += 1
                     logger.debug("dropped a late %s frame: no reply is in flight", event.TYPE)
                 elif isinstance(event, WholeMessage) and event.message is not None:
                     self._adopt_message(event.message)
@@ -365,15 +343,15 @@ class TurnDelivery:
                     turn.acknowledged = True
                     turn.last_activity = now
                     turn.acknowledged_stamp = event.stamp
-                    self._move(turn, P.ACKNOWLEDGED)
+                    self._session._move(turn, P.ACKNOWLEDGED)
             elif isinstance(event, Chunk):
                 if _from_before(turn, event):
-                    self.frames_dropped += 1
+                    self._session.frames_dropped += 1
                     logger.debug("dropped a stream_chunk stamped before this turn's reply began")
                 elif event.content is not None and turn.phase in WAITING_FOR_CONTENT:
                     turn.acknowledged = True
                     if turn.phase is not P.STREAMING:
-                        self._move(turn, P.STREAMING)
+                        self._session._move(turn, P.STREAMING)
                     self._note_content(turn, event.content, now, whole=False)
             elif isinstance(event, Completed):
                 if turn.phase in WAITING_FOR_CONTENT:
@@ -384,17 +362,17 @@ class TurnDelivery:
                 self._handle_message_frame(turn, event.message, now)
             elif isinstance(event, FrameError):
                 error, message = error_from_frame(turn, event)
-                self._fail_turn(error, now, message)
+                self._session._fail_turn(error, now, message)
             # Connected: nothing to do
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""
-        if self.transcript.add(message):
-            self._events.append(HistoryLoaded(self.transcript.messages))
+        if self._session.transcript.add(message):
+            self._session._events.append(HistoryLoaded(self._session.transcript.messages))
 
     def _not_this_turns(self, turn: Turn, message: Message) -> bool:
         """Whether a whole assistant message is certainly not the reply ``turn`` waits for."""
-        known = self.transcript.messages
+        known = self._session.transcript.messages
         if any(m.id == message.id for m in known):
             return True  # known before: a late frame of an earlier turn
         if message.reply_to is None:
@@ -406,10 +384,10 @@ class TurnDelivery:
 
     def _handle_message_frame(self, turn: Turn, message: Message | None, now: float) -> None:
         if message is None:
-            self.frames_skipped += 1
+            self._session.frames_skipped += 1
             return
-        if message.consultation_id not in (None, self.consultation_id.lower()):
-            self.frames_dropped += 1
+        if message.consultation_id not in (None, self._session.consultation_id.lower()):
+            self._session.frames_dropped += 1
             logger.debug("dropped a message of another consultation")
             return
         if message.role == "user":
@@ -454,24 +432,24 @@ class TurnDelivery:
         index = len(turn.chunks)
         turn.chunks.append(content)
         if content:
-            self._events.append(ChunkReceived(turn.id, content, index, now))
+            self._session._events.append(ChunkReceived(turn.id, content, index, now))
 
     def _report_user_message(self, turn: Turn) -> None:
         if turn.user_message is not None and not turn.user_message_reported:
             turn.user_message_reported = True
-            self._events.append(UserMessageStored(turn.user_message, turn.id))
+            self._session._events.append(UserMessageStored(turn.user_message, turn.id))
 
     # a complete reply whose stored copy cannot be read -------------------------------
 
-    def _reconcile_overdue(self, turn: Turn, now: float) -> bool:
+    def reconcile_overdue(self, turn: Turn, now: float) -> bool:
         """Past the grace for reading the stored copy: complete with the text in hand."""
         since = turn.reconcile_since
-        if since is None or now < since + self.settings.reconcile_grace_s or not has_text(turn):
+        if since is None or now < since + self._session.settings.reconcile_grace_s or not has_text(turn):
             return False
-        self._complete_unreconciled(turn, now, "its stored copy could not be read in time")
+        self.complete_unreconciled(turn, now, "its stored copy could not be read in time")
         return True
 
-    def _complete_unreconciled(self, turn: Turn, now: float, why: str) -> None:
+    def complete_unreconciled(self, turn: Turn, now: float, why: str) -> None:
         """The reply is complete but its stored copy was not read: complete the turn with
         the text that arrived (the whole message's id, if one came) and read the history
         again in the background, where the transcript adopts the server's copy."""
@@ -481,7 +459,7 @@ class TurnDelivery:
             id=whole.id if whole is not None else "",
             role="assistant",
             content=text,
-            consultation_id=self.consultation_id,
+            consultation_id=self._session.consultation_id,
         )
         logger.warning("turn %s completes without its stored copy: %s", turn.id, why)
         self._complete(turn, reply, now)
@@ -490,8 +468,8 @@ class TurnDelivery:
     def _read_history_later(self, attempt: int) -> None:
         request_id = next(self._request_ids)
         self._background_reads[request_id] = attempt
-        delay = self._backoff.ceiling() * attempt
-        self._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+        delay = self._session._backoff.ceiling() * attempt
+        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
 
     def _background_read_failed(self, request_id: int) -> None:
         attempt = self._background_reads.pop(request_id)
@@ -501,19 +479,19 @@ class TurnDelivery:
             logger.info("history still unreadable; the next history load reconciles it")
 
     def _complete(self, turn: Turn, reply: Message, now: float) -> None:
-        result = build_reply(turn, reply, self.consultation_id, self.tier, now)
+        result = build_reply(turn, reply, self._session.consultation_id, self._session.tier, now)
         logger.info(
             "turn %s complete on %s: %d chars, %d chunks",
             turn.id,
-            self.tier.value,
+            self._session.tier.value,
             len(reply.content),
             result.chunks,
         )
-        if self.tier is Tier.LIVE:
-            self._live_proven = True
-        self._end_turn()
-        self._after_turn("reply complete", now)
-        self._events.append(ReplyCompleted(result))
+        if self._session.tier is Tier.LIVE:
+            self._session._live_proven = True
+        self._session._end_turn()
+        self._session._after_turn("reply complete", now)
+        self._session._events.append(ReplyCompleted(result))
 
 
 def has_text(turn: Turn) -> bool:

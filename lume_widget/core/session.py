@@ -93,7 +93,7 @@ _STATUS_MOVES: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
 the links and the turn); the one rule is that a closed session moves to OFFLINE and stays."""
 
 
-class Session(TurnDelivery):
+class Session:
     """The state machine of one consultation; see the module docstring."""
 
     def __init__(
@@ -136,14 +136,13 @@ class Session(TurnDelivery):
         """When the live link must have answered the last app ping (the one keepalive)."""
         self._last_probe: float | None = None
         self._rest_failures = 0
-        self._request_ids = itertools.count(1)
-        self._pending_requests: set[int] = set()
-        self._background_reads: dict[int, int] = {}
         self._turn_ids = itertools.count(1)
         self._turn: Turn | None = None
         self._actions: list[Action] = []
         self._events: list[Event] = []
         self._started = False
+        self.delivery = TurnDelivery(self)
+        """Delivers the turns: the results of requests and the frames go through it."""
 
     # ----------------------------------------------------------------- outputs
 
@@ -385,7 +384,49 @@ class Session(TurnDelivery):
         """A frame arrived on the live WebSocket."""
         if self._stale_live(generation):
             return
-        self._handle_frame(frame, now, legacy=False)
+        self.delivery.handle_frame(frame, now, legacy=False)
+
+    # results of requests (delivered by the session's TurnDelivery) -------------
+
+    def send_succeeded(
+        self,
+        request_id: int,
+        user_message: Message | None,
+        assistant_message: Message | None,
+        now: float,
+    ) -> None:
+        """A POST of the user's message was accepted (200, 201 or 202)."""
+        self.delivery.send_succeeded(request_id, user_message, assistant_message, now)
+
+    def send_failed(
+        self,
+        request_id: int,
+        status: int | None,
+        retry_after: str | None,
+        reason: str,
+        now: float,
+        *,
+        code: str | None = None,
+    ) -> None:
+        """A POST of the user's message failed (``status`` None: no answer at all)."""
+        self.delivery.send_failed(request_id, status, retry_after, reason, now, code=code)
+
+    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
+        """A history read answered; ``request_id`` 0 is a read the user asked for."""
+        self.delivery.history_received(request_id, messages, now)
+
+    def history_failed(
+        self,
+        request_id: int,
+        status: int | None,
+        retry_after: str | None,
+        reason: str,
+        now: float,
+        *,
+        code: str | None = None,
+    ) -> None:
+        """A history read of a turn failed."""
+        self.delivery.history_failed(request_id, status, retry_after, reason, now, code=code)
 
     # legacy link --------------------------------------------------------------
 
@@ -410,12 +451,12 @@ class Session(TurnDelivery):
             self._connect_legacy(self._legacy_backoff.next_delay())
             turn = self._turn
             if was_up and turn is not None and turn.phase is P.RECOVERING:
-                self._poll(turn, 0.0)  # the socket was delivering: poll while it is down
+                self.delivery.poll(turn, 0.0)  # the socket was delivering: poll while it is down
 
     def legacy_message_received(self, generation: int, frame: str | bytes, now: float) -> None:
         if generation != self._legacy_generation:
             return
-        self._handle_frame(frame, now, legacy=True)
+        self.delivery.handle_frame(frame, now, legacy=True)
 
     def tick(self, now: float) -> None:
         """Time passed: enforce deadlines, keep the live link alive."""
@@ -436,7 +477,7 @@ class Session(TurnDelivery):
                     "turn deadline passed",
                 )
             elif turn.phase is P.RECONCILING:
-                self._reconcile_overdue(turn, now)
+                self.delivery.reconcile_overdue(turn, now)
             elif (
                 self._watching_inactivity(turn)
                 and now >= turn.last_activity + self.settings.stream_inactivity_s
@@ -484,7 +525,7 @@ class Session(TurnDelivery):
             self._fatal = "credentials could not be renewed"
             self._refresh_status(self._fatal, now)
         elif turn.phase is P.RECONCILING and has_text(turn):
-            self._complete_unreconciled(turn, now, "credentials could not be renewed")
+            self.delivery.complete_unreconciled(turn, now, "credentials could not be renewed")
         else:
             self._fail_turn(
                 AuthenticationError(
@@ -507,7 +548,7 @@ class Session(TurnDelivery):
         if turn is None:
             return
         if turn.phase is P.RECONCILING and has_text(turn):
-            self._complete_unreconciled(turn, now, f"{task} failed")
+            self.delivery.complete_unreconciled(turn, now, f"{task} failed")
             return
         unsent = turn.unsent_text
         if isinstance(error, LumeError):
@@ -665,11 +706,11 @@ class Session(TurnDelivery):
         elif turn.acknowledged:
             if turn.phase is not P.RECONCILING:
                 self._move(turn, P.RECOVERING)
-                turn.poll_interval = self._first_poll_interval()
-                self._poll(turn, delay)
+                turn.poll_interval = self.delivery.first_poll_interval()
+                self.delivery.poll(turn, delay)
         elif turn.phase is not P.CHECKING:
             self._move(turn, P.CHECKING)
-            self._check(turn, delay)
+            self.delivery.check(turn, delay)
 
     def _start_over(self, turn: Turn, reason: str, now: float) -> None:
         """Every tier failed during ``turn``: go back to live after a backoff, the turn kept.
@@ -720,11 +761,11 @@ class Session(TurnDelivery):
         if turn is not None and turn.phase in WAITING_FOR_CONTENT:
             if turn.acknowledged:
                 self._move(turn, P.RECOVERING)
-                turn.poll_interval = self._first_poll_interval()
-                self._poll(turn, 0.0)
+                turn.poll_interval = self.delivery.first_poll_interval()
+                self.delivery.poll(turn, 0.0)
             else:
                 self._move(turn, P.CHECKING)
-                self._check(turn, 0.0)
+                self.delivery.check(turn, 0.0)
         if self.tier is Tier.LIVE:
             if self._live_budget_spent() and self.pinned is None:
                 self._demote(f"live closed {self._live_failures} times soon after opening", now)
@@ -742,7 +783,7 @@ class Session(TurnDelivery):
         if self.tier is Tier.LEGACY:
             self._move(turn, P.RECOVERING)
             turn.last_activity = now
-            self._poll(turn, 0.0)
+            self.delivery.poll(turn, 0.0)
             return
         if self.live is LinkState.UP:
             self._actions.append(
@@ -751,7 +792,7 @@ class Session(TurnDelivery):
             self._live_lost(f"stalled: {reason}", now)
         else:  # pragma: no cover - a turn waits for content only while the link is up
             self._move(turn, P.RECOVERING)
-            self._poll(turn, 0.0)
+            self.delivery.poll(turn, 0.0)
 
     def _dispatch(self, turn: Turn, now: float) -> None:
         """Send the turn on the current tier, or queue it until that tier can."""
@@ -775,7 +816,7 @@ class Session(TurnDelivery):
         if self.tier is Tier.LEGACY and self.legacy is LinkState.DOWN:
             self._connect_legacy(0.0)  # stopped when the credentials failed: try it again
         turn.sent_at = turn.sent_at if turn.sent_at is not None else now
-        self._send_rest(turn, 0.0, count=True)
+        self.delivery.send_rest(turn, 0.0, count=True)
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
@@ -803,7 +844,7 @@ class Session(TurnDelivery):
 
     def _end_turn(self) -> None:
         self._turn = None
-        self._pending_requests = set()
+        self.delivery.forget_requests()
 
     def _after_turn(self, reason: str, now: float) -> None:
         if self._closing:
