@@ -12,11 +12,12 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from lume_widget.core.actions import FetchHistory, SendRest
+from lume_widget.core.actions import Action, FetchHistory, SendRest
 from lume_widget.core.backoff import Decision, classify
 from lume_widget.core.errors_map import error_for_status
 from lume_widget.core.events import (
     ChunkReceived,
+    Event,
     HistoryLoaded,
     ReplyCompleted,
     Tier,
@@ -68,6 +69,12 @@ class TurnDelivery:
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
         self._background_reads: dict[int, int] = {}
+
+    def _act(self, action: Action) -> None:
+        self._session._actions.append(action)
+
+    def _tell(self, event: Event) -> None:
+        self._session._events.append(event)
 
     # results of requests --------------------------------------------------------
 
@@ -133,11 +140,13 @@ class TurnDelivery:
         turn = self._take_request(request_id) if request_id else None
         stale = request_id != 0 and turn is None
         if self._session.transcript.replace(messages):
-            self._session._events.append(HistoryLoaded(self._session.transcript.messages))
+            self._tell(HistoryLoaded(self._session.transcript.messages))
         if stale or turn is None:
             return
         if turn.phase is not P.CHECKING:
-            self._session._rest_failures = 0  # a check between failed sends does not prove sends work
+            self._session._rest_failures = (
+                0  # a check between failed sends does not prove sends work
+            )
         match = find_turn(
             self._session.transcript.messages,
             turn.text,
@@ -220,7 +229,7 @@ class TurnDelivery:
         if count:
             turn.sends += 1
         request_id = self._new_request(turn)
-        self._session._actions.append(SendRest(request_id, turn.id, self._session.tier, turn.text, delay))
+        self._act(SendRest(request_id, turn.id, self._session.tier, turn.text, delay))
 
     def _resend(self, turn: Turn, now: float) -> None:
         if turn.sends >= MAX_SENDS:
@@ -238,11 +247,11 @@ class TurnDelivery:
 
     def check(self, turn: Turn, delay: float) -> None:
         request_id = self._new_request(turn)
-        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "check"))
+        self._act(FetchHistory(request_id, self._history_tier(), delay, "check"))
 
     def poll(self, turn: Turn, delay: float) -> None:
         request_id = self._new_request(turn)
-        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "poll"))
+        self._act(FetchHistory(request_id, self._history_tier(), delay, "poll"))
 
     def _reconcile(self, turn: Turn, delay: float, now: float | None = None) -> None:
         if turn.phase is not P.RECONCILING:
@@ -250,7 +259,7 @@ class TurnDelivery:
         if turn.reconcile_since is None and now is not None:
             turn.reconcile_since = now
         request_id = self._new_request(turn)
-        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+        self._act(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
 
     def _again(self, turn: Turn, phase: TurnPhase, delay: float) -> None:
         if phase is P.CHECKING:
@@ -286,28 +295,40 @@ class TurnDelivery:
     def _next_poll_interval(self, current: float) -> float:
         if self._session.tier is Tier.LEGACY:
             return self._session.settings.legacy_poll_s
-        grown = max(current, self._session.settings.rest_poll_initial_s) * self._session.settings.rest_poll_growth
+        grown = (
+            max(current, self._session.settings.rest_poll_initial_s)
+            * self._session.settings.rest_poll_growth
+        )
         return min(self._session.settings.rest_poll_max_s, grown)
 
     def _backoff_delay_for_poll(self) -> float:
-        return max(self._session.settings.rest_poll_initial_s, self._session._backoff.ceiling())
+        return max(self._session.settings.rest_poll_initial_s, self._session.live.backoff.ceiling())
 
     def _count_rest_failure(
         self, turn: Turn, reason: str, now: float, *, check_first: bool
     ) -> None:
         self._session._rest_failures += 1
-        logger.info("%s failure %d: %s", self._session.tier.value, self._session._rest_failures, reason)
+        logger.info(
+            "%s failure %d: %s", self._session.tier.value, self._session._rest_failures, reason
+        )
         if self._session._rest_failures >= self._session.settings.rest_failure_limit:
             self._session._rest_failures = 0
             if turn.phase is P.SENDING:
                 self._session._move(turn, P.CHECKING)
             self._session._demote(
-                f"{self._session.tier.value} failed {self._session.settings.rest_failure_limit} times ({reason})", now
+                f"{self._session.tier.value} failed {self._session.settings.rest_failure_limit} times ({reason})",
+                now,
             )
-            if self._session._turn is turn and turn.phase is P.CHECKING and not self._pending_requests:
+            if (
+                self._session._turn is turn
+                and turn.phase is P.CHECKING
+                and not self._pending_requests
+            ):
                 self.check(turn, 0.0)
             return
-        delay = self._session._backoff.ceiling() * min(1.0, 0.5 + 0.5 * self._session._rest_failures / 3)
+        delay = self._session.live.backoff.ceiling() * min(
+            1.0, 0.5 + 0.5 * self._session._rest_failures / 3
+        )
         if turn.phase is P.SENDING:
             self._session._move(turn, P.CHECKING)
         if check_first or turn.phase is P.CHECKING:
@@ -329,7 +350,9 @@ class TurnDelivery:
                 continue
             if isinstance(event, Pong):
                 if not legacy:
-                    self._session._pong_due = None  # the live link answers: the keepalive is satisfied
+                    self._session._pong_due = (
+                        None  # the live link answers: the keepalive is satisfied
+                    )
                 continue
             if turn is None or turn.phase is None:
                 if isinstance(event, (Chunk, Completed, FrameError)):
@@ -368,7 +391,7 @@ class TurnDelivery:
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""
         if self._session.transcript.add(message):
-            self._session._events.append(HistoryLoaded(self._session.transcript.messages))
+            self._tell(HistoryLoaded(self._session.transcript.messages))
 
     def _not_this_turns(self, turn: Turn, message: Message) -> bool:
         """Whether a whole assistant message is certainly not the reply ``turn`` waits for."""
@@ -432,19 +455,23 @@ class TurnDelivery:
         index = len(turn.chunks)
         turn.chunks.append(content)
         if content:
-            self._session._events.append(ChunkReceived(turn.id, content, index, now))
+            self._tell(ChunkReceived(turn.id, content, index, now))
 
     def _report_user_message(self, turn: Turn) -> None:
         if turn.user_message is not None and not turn.user_message_reported:
             turn.user_message_reported = True
-            self._session._events.append(UserMessageStored(turn.user_message, turn.id))
+            self._tell(UserMessageStored(turn.user_message, turn.id))
 
     # a complete reply whose stored copy cannot be read -------------------------------
 
     def reconcile_overdue(self, turn: Turn, now: float) -> bool:
         """Past the grace for reading the stored copy: complete with the text in hand."""
         since = turn.reconcile_since
-        if since is None or now < since + self._session.settings.reconcile_grace_s or not has_text(turn):
+        if (
+            since is None
+            or now < since + self._session.settings.reconcile_grace_s
+            or not has_text(turn)
+        ):
             return False
         self.complete_unreconciled(turn, now, "its stored copy could not be read in time")
         return True
@@ -468,8 +495,8 @@ class TurnDelivery:
     def _read_history_later(self, attempt: int) -> None:
         request_id = next(self._request_ids)
         self._background_reads[request_id] = attempt
-        delay = self._session._backoff.ceiling() * attempt
-        self._session._actions.append(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+        delay = self._session.live.backoff.ceiling() * attempt
+        self._act(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
 
     def _background_read_failed(self, request_id: int) -> None:
         attempt = self._background_reads.pop(request_id)
@@ -491,7 +518,7 @@ class TurnDelivery:
             self._session._live_proven = True
         self._session._end_turn()
         self._session._after_turn("reply complete", now)
-        self._session._events.append(ReplyCompleted(result))
+        self._tell(ReplyCompleted(result))
 
 
 def has_text(turn: Turn) -> bool:

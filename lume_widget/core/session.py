@@ -25,7 +25,6 @@ Every change is logged.
 
 from __future__ import annotations
 
-import enum
 import itertools
 import logging
 from collections.abc import Callable, Sequence
@@ -33,10 +32,6 @@ from datetime import datetime
 
 from lume_widget.core.actions import (
     Action,
-    CloseLegacy,
-    CloseLive,
-    ConnectLegacy,
-    ConnectLive,
     SendLive,
     SendPing,
 )
@@ -50,6 +45,7 @@ from lume_widget.core.events import (
     TierChanged,
     TurnFailed,
 )
+from lume_widget.core.link import Link, LinkState
 from lume_widget.core.models import Message
 from lume_widget.core.settings import Settings
 from lume_widget.core.transcript import Transcript
@@ -78,14 +74,6 @@ S = ConnectionStatus
 P = TurnPhase
 
 
-class LinkState(enum.Enum):
-    """State of one WebSocket link (live or legacy)."""
-
-    DOWN = "down"
-    CONNECTING = "connecting"
-    UP = "up"
-
-
 _STATUS_MOVES: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
     status: frozenset(ConnectionStatus) - {status} for status in ConnectionStatus
 }
@@ -109,23 +97,20 @@ class Session:
         self.settings = settings or Settings()
         rnd = random if random is not None else _default_random()
         self._random = rnd
-        self._backoff = Backoff(self.settings, rnd)
-        self._legacy_backoff = Backoff(self.settings, rnd)
         self.pinned = pinned
         self.tier: Tier = pinned or Tier.LIVE
         self.status: ConnectionStatus = S.CONNECTING
         self.transcript = Transcript(history)
-        self.live = LinkState.DOWN
-        self.legacy = LinkState.DOWN
+        self.live = Link(Tier.LIVE, Backoff(self.settings, rnd))
+        self.legacy = Link(Tier.LEGACY, Backoff(self.settings, rnd))
         self.frames_skipped = 0
         self.frames_dropped = 0
         """Frames of another consultation, or late ones of a finished reply (logged at debug)."""
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
-        self._live_generation = 0
-        self._legacy_generation = 0
-        self._probing = False
+        self.live.generation = 0
+        self.legacy.generation = 0
         self._live_failures = 0
         self._live_ever_up = False
         self._live_proven = False
@@ -170,11 +155,11 @@ class Session:
 
     @property
     def live_generation(self) -> int:
-        return self._live_generation
+        return self.live.generation
 
     @property
     def legacy_generation(self) -> int:
-        return self._legacy_generation
+        return self.legacy.generation
 
     def next_deadline(self) -> float | None:
         """The time at which :meth:`tick` must be called if no other input arrives."""
@@ -186,7 +171,7 @@ class Session:
                 times.append(turn.last_activity + self.settings.stream_inactivity_s)
             if turn.phase is P.RECONCILING and turn.reconcile_since is not None and has_text(turn):
                 times.append(turn.reconcile_since + self.settings.reconcile_grace_s)
-        if self.live is LinkState.UP:
+        if self.live.up:
             times.append(self._last_ping + self.settings.app_ping_interval_s)
             if self._pong_due is not None:
                 times.append(self._pong_due)
@@ -265,9 +250,9 @@ class Session:
     def simulate_live_drop(self, now: float) -> None:
         """Drop the live socket abruptly, as a network failure would."""
         self._require_open()
-        if self.live is not LinkState.UP:
+        if not self.live.up:
             raise IllegalTransition("the live socket is not open, so there is nothing to drop")
-        self._actions.append(CloseLive(self._live_generation, "simulated drop", abrupt=True))
+        self._actions.append(self.live.close_action("simulated drop", abrupt=True))
         self._live_lost("simulated drop", now)
 
     def close(self, now: float) -> None:
@@ -286,28 +271,24 @@ class Session:
                 "closed",
             )
         self.closed = True
-        if self.live is not LinkState.DOWN:
-            self._actions.append(CloseLive(self._live_generation, "closed by the user"))
-        if self.legacy is not LinkState.DOWN:
-            self._actions.append(CloseLegacy(self._legacy_generation, "closed by the user"))
-        self.live = self.legacy = LinkState.DOWN
-        self._live_generation += 1
-        self._legacy_generation += 1
+        for link in (self.live, self.legacy):
+            if not link.down:
+                self._actions.append(link.close_action("closed by the user"))
+            link.close("closed by the user")
         self._set_status(S.OFFLINE, "closed by the user", now)
 
     # live link ----------------------------------------------------------------
 
     def live_opened(self, generation: int, now: float) -> None:
         """The live WebSocket of ``generation`` is open (after the handshake)."""
-        if self._stale_live(generation) or self.live is not LinkState.CONNECTING:
+        if self._stale_live(generation) or self.live.state is not LinkState.CONNECTING:
             return
-        probe = self._probing
-        self._probing = False
-        self.live = LinkState.UP
+        probe = self.live.probing
+        self.live.probing = False
+        self.live.opened(now)
         self._live_up_since = now
         self._last_ping = now
         self._pong_due = None
-        self._backoff.link_up(now)
         turn = self._turn
         if self._live_ever_up and turn is not None and not probe:
             turn.reconnects += 1
@@ -317,13 +298,11 @@ class Session:
             if self.pinned is None:
                 self._switch_tier(Tier.LIVE, "live is reachable again", now)
             else:  # pinned while the probe was on its way: the probed link is not wanted
-                self._actions.append(
-                    CloseLive(self._live_generation, f"tier {self.pinned.value} pinned")
-                )
-                self.live = LinkState.DOWN
+                why = f"tier {self.pinned.value} pinned"
+                self._actions.append(self.live.close_action(why))
+                self.live.close(why)
                 self._live_up_since = None
-                self._backoff.link_down(now)
-                self._live_generation += 1
+                self.live.backoff.link_down(now)
         if probe:
             if turn is not None and turn.phase is P.PROBING:
                 self._dispatch(turn, now)
@@ -335,12 +314,12 @@ class Session:
         self, generation: int, status: int | None, reason: str, now: float
     ) -> None:
         """Opening the live WebSocket failed; ``status`` is the refused upgrade's HTTP status."""
-        if self._stale_live(generation) or self.live is not LinkState.CONNECTING:
+        if self._stale_live(generation) or self.live.state is not LinkState.CONNECTING:
             return
-        self.live = LinkState.DOWN
+        self.live.failed(reason)
         logger.info("live connect failed: %s", reason)
-        if self._probing:
-            self._probing = False
+        if self.live.probing:
+            self.live.probing = False
             turn = self._turn
             if turn is not None and turn.phase is P.PROBING:
                 self._dispatch(turn, now)
@@ -356,7 +335,7 @@ class Session:
             )
             if self.pinned is Tier.LIVE:
                 self._live_failures = 0
-                self._backoff.reset()
+                self.live.backoff.reset()
                 if self._turn is not None:
                     self._fail_turn(
                         ConnectionFailedError(
@@ -371,12 +350,14 @@ class Session:
                 return
             self._demote(why, now)
             return
-        self._connect_live(self._backoff.next_delay(), self.settings.connect_timeout_s, False, now)
+        self._connect_live(
+            self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
+        )
         self._refresh_status(f"live connect failed ({reason}); retrying", now)
 
     def live_closed(self, generation: int, reason: str, now: float) -> None:
         """The live WebSocket closed (cleanly or not) without the client asking for it."""
-        if self._stale_live(generation) or self.live is not LinkState.UP:
+        if self._stale_live(generation) or not self.live.up:
             return
         self._live_lost(reason, now)
 
@@ -431,30 +412,29 @@ class Session:
     # legacy link --------------------------------------------------------------
 
     def legacy_opened(self, generation: int, now: float) -> None:
-        if generation != self._legacy_generation or self.legacy is not LinkState.CONNECTING:
+        if generation != self.legacy.generation or self.legacy.state is not LinkState.CONNECTING:
             return
-        self.legacy = LinkState.UP
-        self._legacy_backoff.link_up(now)
+        self.legacy.opened(now)
         logger.info("legacy link open (generation %d)", generation)
 
     def legacy_failed(self, generation: int, reason: str, now: float) -> None:
         """The legacy WebSocket failed to open or closed: poll while it is down, retry later."""
-        if generation != self._legacy_generation or self.legacy is LinkState.DOWN:
+        if generation != self.legacy.generation or self.legacy.down:
             return
-        was_up = self.legacy is LinkState.UP
-        self.legacy = LinkState.DOWN
-        self._legacy_backoff.link_down(now)
+        was_up = self.legacy.up
+        self.legacy.failed(reason)
+        self.legacy.backoff.link_down(now)
         logger.info("legacy link down: %s", reason)
         # A legacy link lives only on the legacy tier: leaving it or closing closes the link
         # and bumps the generation, so this failure would have been stale.
         if self.tier is Tier.LEGACY and not self.closed:  # pragma: no branch
-            self._connect_legacy(self._legacy_backoff.next_delay())
+            self._connect_legacy(self.legacy.backoff.next_delay())
             turn = self._turn
             if was_up and turn is not None and turn.phase is P.RECOVERING:
                 self.delivery.poll(turn, 0.0)  # the socket was delivering: poll while it is down
 
     def legacy_message_received(self, generation: int, frame: str | bytes, now: float) -> None:
-        if generation != self._legacy_generation:
+        if generation != self.legacy.generation:
             return
         self.delivery.handle_frame(frame, now, legacy=True)
 
@@ -483,26 +463,26 @@ class Session:
                 and now >= turn.last_activity + self.settings.stream_inactivity_s
             ):
                 self._stalled(turn, now)
-        if self.live is LinkState.UP and self._pong_due is not None and now >= self._pong_due:
+        if self.live.up and self._pong_due is not None and now >= self._pong_due:
             # half-open (the peer gone without a FIN or RST): drop the link at once, no
             # closing handshake waited for, within ping interval + pong timeout
             reason = f"no pong within {self.settings.app_pong_timeout_s:g} s"
             logger.info("live link: %s", reason)
-            self._actions.append(CloseLive(self._live_generation, reason, abrupt=True))
+            self._actions.append(self.live.close_action(reason, abrupt=True))
             self._live_lost(reason, now)
-        if self.live is LinkState.UP:
+        if self.live.up:
             if now >= self._last_ping + self.settings.app_ping_interval_s:
                 self._last_ping = now
                 if self._pong_due is None:
                     self._pong_due = now + self.settings.app_pong_timeout_s
-                self._actions.append(SendPing(self._live_generation))
+                self._actions.append(SendPing(self.live.generation))
             if (
                 self._live_up_since is not None
                 and now - self._live_up_since >= self.settings.stable_link_s
             ):
                 self._live_failures = 0
                 self._live_proven = True
-                self._backoff.tick(now)
+                self.live.backoff.tick(now)
 
     # outcomes of the driver's tasks ----------------------------------------------
 
@@ -513,13 +493,9 @@ class Session:
         if self.closed:
             return
         logger.warning("credentials could not be renewed: %s", error.message)
-        if self.live is LinkState.CONNECTING:
-            self.live = LinkState.DOWN
-            self._probing = False
-            self._live_generation += 1
-        if self.legacy is LinkState.CONNECTING:
-            self.legacy = LinkState.DOWN
-            self._legacy_generation += 1
+        for link in (self.live, self.legacy):
+            if link.state is LinkState.CONNECTING:
+                link.close("credentials could not be renewed")
         turn = self._turn
         if turn is None:
             self._fatal = "credentials could not be renewed"
@@ -572,7 +548,7 @@ class Session:
             )
 
     def _stale_live(self, generation: int) -> bool:
-        return generation != self._live_generation or self.closed
+        return generation != self.live.generation or self.closed
 
     def _live_budget_spent(self) -> bool:
         """Whether live has used its attempt budget and gives way to the tier below: during a
@@ -584,19 +560,17 @@ class Session:
         return spent and (self._turn is not None or not self._live_proven)
 
     def _should_probe(self, now: float) -> bool:
-        if self.pinned is not None or self.tier is Tier.LIVE or self.live is not LinkState.DOWN:
+        if self.pinned is not None or self.tier is Tier.LIVE or not self.live.down:
             return False
         return self._last_probe is None or now - self._last_probe >= self.settings.probe_interval_s
 
     def _legacy_delivers(self) -> bool:
-        return self.tier is Tier.LEGACY and self.legacy is LinkState.UP
+        return self.tier is Tier.LEGACY and self.legacy.up
 
     def _watching_inactivity(self, turn: Turn) -> bool:
         if turn.phase in WAITING_FOR_CONTENT:
             return True
-        return (
-            turn.phase is P.RECOVERING and self.tier is Tier.LEGACY and self.legacy is LinkState.UP
-        )
+        return turn.phase is P.RECOVERING and self.tier is Tier.LEGACY and self.legacy.up
 
     def _move(self, turn: Turn, phase: TurnPhase) -> None:
         if phase not in PHASE_MOVES[turn.phase]:
@@ -622,10 +596,10 @@ class Session:
             return
         if self._fatal is not None:
             status = S.ERROR
-        elif self.tier is Tier.LIVE and self.live is not LinkState.UP:
+        elif self.tier is Tier.LIVE and not self.live.up:
             if self._live_ever_up or self._live_failures:
                 status = S.RECONNECTING
-            elif self.live is LinkState.DOWN and self._turn is None:
+            elif self.live.down and self._turn is None:
                 status = S.OFFLINE
             else:
                 status = S.CONNECTING
@@ -648,21 +622,18 @@ class Session:
         self._events.append(change)
         if self._turn is not None:
             self._turn.tier_changes.append(change)
-        if tier is not Tier.LIVE and self.live is not LinkState.DOWN:
-            self._actions.append(CloseLive(self._live_generation, f"leaving live: {reason}"))
-            self.live = LinkState.DOWN
-            self._live_generation += 1
-            self._probing = False
-        if tier is Tier.LIVE and self.live is LinkState.DOWN:
+        if tier is not Tier.LIVE and not self.live.down:
+            self._actions.append(self.live.close_action(f"leaving live: {reason}"))
+            self.live.close(f"leaving live: {reason}")
+        if tier is Tier.LIVE and self.live.down:
             self._live_failures = 0
-            self._backoff.reset()
+            self.live.backoff.reset()
             self._connect_live(live_delay, self.settings.connect_timeout_s, False, now)
-        if tier is Tier.LEGACY and self.legacy is LinkState.DOWN:
+        if tier is Tier.LEGACY and self.legacy.down:
             self._connect_legacy(0.0)
-        if tier is not Tier.LEGACY and self.legacy is not LinkState.DOWN:
-            self._actions.append(CloseLegacy(self._legacy_generation, f"leaving legacy: {reason}"))
-            self.legacy = LinkState.DOWN
-            self._legacy_generation += 1
+        if tier is not Tier.LEGACY and not self.legacy.down:
+            self._actions.append(self.legacy.close_action(f"leaving legacy: {reason}"))
+            self.legacy.close(f"leaving legacy: {reason}")
         self._refresh_status(reason, now)
 
     def _demote(self, reason: str, now: float) -> None:
@@ -692,7 +663,7 @@ class Session:
             self._set_status(S.OFFLINE, reason, now)
             return
         self._live_failures = 0
-        self._backoff.reset()
+        self.live.backoff.reset()
         if self.tier is Tier.LIVE:
             self._last_probe = now  # live just failed: the next probe waits a full interval
         self._switch_tier(below, reason, now)
@@ -729,31 +700,26 @@ class Session:
             turn.rounds + 1,
         )
         self._live_failures = 0
-        self._backoff.reset()
+        self.live.backoff.reset()
         self._switch_tier(
             Tier.LIVE, f"every tier failed ({reason}); trying live again", now, live_delay=delay
         )
         self._carry_over(turn, delay, now)
 
     def _connect_live(self, delay: float, timeout: float, probe: bool, now: float) -> None:
-        self._live_generation += 1
-        self.live = LinkState.CONNECTING
-        self._probing = probe
-        self._actions.append(ConnectLive(self._live_generation, delay, timeout, probe))
+        self._actions.append(self.live.connect(delay, timeout, probe=probe))
 
     def _connect_legacy(self, delay: float) -> None:
-        self._legacy_generation += 1
-        self.legacy = LinkState.CONNECTING
-        self._actions.append(ConnectLegacy(self._legacy_generation, delay))
+        self._actions.append(self.legacy.connect(delay))
 
     def _live_lost(self, reason: str, now: float) -> None:
         was_short = (
             self._live_up_since is not None
             and now - self._live_up_since < self.settings.stable_link_s
         )
-        self.live = LinkState.DOWN
+        self.live.failed(reason)
         self._live_up_since = None
-        self._backoff.link_down(now)
+        self.live.backoff.link_down(now)
         logger.info("live link lost: %s", reason)
         if was_short:
             self._live_failures += 1
@@ -771,10 +737,10 @@ class Session:
                 self._demote(f"live closed {self._live_failures} times soon after opening", now)
                 return
             self._connect_live(
-                self._backoff.next_delay(), self.settings.connect_timeout_s, False, now
+                self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
             )
         else:  # pragma: no cover - live is up only on the live tier (an unwanted probe is closed)
-            self._live_generation += 1
+            self.live.close("live is not the tier")
         self._refresh_status(f"live link lost: {reason}", now)
 
     def _stalled(self, turn: Turn, now: float) -> None:
@@ -785,10 +751,8 @@ class Session:
             turn.last_activity = now
             self.delivery.poll(turn, 0.0)
             return
-        if self.live is LinkState.UP:
-            self._actions.append(
-                CloseLive(self._live_generation, f"stalled: {reason}", abrupt=True)
-            )
+        if self.live.up:
+            self._actions.append(self.live.close_action(f"stalled: {reason}", abrupt=True))
             self._live_lost(f"stalled: {reason}", now)
         else:  # pragma: no cover - a turn waits for content only while the link is up
             self._move(turn, P.RECOVERING)
@@ -797,23 +761,23 @@ class Session:
     def _dispatch(self, turn: Turn, now: float) -> None:
         """Send the turn on the current tier, or queue it until that tier can."""
         if self.tier is Tier.LIVE:
-            if self.live is LinkState.UP:
+            if self.live.up:
                 self._move(turn, P.SENT)
                 turn.sends += 1
                 turn.sent_at = turn.sent_at if turn.sent_at is not None else now
                 turn.last_activity = now
-                self._actions.append(SendLive(self._live_generation, turn.id, turn.text))
+                self._actions.append(SendLive(self.live.generation, turn.id, turn.text))
                 return
             self._move(turn, P.WAITING_LINK)
-            if self.live is LinkState.DOWN:
+            if self.live.down:
                 self._live_failures = 0
-                self._backoff.reset()
+                self.live.backoff.reset()
                 self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
             elif self._live_failures >= self.settings.live_connect_attempts and self.pinned is None:
                 # live kept failing while idle (it only retried): this turn goes by REST now
                 self._demote(f"live failed {self._live_failures} times before this turn", now)
             return
-        if self.tier is Tier.LEGACY and self.legacy is LinkState.DOWN:
+        if self.tier is Tier.LEGACY and self.legacy.down:
             self._connect_legacy(0.0)  # stopped when the credentials failed: try it again
         turn.sent_at = turn.sent_at if turn.sent_at is not None else now
         self.delivery.send_rest(turn, 0.0, count=True)
@@ -828,7 +792,7 @@ class Session:
             self._fatal = reason
         streaming_live = (
             self.tier is Tier.LIVE
-            and self.live is LinkState.UP
+            and self.live.up
             and turn.phase in WAITING_FOR_CONTENT
             and not self._closing
         )
@@ -836,7 +800,7 @@ class Session:
         if streaming_live:
             # a fresh socket, so no leftover frame of the abandoned reply reaches the next turn
             logger.info("reopening the live link: the reply in flight was abandoned")
-            self._actions.append(CloseLive(self._live_generation, f"reply abandoned: {reason}"))
+            self._actions.append(self.live.close_action(f"reply abandoned: {reason}"))
             self._live_up_since = None
             self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
         self._after_turn(f"turn failed: {reason}", now)
