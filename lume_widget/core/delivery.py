@@ -44,7 +44,7 @@ from lume_widget.core.turn import (
     reply_not_stored,
 )
 from lume_widget.core.wire import parse_frames
-from lume_widget.errors import ConnectionFailedError
+from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
 from lume_widget.text import is_high_surrogate, repair_text
 
 if TYPE_CHECKING:
@@ -243,7 +243,7 @@ class TurnDelivery:
                 "delivery failed twice",
             )
             return
-        self._session._dispatch(turn, now)
+        self._session.tiers.dispatch(turn, now)
 
     def check(self, turn: Turn, delay: float) -> None:
         request_id = self._new_request(turn)
@@ -315,7 +315,7 @@ class TurnDelivery:
             self._session._rest_failures = 0
             if turn.phase is P.SENDING:
                 self._session._move(turn, P.CHECKING)
-            self._session._demote(
+            self._session.tiers.demote(
                 f"{self._session.tier.value} failed {self._session.settings.rest_failure_limit} times ({reason})",
                 now,
             )
@@ -461,6 +461,34 @@ class TurnDelivery:
         if turn.user_message is not None and not turn.user_message_reported:
             turn.user_message_reported = True
             self._tell(UserMessageStored(turn.user_message, turn.id))
+
+    def end_with(
+        self, error: BaseException, now: float, why: str, *, task: str | None = None
+    ) -> None:
+        """A driver task failed (``task`` names it), or the credentials did (``task`` None,
+        ``error`` an :class:`AuthenticationError`): the turn in flight ends at once with the
+        error, keeping its text; a reply that is already complete still completes."""
+        turn = self._session._turn
+        assert turn is not None
+        if turn.phase is P.RECONCILING and has_text(turn):
+            self.complete_unreconciled(turn, now, why)
+            return
+        failure: LumeError
+        if task is None and isinstance(error, AuthenticationError):
+            failure = AuthenticationError(
+                error.message, status=error.status, code=error.code, **turn.kept()
+            )
+        elif isinstance(error, LumeError):
+            error.unsent_text = error.unsent_text or turn.unsent_text
+            error.partial_text = error.partial_text or turn.partial_text
+            failure = error
+        else:
+            failure = LumeError(
+                f"The client failed while delivering the message ({task}: "
+                f"{type(error).__name__}); what arrived is kept. Send it again.",
+                **turn.kept(),
+            )
+        self._session._fail_turn(failure, now, why)
 
     # a complete reply whose stored copy cannot be read -------------------------------
 

@@ -32,7 +32,6 @@ from datetime import datetime
 
 from lume_widget.core.actions import (
     Action,
-    SendLive,
     SendPing,
 )
 from lume_widget.core.backoff import Backoff
@@ -42,12 +41,12 @@ from lume_widget.core.events import (
     Event,
     StatusChanged,
     Tier,
-    TierChanged,
     TurnFailed,
 )
 from lume_widget.core.link import Link, LinkState
 from lume_widget.core.models import Message
 from lume_widget.core.settings import Settings
+from lume_widget.core.tiers import TierPolicy
 from lume_widget.core.transcript import Transcript
 from lume_widget.core.turn import (
     PHASE_MOVES,
@@ -61,7 +60,6 @@ from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
     LumeError,
-    ServerError,
     TurnCancelledError,
     TurnTimeoutError,
 )
@@ -127,6 +125,8 @@ class Session:
         self._events: list[Event] = []
         self._started = False
         self.delivery = TurnDelivery(self)
+        self.tiers = TierPolicy(self)
+        """Decides the tier: probes, demotions, pins; sends a turn on it."""
         """Delivers the turns: the results of requests and the frames go through it."""
 
     # ----------------------------------------------------------------- outputs
@@ -216,12 +216,12 @@ class Session:
         self._turn = turn
         self._fatal = None
         logger.info("turn %s begins on tier %s", turn.id, self.tier.value)
-        if self._should_probe(now):
+        if self.tiers.should_probe(now):
             self._last_probe = now
             self._move(turn, P.PROBING)
             self._connect_live(0.0, self.settings.probe_timeout_s, probe=True, now=now)
         else:
-            self._dispatch(turn, now)
+            self.tiers.dispatch(turn, now)
         self._refresh_status("a reply is in flight", now)
         return turn.id
 
@@ -245,7 +245,7 @@ class Session:
             self._last_probe = None
             return
         if self._turn is None and tier is not self.tier:
-            self._switch_tier(tier, "pinned by the user", now)
+            self.tiers.switch(tier, "pinned by the user", now)
 
     def simulate_live_drop(self, now: float) -> None:
         """Drop the live socket abruptly, as a network failure would."""
@@ -296,7 +296,7 @@ class Session:
         logger.info("live link open (generation %d)", generation)
         if probe and self.tier is not Tier.LIVE:
             if self.pinned is None:
-                self._switch_tier(Tier.LIVE, "live is reachable again", now)
+                self.tiers.switch(Tier.LIVE, "live is reachable again", now)
             else:  # pinned while the probe was on its way: the probed link is not wanted
                 why = f"tier {self.pinned.value} pinned"
                 self._actions.append(self.live.close_action(why))
@@ -305,9 +305,9 @@ class Session:
                 self.live.backoff.link_down(now)
         if probe:
             if turn is not None and turn.phase is P.PROBING:
-                self._dispatch(turn, now)
+                self.tiers.dispatch(turn, now)
         elif turn is not None and turn.phase is P.WAITING_LINK:
-            self._dispatch(turn, now)
+            self.tiers.dispatch(turn, now)
         self._refresh_status("live link open", now)
 
     def live_connect_failed(
@@ -322,11 +322,11 @@ class Session:
             self.live.probing = False
             turn = self._turn
             if turn is not None and turn.phase is P.PROBING:
-                self._dispatch(turn, now)
+                self.tiers.dispatch(turn, now)
             return
         self._live_failures += 1
         refused = status in (400, 401, 403, 404)
-        exhausted = self._live_budget_spent()
+        exhausted = self.tiers.budget_spent()
         if refused or exhausted:
             why = (
                 f"live upgrade refused ({status})"
@@ -348,7 +348,7 @@ class Session:
                     )
                 self._refresh_status(why, now)
                 return
-            self._demote(why, now)
+            self.tiers.demote(why, now)
             return
         self._connect_live(
             self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
@@ -496,48 +496,20 @@ class Session:
         for link in (self.live, self.legacy):
             if link.state is LinkState.CONNECTING:
                 link.close("credentials could not be renewed")
-        turn = self._turn
-        if turn is None:
+        if self._turn is None:
             self._fatal = "credentials could not be renewed"
             self._refresh_status(self._fatal, now)
-        elif turn.phase is P.RECONCILING and has_text(turn):
-            self.delivery.complete_unreconciled(turn, now, "credentials could not be renewed")
         else:
-            self._fail_turn(
-                AuthenticationError(
-                    error.message,
-                    status=error.status,
-                    code=error.code,
-                    **turn.kept(),
-                ),
-                now,
-                "credentials could not be renewed",
-            )
+            self.delivery.end_with(error, now, "credentials could not be renewed")
 
     def task_failed(self, task: str, error: BaseException, now: float) -> None:
         """A driver task (``task`` names it) ended with an error nobody handled: the turn in
         flight ends at once with it rather than waiting for its deadline."""
         if self.closed:
             return
-        turn = self._turn
         logger.error("client task %s failed: %r", task, error)
-        if turn is None:
-            return
-        if turn.phase is P.RECONCILING and has_text(turn):
-            self.delivery.complete_unreconciled(turn, now, f"{task} failed")
-            return
-        unsent = turn.unsent_text
-        if isinstance(error, LumeError):
-            error.unsent_text = error.unsent_text or unsent
-            error.partial_text = error.partial_text or turn.partial_text
-            failure = error
-        else:
-            failure = LumeError(
-                f"The client failed while delivering the message ({task}: "
-                f"{type(error).__name__}); what arrived is kept. Send it again.",
-                **turn.kept(),
-            )
-        self._fail_turn(failure, now, f"{task} failed")
+        if self._turn is not None:
+            self.delivery.end_with(error, now, f"{task} failed", task=task)
 
     # ---------------------------------------------------------------- internals
 
@@ -549,20 +521,6 @@ class Session:
 
     def _stale_live(self, generation: int) -> bool:
         return generation != self.live.generation or self.closed
-
-    def _live_budget_spent(self) -> bool:
-        """Whether live has used its attempt budget and gives way to the tier below: during a
-        turn, or while idle when live never proved itself (no reply delivered, never stable).
-        A live link that worked is retried while idle without limit (backoff capped), so a
-        backend that restarts between turns finds the client back on live; the next turn
-        goes by REST at once if the budget is spent by then."""
-        spent = self._live_failures >= self.settings.live_connect_attempts
-        return spent and (self._turn is not None or not self._live_proven)
-
-    def _should_probe(self, now: float) -> bool:
-        if self.pinned is not None or self.tier is Tier.LIVE or not self.live.down:
-            return False
-        return self._last_probe is None or now - self._last_probe >= self.settings.probe_interval_s
 
     def _legacy_delivers(self) -> bool:
         return self.tier is Tier.LEGACY and self.legacy.up
@@ -611,101 +569,6 @@ class Session:
             status = S.CONNECTED
         self._set_status(status, reason, now)
 
-    def _switch_tier(self, tier: Tier, reason: str, now: float, live_delay: float = 0.0) -> None:
-        previous = self.tier
-        if tier is previous:
-            return  # pragma: no cover - every caller checks the tier differs
-        self.tier = tier
-        self._rest_failures = 0
-        logger.info("tier %s -> %s: %s", previous.value, tier.value, reason)
-        change = TierChanged(tier, previous, reason, now)
-        self._events.append(change)
-        if self._turn is not None:
-            self._turn.tier_changes.append(change)
-        if tier is not Tier.LIVE and not self.live.down:
-            self._actions.append(self.live.close_action(f"leaving live: {reason}"))
-            self.live.close(f"leaving live: {reason}")
-        if tier is Tier.LIVE and self.live.down:
-            self._live_failures = 0
-            self.live.backoff.reset()
-            self._connect_live(live_delay, self.settings.connect_timeout_s, False, now)
-        if tier is Tier.LEGACY and self.legacy.down:
-            self._connect_legacy(0.0)
-        if tier is not Tier.LEGACY and not self.legacy.down:
-            self._actions.append(self.legacy.close_action(f"leaving legacy: {reason}"))
-            self.legacy.close(f"leaving legacy: {reason}")
-        self._refresh_status(reason, now)
-
-    def _demote(self, reason: str, now: float) -> None:
-        below = self.tier.below()
-        turn = self._turn
-        if below is None and self.pinned is None and turn is not None and self.settings.cycle_tiers:
-            self._start_over(turn, reason, now)
-            return
-        if below is None or self.pinned is not None:
-            # Demoted below legacy, or off a tier pinned mid-turn: only a turn's failures do that.
-            if turn is not None:  # pragma: no branch
-                error: LumeError
-                if turn.last_status is not None and turn.last_status >= 500:
-                    error = ServerError(
-                        f"The backend kept failing ({turn.last_status}: {turn.last_problem}). "
-                        "Try again shortly; if it persists the server may be down.",
-                        status=turn.last_status,
-                        **turn.kept(),
-                    )
-                else:
-                    error = ConnectionFailedError(
-                        f"The backend could not be reached ({reason}). Check the URL and your "
-                        "network, then send again.",
-                        **turn.kept(),
-                    )
-                self._fail_turn(error, now, reason)
-            self._set_status(S.OFFLINE, reason, now)
-            return
-        self._live_failures = 0
-        self.live.backoff.reset()
-        if self.tier is Tier.LIVE:
-            self._last_probe = now  # live just failed: the next probe waits a full interval
-        self._switch_tier(below, reason, now)
-        if turn is not None:
-            self._carry_over(turn, 0.0, now)
-
-    def _carry_over(self, turn: Turn, delay: float, now: float) -> None:
-        """Go on with ``turn`` on the tier just switched to (never sending it twice)."""
-        if turn.phase in (P.PROBING, P.WAITING_LINK) and turn.sends == 0:
-            self._dispatch(turn, now)
-        elif turn.acknowledged:
-            if turn.phase is not P.RECONCILING:
-                self._move(turn, P.RECOVERING)
-                turn.poll_interval = self.delivery.first_poll_interval()
-                self.delivery.poll(turn, delay)
-        elif turn.phase is not P.CHECKING:
-            self._move(turn, P.CHECKING)
-            self.delivery.check(turn, delay)
-
-    def _start_over(self, turn: Turn, reason: str, now: float) -> None:
-        """Every tier failed during ``turn``: go back to live after a backoff, the turn kept.
-
-        Each round waits longer (full jitter, capped like every backoff); the turn deadline
-        ends the rounds with a TurnTimeoutError that keeps what arrived.
-        """
-        turn.rounds += 1
-        s = self.settings
-        ceiling = min(s.backoff_cap_s, s.backoff_base_s * s.backoff_factor ** (turn.rounds + 1))
-        delay = self._random() * ceiling
-        logger.warning(
-            "every tier failed (%s); starting again from live in %.2f s (round %d)",
-            reason,
-            delay,
-            turn.rounds + 1,
-        )
-        self._live_failures = 0
-        self.live.backoff.reset()
-        self._switch_tier(
-            Tier.LIVE, f"every tier failed ({reason}); trying live again", now, live_delay=delay
-        )
-        self._carry_over(turn, delay, now)
-
     def _connect_live(self, delay: float, timeout: float, probe: bool, now: float) -> None:
         self._actions.append(self.live.connect(delay, timeout, probe=probe))
 
@@ -733,8 +596,10 @@ class Session:
                 self._move(turn, P.CHECKING)
                 self.delivery.check(turn, 0.0)
         if self.tier is Tier.LIVE:
-            if self._live_budget_spent() and self.pinned is None:
-                self._demote(f"live closed {self._live_failures} times soon after opening", now)
+            if self.tiers.budget_spent() and self.pinned is None:
+                self.tiers.demote(
+                    f"live closed {self._live_failures} times soon after opening", now
+                )
                 return
             self._connect_live(
                 self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
@@ -757,30 +622,6 @@ class Session:
         else:  # pragma: no cover - a turn waits for content only while the link is up
             self._move(turn, P.RECOVERING)
             self.delivery.poll(turn, 0.0)
-
-    def _dispatch(self, turn: Turn, now: float) -> None:
-        """Send the turn on the current tier, or queue it until that tier can."""
-        if self.tier is Tier.LIVE:
-            if self.live.up:
-                self._move(turn, P.SENT)
-                turn.sends += 1
-                turn.sent_at = turn.sent_at if turn.sent_at is not None else now
-                turn.last_activity = now
-                self._actions.append(SendLive(self.live.generation, turn.id, turn.text))
-                return
-            self._move(turn, P.WAITING_LINK)
-            if self.live.down:
-                self._live_failures = 0
-                self.live.backoff.reset()
-                self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
-            elif self._live_failures >= self.settings.live_connect_attempts and self.pinned is None:
-                # live kept failing while idle (it only retried): this turn goes by REST now
-                self._demote(f"live failed {self._live_failures} times before this turn", now)
-            return
-        if self.tier is Tier.LEGACY and self.legacy.down:
-            self._connect_legacy(0.0)  # stopped when the credentials failed: try it again
-        turn.sent_at = turn.sent_at if turn.sent_at is not None else now
-        self.delivery.send_rest(turn, 0.0, count=True)
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
@@ -814,7 +655,7 @@ class Session:
         if self._closing:
             return  # close() reports the end itself; a pending pin no longer matters
         if self.pinned is not None and self.pinned is not self.tier:
-            self._switch_tier(self.pinned, "pinned by the user", now)
+            self.tiers.switch(self.pinned, "pinned by the user", now)
         self._refresh_status(reason, now)
 
 
