@@ -44,7 +44,12 @@ from lume_widget.core.turn import (
     reply_not_stored,
 )
 from lume_widget.core.wire import parse_frames
-from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
+from lume_widget.errors import (
+    AuthenticationError,
+    ConnectionFailedError,
+    LumeError,
+    TurnTimeoutError,
+)
 from lume_widget.text import is_high_surrogate, repair_text
 
 if TYPE_CHECKING:
@@ -489,6 +494,63 @@ class TurnDelivery:
                 **turn.kept(),
             )
         self._session._fail_turn(failure, now, why)
+
+    # deadlines -----------------------------------------------------------------
+
+    def deadlines(self, turn: Turn) -> list[float]:
+        """When the turn in flight needs a :meth:`tick`: its deadline, inactivity, grace."""
+        settings = self._session.settings
+        times = [turn.began_at + settings.turn_deadline_s]
+        if self._watching_inactivity(turn):
+            times.append(turn.last_activity + settings.stream_inactivity_s)
+        if turn.phase is P.RECONCILING and turn.reconcile_since is not None and has_text(turn):
+            times.append(turn.reconcile_since + settings.reconcile_grace_s)
+        return times
+
+    def tick(self, turn: Turn, now: float) -> None:
+        """Time passed: enforce the turn's deadline, the reconcile grace and inactivity."""
+        settings = self._session.settings
+        if now >= turn.began_at + settings.turn_deadline_s:
+            problem = f" (last problem: {turn.last_problem})" if turn.last_problem else ""
+            self._session._fail_turn(
+                TurnTimeoutError(
+                    f"No complete reply within {settings.turn_deadline_s:g} s{problem}; "
+                    "what arrived is kept. Try again, or pin another tier if this one keeps "
+                    "failing.",
+                    **turn.kept(),
+                ),
+                now,
+                "turn deadline passed",
+            )
+        elif turn.phase is P.RECONCILING:
+            self.reconcile_overdue(turn, now)
+        elif (
+            self._watching_inactivity(turn)
+            and now >= turn.last_activity + settings.stream_inactivity_s
+        ):
+            self._stalled(turn, now)
+
+    def _watching_inactivity(self, turn: Turn) -> bool:
+        if turn.phase in WAITING_FOR_CONTENT:
+            return True
+        session = self._session
+        return turn.phase is P.RECOVERING and session.tier is Tier.LEGACY and session.legacy.up
+
+    def _stalled(self, turn: Turn, now: float) -> None:
+        session = self._session
+        reason = f"no reply content for {session.settings.stream_inactivity_s:g} s"
+        logger.warning("turn %s stalled: %s", turn.id, reason)
+        if session.tier is Tier.LEGACY:
+            session._move(turn, P.RECOVERING)
+            turn.last_activity = now
+            self.poll(turn, 0.0)
+            return
+        if session.live.up:
+            session._actions.append(session.live.close_action(f"stalled: {reason}", abrupt=True))
+            session._live_lost(f"stalled: {reason}", now)
+        else:  # pragma: no cover - a turn waits for content only while the link is up
+            session._move(turn, P.RECOVERING)
+            self.poll(turn, 0.0)
 
     # a complete reply whose stored copy cannot be read -------------------------------
 

@@ -18,9 +18,12 @@ user message. A link that drops mid-stream, a stall past the inactivity deadline
 demotion never resends an acknowledged message: the reply is recovered from history.
 An unacknowledged one is looked for in history first, then sent once more.
 
-Connection status, tier and turn phase are enums; their legal moves are the tables
-below, and an illegal move raises :class:`IllegalTransition` leaving state unchanged.
-Every change is logged.
+The session holds its parts: two :class:`~lume_widget.core.link.Link` objects (live,
+legacy), a :class:`~lume_widget.core.delivery.TurnDelivery` and a
+:class:`~lume_widget.core.tiers.TierPolicy`. Link state, turn phase and connection status
+are enums whose legal moves are tables (``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``);
+an illegal move raises :class:`IllegalTransition` leaving state unchanged. Every change is
+logged.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from lume_widget.core.actions import (
     SendPing,
 )
 from lume_widget.core.backoff import Backoff
-from lume_widget.core.delivery import TurnDelivery, has_text
+from lume_widget.core.delivery import TurnDelivery
 from lume_widget.core.events import (
     ConnectionStatus,
     Event,
@@ -46,6 +49,7 @@ from lume_widget.core.events import (
 from lume_widget.core.link import Link, LinkState
 from lume_widget.core.models import Message
 from lume_widget.core.settings import Settings
+from lume_widget.core.status import check_status_move, status_for
 from lume_widget.core.tiers import TierPolicy
 from lume_widget.core.transcript import Transcript
 from lume_widget.core.turn import (
@@ -61,7 +65,6 @@ from lume_widget.errors import (
     ConnectionFailedError,
     LumeError,
     TurnCancelledError,
-    TurnTimeoutError,
 )
 
 __all__ = ["IllegalTransition", "LinkState", "Session", "TurnPhase"]
@@ -70,13 +73,6 @@ logger = logging.getLogger(__name__)
 
 S = ConnectionStatus
 P = TurnPhase
-
-
-_STATUS_MOVES: dict[ConnectionStatus, frozenset[ConnectionStatus]] = {
-    status: frozenset(ConnectionStatus) - {status} for status in ConnectionStatus
-}
-"""Legal status moves: any status may follow another (the status is derived from the tier,
-the links and the turn); the one rule is that a closed session moves to OFFLINE and stays."""
 
 
 class Session:
@@ -163,14 +159,7 @@ class Session:
 
     def next_deadline(self) -> float | None:
         """The time at which :meth:`tick` must be called if no other input arrives."""
-        times: list[float] = []
-        turn = self._turn
-        if turn is not None:
-            times.append(turn.began_at + self.settings.turn_deadline_s)
-            if self._watching_inactivity(turn):
-                times.append(turn.last_activity + self.settings.stream_inactivity_s)
-            if turn.phase is P.RECONCILING and turn.reconcile_since is not None and has_text(turn):
-                times.append(turn.reconcile_since + self.settings.reconcile_grace_s)
+        times = [] if self._turn is None else self.delivery.deadlines(self._turn)
         if self.live.up:
             times.append(self._last_ping + self.settings.app_ping_interval_s)
             if self._pong_due is not None:
@@ -442,27 +431,8 @@ class Session:
         """Time passed: enforce deadlines, keep the live link alive."""
         if self.closed:
             return
-        turn = self._turn
-        if turn is not None:
-            if now >= turn.began_at + self.settings.turn_deadline_s:
-                problem = f" (last problem: {turn.last_problem})" if turn.last_problem else ""
-                self._fail_turn(
-                    TurnTimeoutError(
-                        f"No complete reply within {self.settings.turn_deadline_s:g} s{problem}; "
-                        "what arrived is kept. Try again, or pin another tier if this one keeps "
-                        "failing.",
-                        **turn.kept(),
-                    ),
-                    now,
-                    "turn deadline passed",
-                )
-            elif turn.phase is P.RECONCILING:
-                self.delivery.reconcile_overdue(turn, now)
-            elif (
-                self._watching_inactivity(turn)
-                and now >= turn.last_activity + self.settings.stream_inactivity_s
-            ):
-                self._stalled(turn, now)
+        if self._turn is not None:
+            self.delivery.tick(self._turn, now)
         if self.live.up and self._pong_due is not None and now >= self._pong_due:
             # half-open (the peer gone without a FIN or RST): drop the link at once, no
             # closing handshake waited for, within ping interval + pong timeout
@@ -525,11 +495,6 @@ class Session:
     def _legacy_delivers(self) -> bool:
         return self.tier is Tier.LEGACY and self.legacy.up
 
-    def _watching_inactivity(self, turn: Turn) -> bool:
-        if turn.phase in WAITING_FOR_CONTENT:
-            return True
-        return turn.phase is P.RECOVERING and self.tier is Tier.LEGACY and self.legacy.up
-
     def _move(self, turn: Turn, phase: TurnPhase) -> None:
         if phase not in PHASE_MOVES[turn.phase]:
             raise IllegalTransition(
@@ -541,10 +506,7 @@ class Session:
     def _set_status(self, status: ConnectionStatus, reason: str, now: float) -> None:
         if status is self.status:
             return
-        if status not in _STATUS_MOVES[self.status] or (self.closed and status is not S.OFFLINE):
-            raise IllegalTransition(
-                f"status cannot move from {self.status.value} to {status.value}"
-            )
+        check_status_move(self.status, status, closed=self.closed)
         previous, self.status = self.status, status
         logger.info("status %s -> %s: %s", previous.value, status.value, reason)
         self._events.append(StatusChanged(status, previous, reason, now))
@@ -552,21 +514,13 @@ class Session:
     def _refresh_status(self, reason: str, now: float) -> None:
         if self.closed:  # pragma: no cover - every input after close() stops before this
             return
-        if self._fatal is not None:
-            status = S.ERROR
-        elif self.tier is Tier.LIVE and not self.live.up:
-            if self._live_ever_up or self._live_failures:
-                status = S.RECONNECTING
-            elif self.live.down and self._turn is None:
-                status = S.OFFLINE
-            else:
-                status = S.CONNECTING
-        elif self._turn is not None:
-            status = S.STREAMING
-        elif self.tier is not Tier.LIVE:
-            status = S.DEGRADED
-        else:
-            status = S.CONNECTED
+        status = status_for(
+            fatal=self._fatal is not None,
+            tier=self.tier,
+            live=self.live,
+            live_tried=self._live_ever_up or self._live_failures > 0,
+            turn_in_flight=self._turn is not None,
+        )
         self._set_status(status, reason, now)
 
     def _connect_live(self, delay: float, timeout: float, probe: bool, now: float) -> None:
@@ -607,21 +561,6 @@ class Session:
         else:  # pragma: no cover - live is up only on the live tier (an unwanted probe is closed)
             self.live.close("live is not the tier")
         self._refresh_status(f"live link lost: {reason}", now)
-
-    def _stalled(self, turn: Turn, now: float) -> None:
-        reason = f"no reply content for {self.settings.stream_inactivity_s:g} s"
-        logger.warning("turn %s stalled: %s", turn.id, reason)
-        if self.tier is Tier.LEGACY:
-            self._move(turn, P.RECOVERING)
-            turn.last_activity = now
-            self.delivery.poll(turn, 0.0)
-            return
-        if self.live.up:
-            self._actions.append(self.live.close_action(f"stalled: {reason}", abrupt=True))
-            self._live_lost(f"stalled: {reason}", now)
-        else:  # pragma: no cover - a turn waits for content only while the link is up
-            self._move(turn, P.RECOVERING)
-            self.delivery.poll(turn, 0.0)
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
