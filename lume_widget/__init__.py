@@ -43,10 +43,11 @@ from lume_widget.errors import (
 )
 
 if TYPE_CHECKING:
-    from lume_widget.client import Consultation, LumeClient, SyncConsultation, connect
+    from lume_widget.client import Consultation, LumeClient, SyncConsultation
     from lume_widget.core.events import ConnectionStatus, Reply, Tier
     from lume_widget.core.models import Goal
     from lume_widget.embedded import embedded_server
+    from lume_widget.entry import connect
     from lume_widget.evaluation import evaluate, evaluate_async, replay, replay_async
     from lume_widget.widget import ChatWidget, CompareWidget
 
@@ -60,7 +61,7 @@ _LAZY: dict[str, str] = {
     "Reply": "lume_widget.core.events",
     "SyncConsultation": "lume_widget.client",
     "Tier": "lume_widget.core.events",
-    "connect": "lume_widget.client",
+    "connect": "lume_widget.entry",
     "embedded_server": "lume_widget.embedded",
     "evaluate": "lume_widget.evaluation",
     "evaluate_async": "lume_widget.evaluation",

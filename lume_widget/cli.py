@@ -16,6 +16,7 @@ import sys
 from collections.abc import Sequence
 
 from lume_widget._version import __version__
+from lume_widget.entry import START_BACKEND
 from lume_widget.errors import LumeError
 from lume_widget.presentation import print_cli_error
 
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub_parser.add_argument(
             "-v", "--verbose", action="count", default=argparse.SUPPRESS, help=argparse.SUPPRESS
         )
-        sub_parser.set_defaults(_run=module.run)
+        # with no URL anywhere a subcommand's client starts the embedded server
+        sub_parser.set_defaults(_run=module.run, start_backend=START_BACKEND)
     return parser
 
 

@@ -10,8 +10,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from lume_widget.client import SyncConsultation, Tier, connect
 from lume_widget.core.events import ChunkReceived, ReplyCompleted
+from lume_widget.errors import ConfigurationError
 from lume_widget.server import ReferenceServer
 from tests.hostile_servers import client_settings
 
@@ -104,6 +107,7 @@ def test_client_exports_are_complete_and_sorted() -> None:
     import lume_widget
     import lume_widget.client as client
     import lume_widget.core.events as events
+    import lume_widget.entry
 
     assert client.__all__ == sorted(client.__all__)
     for name in (
@@ -135,5 +139,15 @@ def test_client_exports_are_complete_and_sorted() -> None:
         "Event",
     ):
         assert name in events.__all__
-    assert lume_widget.connect is client.connect
+    # the entry point starts the embedded server without a URL; the client's takes one
+    assert lume_widget.connect is lume_widget.entry.connect
     assert lume_widget.Consultation is client.Consultation
+
+
+def test_client_without_a_url_says_what_to_pass_and_starts_no_server(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("LUME_URL", raising=False)
+    with pytest.raises(ConfigurationError, match=r"url= \(or set LUME_URL\)") as caught:
+        connect(api_key="k", token="t")
+    assert "start_backend=lume_widget.embedded_server" in caught.value.message

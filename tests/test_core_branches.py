@@ -149,3 +149,34 @@ def test_wire_error_info_without_a_usable_message_falls_back() -> None:
     assert error_info({"message": ""}, "Request failed (500)") == ErrorInfo("Request failed (500)")
     assert error_info({"message": 7, "code": "X"}, "fallback") == ErrorInfo("fallback")
     assert error_info({"detail": "Not Found"}, "fallback") == ErrorInfo("fallback")
+
+
+def test_session_keepalive_drops_the_live_link_when_its_pong_is_late() -> None:
+    d = Driver(app_ping_interval_s=20.0, app_pong_timeout_s=5.0)
+    d.live_up(0.0)
+    d.session.tick(20.0)
+    d.drain()
+    ping = d.last(SendPing)
+    assert d.session.next_deadline() == 25.0  # the pong is due before the next ping
+    d.session.tick(24.9)
+    d.drain()
+    assert not d.of(CloseLive)
+    d.session.tick(25.0)
+    d.drain()
+    close = d.last(CloseLive)
+    assert (close.generation, close.abrupt) == (ping.generation, True)
+    assert "no pong within 5 s" in close.reason
+    assert d.last(ConnectLive).generation > ping.generation  # reconnecting
+    assert d.session.status is ConnectionStatus.RECONNECTING
+
+
+def test_session_keepalive_answered_by_a_pong_keeps_the_link() -> None:
+    d = Driver(app_ping_interval_s=20.0, app_pong_timeout_s=5.0)
+    d.live_up(0.0)
+    d.session.tick(20.0)
+    d.frames(20.1, {"type": "pong"})
+    assert d.session.next_deadline() == 40.0
+    d.session.tick(30.0)
+    d.drain()
+    assert not d.of(CloseLive)
+    assert d.session.status is ConnectionStatus.CONNECTED

@@ -64,6 +64,7 @@ async def _chat(args: argparse.Namespace, out: TextIO) -> int:
         email=args.email,
         password=args.password,
         token=args.token,
+        start_backend=getattr(args, "start_backend", None),
     )
     async with client:
         chat = await client.open(

@@ -579,9 +579,7 @@ class Consultation:
             connection,
             lambda frame: self._apply(lambda now: self._session.message_received(gen, frame, now)),
             lambda reason: self._apply(lambda now: self._session.live_closed(gen, reason, now)),
-            "live",
-            ping_interval_s=self._client.settings.ws_ping_interval_s,
-            ping_timeout_s=self._client.settings.ws_ping_timeout_s,
+            "live",  # its keepalive is the session core's app ping and pong
         )
         self._live = (gen, link)
         self._apply(lambda now: self._session.live_opened(gen, now))

@@ -77,8 +77,9 @@ async def open_socket(
                 url,
                 additional_headers=dict(headers),
                 open_timeout=timeout,
-                # keepalive is SocketLink's: a missing pong drops the link at once, where
-                # websockets would first wait out a closing handshake the peer never answers
+                # one keepalive per link, and not websockets' (which would first wait out a
+                # closing handshake the peer never answers): live's is the session core's app
+                # ping and pong, legacy's the protocol ping of SocketLink
                 ping_interval=None,
                 ping_timeout=None,
                 close_timeout=min(2.0, settings.connect_timeout_s),

@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import date
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
@@ -57,7 +57,35 @@ from lume_widget.defaults import (
 from lume_widget.errors import ConfigurationError, LumeError, MissingSettingsError, NotFoundError
 from lume_widget.presentation import describe_missing
 
-__all__ = ["LumeClient"]
+__all__ = ["BackendAddress", "LumeClient", "StartBackend"]
+
+
+class BackendAddress(Protocol):
+    """Where a backend started on demand listens, and the credentials it accepts
+    (:class:`lume_widget.embedded.EmbeddedServer` is one)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def api_key(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def password(self) -> str: ...
+    @property
+    def admin_token(self) -> str: ...
+
+
+StartBackend = Callable[[], BackendAddress]
+"""Starts (or finds) the backend used when no URL is given; blocking, run in a thread. The
+entry points (``lume_widget.connect``, ``ChatWidget``, ``evaluate``, the command line) pass
+:func:`lume_widget.embedded_server`; the client itself never starts a server."""
+
+NO_URL = (
+    "No backend URL: pass url= (or set {env}). lume_widget.connect(), ChatWidget, evaluate() "
+    "and the lume-widget command start the embedded reference server when none is given; "
+    "with LumeClient.connect pass start_backend=lume_widget.embedded_server for the same."
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,8 +148,13 @@ class LumeClient:
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         random_source: Callable[[], float] = random.random,
+        start_backend: StartBackend | None = None,
     ) -> LumeClient:
-        """Log in and return a client. ``url=None`` (and no ``LUME_URL``) starts the embedded server.
+        """Log in and return a client of the backend at ``url`` (or ``LUME_URL``).
+
+        With neither, ``start_backend`` is called (the entry points pass
+        :func:`lume_widget.embedded_server`) and its address and credentials are used; without
+        it a :class:`~lume_widget.errors.ConfigurationError` says what to pass.
 
         ``verify`` is how an https backend's certificate is checked, for REST and WebSockets
         alike: True (the system's certificates, or ``SSL_CERT_FILE``), the path of a PEM file
@@ -131,9 +164,9 @@ class LumeClient:
         url = url or os.environ.get(ENV_URL) or None
         embedded = url is None
         if url is None:
-            from lume_widget.embedded import embedded_server
-
-            server = await asyncio.to_thread(embedded_server)
+            if start_backend is None:
+                raise ConfigurationError(NO_URL.format(env=ENV_URL))
+            server = await asyncio.to_thread(start_backend)
             url = server.url
             api_key = api_key or server.api_key
             if not token:

@@ -29,6 +29,7 @@ from lume_widget.core.frames import (
     Completed,
     Frame,
     FrameError,
+    Pong,
     WholeMessage,
 )
 from lume_widget.core.models import Message
@@ -76,6 +77,7 @@ class TurnDelivery:
     _backoff: Backoff
     _background_reads: dict[int, int]
     _live_proven: bool
+    _pong_due: float | None
 
     if TYPE_CHECKING:  # provided by Session
 
@@ -347,6 +349,10 @@ class TurnDelivery:
                 self.frames_dropped += 1
                 logger.debug("dropped a %s frame of another consultation", event.TYPE)
                 continue
+            if isinstance(event, Pong):
+                if not legacy:
+                    self._pong_due = None  # the live link answers: the keepalive is satisfied
+                continue
             if turn is None or turn.phase is None:
                 if isinstance(event, (Chunk, Completed, FrameError)):
                     self.frames_dropped += 1
@@ -379,7 +385,7 @@ class TurnDelivery:
             elif isinstance(event, FrameError):
                 error, message = error_from_frame(turn, event)
                 self._fail_turn(error, now, message)
-            # Connected, Pong: liveness only
+            # Connected: nothing to do
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""

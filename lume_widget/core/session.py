@@ -132,6 +132,8 @@ class Session(TurnDelivery):
         """Live delivered a reply or stayed up past ``stable_link_s`` in this session."""
         self._live_up_since: float | None = None
         self._last_ping = 0.0
+        self._pong_due: float | None = None
+        """When the live link must have answered the last app ping (the one keepalive)."""
         self._last_probe: float | None = None
         self._rest_failures = 0
         self._request_ids = itertools.count(1)
@@ -187,6 +189,8 @@ class Session(TurnDelivery):
                 times.append(turn.reconcile_since + self.settings.reconcile_grace_s)
         if self.live is LinkState.UP:
             times.append(self._last_ping + self.settings.app_ping_interval_s)
+            if self._pong_due is not None:
+                times.append(self._pong_due)
             if self._live_up_since is not None and self._live_failures:
                 times.append(self._live_up_since + self.settings.stable_link_s)
         return min(times) if times else None
@@ -303,6 +307,7 @@ class Session(TurnDelivery):
         self.live = LinkState.UP
         self._live_up_since = now
         self._last_ping = now
+        self._pong_due = None
         self._backoff.link_up(now)
         turn = self._turn
         if self._live_ever_up and turn is not None and not probe:
@@ -437,9 +442,18 @@ class Session(TurnDelivery):
                 and now >= turn.last_activity + self.settings.stream_inactivity_s
             ):
                 self._stalled(turn, now)
+        if self.live is LinkState.UP and self._pong_due is not None and now >= self._pong_due:
+            # half-open (the peer gone without a FIN or RST): drop the link at once, no
+            # closing handshake waited for, within ping interval + pong timeout
+            reason = f"no pong within {self.settings.app_pong_timeout_s:g} s"
+            logger.info("live link: %s", reason)
+            self._actions.append(CloseLive(self._live_generation, reason, abrupt=True))
+            self._live_lost(reason, now)
         if self.live is LinkState.UP:
             if now >= self._last_ping + self.settings.app_ping_interval_s:
                 self._last_ping = now
+                if self._pong_due is None:
+                    self._pong_due = now + self.settings.app_pong_timeout_s
                 self._actions.append(SendPing(self._live_generation))
             if (
                 self._live_up_since is not None

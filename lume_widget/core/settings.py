@@ -23,6 +23,7 @@ _TIME_FIELDS = (
     "ws_ping_interval_s",
     "ws_ping_timeout_s",
     "app_ping_interval_s",
+    "app_pong_timeout_s",
     "stream_inactivity_s",
     "turn_deadline_s",
     "probe_interval_s",
@@ -49,7 +50,14 @@ class Settings:
     retry_after_cap_s: float = 60.0
     ws_ping_interval_s: float = 20.0
     ws_ping_timeout_s: float = 20.0
+    """The legacy link's keepalive: a protocol ping this often, and no pong within the
+    timeout drops it at once (the live link uses the app ping below instead)."""
     app_ping_interval_s: float = 20.0
+    """The live link's keepalive: an app ``ping`` this often (PROTOCOL A2)..."""
+    app_pong_timeout_s: float = 20.0
+    """...and no ``pong`` within this long drops the link at once (a half-open socket is
+    found within interval + timeout). The legacy link, which has no app ping, uses the
+    protocol ping (``ws_ping_interval_s`` / ``ws_ping_timeout_s``) instead."""
     stream_inactivity_s: float = 30.0
     turn_deadline_s: float = 120.0
     live_connect_attempts: int = 5

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lume_widget._loop import run_blocking
+from lume_widget.entry import START_BACKEND
 from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.chatmodel import CACHE_DIR_NAME, ChatModel, ModelCache, safe_url
 from lume_widget.evaluation.html_report import write_report
@@ -138,6 +139,7 @@ async def evaluate_async(
             password=password,
             token=token,
             transport=watch,
+            start_backend=START_BACKEND,
             **client_options,
         )
     try:

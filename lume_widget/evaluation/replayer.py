@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lume_widget.defaults import PERSONAS
+from lume_widget.entry import START_BACKEND
 from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.compare import load_run
 from lume_widget.evaluation.options import ReplayKey
@@ -228,7 +229,12 @@ async def replay_async(
     owns = client is None
     if client is None:
         client = await LumeClient.connect(
-            url, api_key=api_key, email=email, password=password, token=token
+            url,
+            api_key=api_key,
+            email=email,
+            password=password,
+            token=token,
+            start_backend=START_BACKEND,
         )
     try:
         scenarios = await _resolve_goals(plan, client)

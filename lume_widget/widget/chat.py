@@ -39,6 +39,7 @@ from lume_widget.core.events import (
     UserMessageStored,
 )
 from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
+from lume_widget.entry import START_BACKEND
 from lume_widget.errors import (
     ConfigurationError,
     ConsultationNotActiveError,
@@ -516,6 +517,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
                 password=creds.password,
                 token=creds.token,
                 admin_token=creds.admin_token,
+                start_backend=START_BACKEND,
             )
         client = self._client
         self.server_kind = "reference" if client.is_reference_server else "remote"

@@ -185,8 +185,11 @@ class CompareWidget(anywidget.AnyWidget):
         self._owns_client = client is None and any(not s.get("url") for s in specs)
         if self._owns_client:
             from lume_widget.client import LumeClient
+            from lume_widget.entry import START_BACKEND
 
-            client = self._runner.run_blocking(LumeClient.connect(url, **credentials))
+            client = self._runner.run_blocking(
+                LumeClient.connect(url, start_backend=START_BACKEND, **credentials)
+            )
         self._client = client
         window = side_flush_ms(len(specs), flush_ms)
         built: list[ChatWidget] = []
