@@ -126,6 +126,6 @@ def test_import_graph_reader_sees_lazy_and_relative_imports(tmp_path: Path) -> N
     modules = {_module_name(p) for p in PACKAGE.rglob("*.py")}
     assert "lume_widget.client.auth" in _imports(source, modules)
     typed = PACKAGE / "widget" / "actions.py"  # typed against its host under TYPE_CHECKING
-    assert "lume_widget.widget.chat" in _imports(typed, modules)
-    assert "lume_widget.widget.chat" not in _imports(typed, modules, typing=False)
+    assert "lume_widget.widget.host" in _imports(typed, modules)
+    assert "lume_widget.widget.host" not in _imports(typed, modules, typing=False)
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]

@@ -2,10 +2,12 @@
 consultations and explore drawers, closing.
 
 :class:`PanelActions` is a controller the widget holds (``ChatWidget._actions``), not a base
-class: it owns the state of switching (the task opening the consultation for a new persona or
-goal) and the coroutines behind every action, each run on the widget's loop; the widget keeps
-the traits, the connection and the turns, and its public methods (``chat.stop()``,
-``chat.switch(...)``, ``chat.open_consultation(id)``, ...) are one-line calls into this.
+class; it sees the widget as a :class:`~lume_widget.widget.host.PanelHost`. It owns the state
+of switching (the task opening the consultation for a new persona or goal) and the coroutines
+behind every action, each run on the widget's loop; the widget keeps the traits and the
+connection, its turns are :mod:`lume_widget.widget.turns`, and its public methods
+(``chat.stop()``, ``chat.switch(...)``, ``chat.open_consultation(id)``, ...) are one-line
+calls into this.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from lume_widget.widget.consultations import drawer_list, oldest_active
 from lume_widget.widget.model import TIERS
 
 if TYPE_CHECKING:
-    from lume_widget.widget.chat import ChatWidget
+    from lume_widget.widget.host import PanelHost
 
 __all__ = ["Handler", "PanelActions"]
 
@@ -36,7 +38,7 @@ CLIENT_CLOSE_TIMEOUT_S = 5.0
 class PanelActions:
     """The actions of one panel, on its widget."""
 
-    def __init__(self, widget: ChatWidget) -> None:
+    def __init__(self, widget: PanelHost) -> None:
         self.widget = widget
         self.switch_task: asyncio.Future[None] | None = None
         """The task opening the consultation of a newly chosen persona or goal."""

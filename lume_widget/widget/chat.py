@@ -7,6 +7,12 @@ its events. Every coroutine runs on one loop (:mod:`lume_widget.widget.runner`):
 kernel's, so a reply streams as a task while the notebook stays responsive, or a private
 loop thread in plain scripts.
 
+What the panel does is in parts it holds, each in its own module and each seeing the widget
+as a :class:`~lume_widget.widget.host.PanelHost`: its connection
+(:mod:`~lume_widget.widget.connection`), turns (:mod:`~lume_widget.widget.turns`), actions
+(:mod:`~lume_widget.widget.actions`) and goals (:mod:`~lume_widget.widget.goals`). This
+module is the traits and the public methods, one-line calls into those parts.
+
 Credentials go to the client and nowhere else: no token, API key, password or URL is
 ever a trait, so none reaches a saved notebook.
 """
@@ -14,61 +20,31 @@ ever a trait, so none reaches a saved notebook.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Coroutine, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Coroutine, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
 
-from lume_widget.core.events import (
-    ChunkReceived,
-    ConnectionStatus,
-    Event,
-    Reply,
-    ReplyCompleted,
-    StatusChanged,
-    Tier,
-    TierChanged,
-    TurnFailed,
-    UserMessageStored,
-)
+from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier
 from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
-from lume_widget.entry import START_BACKEND
-from lume_widget.errors import (
-    ConfigurationError,
-    ConsultationNotActiveError,
-    InvalidMessageError,
-    InvalidPersonaError,
-    LumeError,
-    TurnCancelledError,
-)
+from lume_widget.errors import ConfigurationError, InvalidPersonaError, LumeError
 from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import PanelActions
 from lume_widget.widget.bundle import BUNDLE_CSS, BUNDLE_JS, FALLBACK_ESM, MISSING_BUNDLE, bundle
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
-from lume_widget.widget.consultations import HOLDS, free_consultation, recovery_for
+from lume_widget.widget.connection import Credentials, PanelConnection
+from lume_widget.widget.consultations import recovery_for
 from lume_widget.widget.export import Conversation
 from lume_widget.widget.export import write as write_export
 from lume_widget.widget.goals import GoalActions
-from lume_widget.widget.model import (
-    SHOWN_ROLES,
-    TIERS,
-    CommLog,
-    assistant_message,
-    goal_dict,
-    message_dict,
-    now_iso,
-    user_message,
-)
+from lume_widget.widget.model import TIERS, CommLog
 from lume_widget.widget.ratings import clean_rating, clean_ratings, rating_for, script_turns
 from lume_widget.widget.runner import LoopRunner, latest_request_parent
+from lume_widget.widget.turns import PanelTurns
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -78,25 +54,8 @@ __all__ = ["ChatWidget"]
 
 logger = logging.getLogger(__name__)
 
-T = TypeVar("T")
 
-CLOSE_TIMEOUT_S = 5.0
-"""How long closing a consultation may take before the widget stops waiting."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Credentials:
-    """What the client needs to log in; kept out of traits, reprs and logs."""
-
-    url: str | None = field(default=None, repr=False)
-    api_key: str | None = field(default=None, repr=False)
-    email: str | None = field(default=None, repr=False)
-    password: str | None = field(default=None, repr=False)
-    token: str | None = field(default=None, repr=False)
-    admin_token: str | None = field(default=None, repr=False)
-
-
-class ChatWidget(GoalActions, anywidget.AnyWidget):
+class ChatWidget(anywidget.AnyWidget):
     """A chat panel for one Lume consultation, streaming each reply as it arrives.
 
     With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
@@ -196,8 +155,10 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
             )
         self._ready_to_switch = False
         self._actions = PanelActions(self)
+        self._goals = GoalActions(self)
+        self._turns = PanelTurns(self)
         super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
-        self._credentials = _Credentials(
+        credentials = Credentials(
             url=url,
             api_key=api_key,
             email=email,
@@ -205,6 +166,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
             token=token,
             admin_token=admin_token,
         )
+        self._link = PanelConnection(self, credentials, share=share_consultation)
         self._runner = LoopRunner(loop)
         loop_ = self._runner.loop
         self._coalescer = DeltaCoalescer(
@@ -215,18 +177,13 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         )
         self._client: LumeClient | None = client
         self._owns_client = client is None
-        self._share = share_consultation
         self._owner = id(self)
         self._consultation: Consultation | None = None
-        self._connect_lock: asyncio.Lock | None = None
-        self._connecting = True
         self._closed_consultation = False
-        self._turn_task: asyncio.Task[Reply] | None = None
-        self._watch_task: asyncio.Task[None] | None = None
         self._comm_logs: list[CommLog] = []
         self._ready_to_switch = True
         self.on_msg(self._on_front_end_message)
-        self._connect_task = self._runner.submit(self._initial_connect())
+        self._connect_task = self._runner.submit(self._link.initial_connect())
 
     # -- public API -----------------------------------------------------------------
 
@@ -250,12 +207,21 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
 
     async def ask_async(self, text: str) -> Reply:
         """Send ``text`` and return the complete reply, streaming it into the panel meanwhile."""
-        return await self._runner.await_here(self._ask(text))
+        return await self._runner.await_here(self._turns.ask(text))
 
     @user_facing
     def ask(self, text: str) -> Reply:
         """Send ``text`` and block until the reply is complete (notebook cell or plain script)."""
-        return self._runner.run_blocking(self._ask(text))
+        return self._runner.run_blocking(self._turns.ask(text))
+
+    async def create_goal_async(self, **fields: Any) -> Goal:
+        """Create a goal on the server (``LumeClient.create_goal``'s arguments), put it in the
+        picker and select it; returns once its consultation is open."""
+        return await self._runner.await_here(self._goals.create_goal(fields))
+
+    def create_goal(self, **fields: Any) -> Goal:
+        """Blocking form of :meth:`create_goal_async`."""
+        return self._runner.run_blocking(self._goals.create_goal(fields))
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the conversation shown to ``path``: Markdown (``chat.md``), a self-contained
@@ -265,8 +231,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         masked, message text included. Returns the path written.
         """
         goal = next((g for g in self.goals if str(g.get("id")) == self.goal_id), None)
-        creds = self._credentials
-        secrets = [v for v in (creds.api_key, creds.token, creds.password, creds.admin_token) if v]
+        secrets = self._link.credentials.secrets()
         conversation = Conversation(
             persona=self.persona,
             messages=list(self.messages),
@@ -369,6 +334,10 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         if self._ready_to_switch:
             self._actions.pinned_tier_changed(change)
 
+    @traitlets.observe("pending")
+    def _on_pending(self, change: dict[str, Any]) -> None:
+        self._goals.pending_changed(change)
+
     def stop(self) -> None:
         """Stop the reply in flight; the text received so far stays as a stopped message."""
         self._runner.call_soon(self._actions.cancel_turn)
@@ -466,159 +435,27 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
             actions.release()
         super().close()
 
-    # -- connecting -----------------------------------------------------------------
-
-    async def _initial_connect(self) -> None:
-        try:
-            await self._ensure_ready()
-        except LumeError as exc:
-            logger.warning("the chat could not connect: %s", exc)
-        except Exception as exc:  # a bug elsewhere must still reach the panel
-            logger.exception("unexpected error while connecting")
-            self._show_error(f"Could not connect: {exc}")
+    # -- connecting: one-line calls into lume_widget/widget/connection.py ----------------
 
     async def _ensure_ready(self) -> Consultation:
-        """The open consultation, connecting (again, after a failure) when there is none."""
-        switch = self._actions.switch_task
-        if switch is not None and not switch.done():
-            with contextlib.suppress(LumeError):
-                await asyncio.shield(switch)
-        if self._consultation is not None:
-            return self._consultation
-        if self._connect_lock is None:
-            self._connect_lock = asyncio.Lock()
-        async with self._connect_lock:
-            if self._consultation is not None:
-                return self._consultation
-            self._connecting = True
-            self._set_status(ConnectionStatus.CONNECTING.value, "Connecting to Lume")
-            try:
-                await self._connect_client()
-                consultation = await self._open(resume=True)
-            except LumeError as exc:
-                self._connecting = False
-                self._set_status(ConnectionStatus.ERROR.value, str(exc))
-                self._show_failure(exc)
-                raise
-            finally:
-                self._connecting = False
-                self._update_input()
-            return consultation
+        return await self._link.ensure_ready()
 
     async def _connect_client(self) -> LumeClient:
-        if self._client is None:
-            from lume_widget.client import LumeClient
-
-            creds = self._credentials
-            self._client = await LumeClient.connect(
-                creds.url,
-                api_key=creds.api_key,
-                email=creds.email,
-                password=creds.password,
-                token=creds.token,
-                admin_token=creds.admin_token,
-                start_backend=START_BACKEND,
-            )
-        client = self._client
-        self.server_kind = "reference" if client.is_reference_server else "remote"
-        await self._load_goals()
-        if self.server_kind == "reference":
-            try:
-                self.faults = dict(await client.get_faults())
-            except LumeError as exc:
-                logger.info("the reference server's faults are not readable: %s", exc)
-        return client
+        return await self._link.connect_client()
 
     async def _load_goals(self) -> None:
-        if self._client is None:
-            return
-        try:
-            goals = await self._client.list_goals()
-        except LumeError as exc:
-            logger.info("goals could not be listed: %s", exc)
-            return
-        self.goals = [goal_dict(goal) for goal in goals]
+        await self._link.load_goals()
 
     async def _open(self, *, resume: bool, consultation_id: str | None = None) -> Consultation:
-        """Open the consultation ``consultation_id``, else resume one of the current persona and
-        goal that no other panel holds (any one with ``share_consultation``), else a new one."""
-        if self._client is None:
-            raise ConfigurationError("Not connected to Lume yet; wait for the panel to connect.")
-        await self._drop_consultation()
-        if consultation_id is None and resume and not self._share:
-            consultation_id = await free_consultation(
-                self._client, self.persona, self.goal_id, owner=self._owner
-            )
-            resume = consultation_id is not None
-        try:
-            consultation = await self._client.open(
-                persona=self.persona,
-                goal_id=self.goal_id or None,
-                consultation_id=consultation_id,
-                resume=resume,
-                tier=self.pinned_tier or None,
-            )
-        except BaseException:
-            if consultation_id is not None:
-                HOLDS.release(consultation_id, self._owner)
-            raise
-        HOLDS.take(consultation.id, self._owner)
-        if consultation.persona != self.persona or (consultation.goal_id or "") != self.goal_id:
-            # Opened by id: the pickers follow the consultation, without switching again.
-            self._ready_to_switch = False
-            try:
-                self.persona = consultation.persona
-                self.goal_id = consultation.goal_id or ""
-            finally:
-                self._ready_to_switch = True
-        transcript = list(consultation.transcript) or list(await consultation.history())
-        self._consultation = consultation
-        # One opened from the drawer may be completed: it shows, and takes no more messages.
-        self._closed_consultation = consultation.info.status not in ("active", "pending")
-        with self.hold_sync():
-            self.consultation_id = consultation.id
-            self.messages = [message_dict(m) for m in transcript if m.role in SHOWN_ROLES]
-            self.tier = consultation.tier.value
-            self.tier_reason = "pinned" if self.pinned_tier else self.tier_reason
-            self._set_status(consultation.status.value, self.status_reason)
-            self.error = ""
-            self.error_action = ""
-        self._watch_task = asyncio.get_running_loop().create_task(self._watch(consultation))
-        logger.info("chat opened consultation %s (%s)", consultation.id, self.persona)
-        return consultation
+        return await self._link.open(resume=resume, consultation_id=consultation_id)
 
     async def _drop_consultation(self) -> None:
-        old, self._consultation = self._consultation, None
-        if old is not None:
-            HOLDS.release(old.id, self._owner)
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch_task
-            self._watch_task = None
-        if old is not None:
-            try:
-                await asyncio.wait_for(old.aclose(), CLOSE_TIMEOUT_S)
-            except (LumeError, TimeoutError) as exc:
-                logger.warning("closing consultation %s did not finish cleanly: %r", old.id, exc)
-
-    async def _watch(self, consultation: Consultation) -> None:
-        """Mirror the consultation's status and tier changes into traits."""
-        try:
-            async for event in consultation.events():
-                if consultation is not self._consultation:
-                    return
-                self._apply_link_event(event)
-        except LumeError as exc:
-            logger.info("the event stream of the consultation ended: %s", exc)
+        await self._link.drop_consultation()
 
     def _apply_link_event(self, event: Event) -> None:
-        if isinstance(event, StatusChanged):
-            self._set_status(event.status.value, event.reason)
-        elif isinstance(event, TierChanged):
-            with self.hold_sync():
-                self.tier = event.tier.value
-                self.tier_reason = event.reason
+        self._link.apply_link_event(event)
+
+    # -- what the panel shows ---------------------------------------------------------
 
     def _set_status(self, status: str, reason: str) -> None:
         with self.hold_sync():
@@ -640,7 +477,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
     def _update_input(self) -> None:
         reason = ""
         if self._consultation is None:
-            if self._connecting:
+            if self._link.connecting:
                 reason = "Connecting to Lume..."
             elif self._actions.switching:
                 reason = f"Opening the {self.persona} consultation..."
@@ -655,159 +492,6 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         with self.hold_sync():
             self.input_enabled = reason == ""
             self.input_disabled_reason = reason
-
-    # -- turns ----------------------------------------------------------------------
-
-    def _turn_in_flight(self) -> bool:
-        return self._turn_task is not None and not self._turn_task.done()
-
-    async def _ask(self, text: str) -> Reply:
-        task = self._start_turn(text)
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            if not (task.done() and task.cancelled()):
-                task.cancel()  # the caller was cancelled (an interrupted cell): stop the turn too
-                raise
-        # Stopped from the panel or with chat.stop(): an error the caller can catch, not a
-        # cancellation that would look like the caller's own.
-        stopped = next(
-            (m for m in reversed(self.messages) if m["id"] == f"local-{task.get_name()}-assistant"),
-            None,
-        )
-        raise TurnCancelledError(
-            "The reply was stopped; what had arrived is kept in the chat.",
-            partial_text=stopped["content"] if stopped else None,
-        )
-
-    def _start_turn(self, text: str) -> asyncio.Task[Reply]:
-        """Start a turn as a task on the loop (the caller is on the loop's thread)."""
-        if self._turn_in_flight():
-            raise LumeError(
-                "A reply is still streaming. Wait for it, or stop it (chat.stop()) first."
-            )
-        if not text.strip():
-            raise InvalidMessageError("The message is empty; type something to send.")
-        turn_id = uuid.uuid4().hex[:12]
-        task = asyncio.get_running_loop().create_task(self._run_turn(text, turn_id), name=turn_id)
-        self._turn_task = task
-        return task
-
-    async def _run_turn(self, text: str, turn_id: str) -> Reply:
-        started = time.monotonic()
-        first_chunk: list[float] = []
-        stored: UserMessageStored | None = None
-        sent_at = now_iso()
-        with self.hold_sync():
-            self.error = ""
-            self.error_action = ""
-            self.unsent_text = ""
-            # A message that was not sent is shown until it is sent again: this is that time.
-            self.messages = [m for m in self.messages if m.get("status") != "unsent"]
-            self.pending = {"turn_id": turn_id, "user_text": text, "started_at": sent_at}
-            self._update_input()
-        self._coalescer.start(turn_id)
-
-        def local_metrics() -> dict[str, Any]:
-            return {
-                "ttft_s": first_chunk[0] - started if first_chunk else None,
-                "duration_s": time.monotonic() - started,
-                "chunks": self._coalescer.chunks,
-                "tier": self.tier,
-                "reconnects": 0,
-            }
-
-        try:
-            consultation = await self._ensure_ready()
-            reply: Reply | None = None
-            async with _closing(consultation.stream(text)) as events:
-                async for event in events:
-                    if isinstance(event, ChunkReceived):
-                        if not first_chunk:
-                            first_chunk.append(time.monotonic())
-                        self._coalescer.add(event.text)
-                    elif isinstance(event, UserMessageStored):
-                        stored = event
-                        if self.pending is not None:
-                            self.pending = {**self.pending, "stored": True}
-                    elif isinstance(event, ReplyCompleted):
-                        reply = event.reply
-                    elif isinstance(event, TurnFailed):
-                        raise event.error
-                    else:
-                        self._apply_link_event(event)
-            if reply is None:
-                raise LumeError(
-                    "The reply stream ended without a complete reply. Press retry to ask again."
-                )
-        except asyncio.CancelledError:
-            partial = self._coalescer.finish()
-            self._end_turn(
-                text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
-            )
-            logger.info("turn %s stopped after %d characters", turn_id, len(partial))
-            raise
-        except LumeError as exc:
-            partial = self._coalescer.finish() or (exc.partial_text or "")
-            if isinstance(exc, TurnCancelledError):
-                self._end_turn(
-                    text, turn_id, stored, partial, "stopped", local_metrics(), sent_at=sent_at
-                )
-                raise
-            if isinstance(exc, ConsultationNotActiveError):
-                self._closed_consultation = True
-            sent = stored is not None or bool(partial)
-            self._end_turn(
-                text, turn_id, stored, partial, "error", local_metrics(), sent=sent, sent_at=sent_at
-            )
-            with self.hold_sync():
-                if not sent:
-                    self.unsent_text = exc.unsent_text or text
-                self._show_failure(exc)
-            raise
-        self._coalescer.finish()
-        done = assistant_message(
-            turn_id=turn_id, text=reply.text, status="complete", metrics={}, reply=reply
-        )
-        with self.hold_sync():
-            self.messages = [
-                *self.messages,
-                user_message(text, stored.message if stored else None, turn_id, sent_at=sent_at),
-                done,
-            ]
-            self.set_trait("pending", None)
-            self._update_input()
-        return reply
-
-    def _end_turn(
-        self,
-        text: str,
-        turn_id: str,
-        stored: UserMessageStored | None,
-        partial: str,
-        status: str,
-        metrics: dict[str, Any],
-        *,
-        sent: bool = True,
-        sent_at: str | None = None,
-    ) -> None:
-        """Record a turn that ended early: the user's message (marked ``unsent`` when the
-        backend never got it), the partial reply."""
-        message = stored.message if stored else None
-        added = [
-            user_message(
-                text, message, turn_id, sent_at=sent_at, status="complete" if sent else "unsent"
-            )
-        ]
-        if partial:
-            added.append(
-                assistant_message(turn_id=turn_id, text=partial, status=status, metrics=metrics)
-            )
-        with self.hold_sync():
-            if added:
-                self.messages = [*self.messages, *added]
-            self.set_trait("pending", None)
-            self._update_input()
 
     # -- front end --------------------------------------------------------------------
 
@@ -824,7 +508,7 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
         if kind == "save_scenario":
             self._spawn(self._offer_scenario())
             return
-        handler = {**self._actions.handlers(), **self._goal_handlers()}.get(str(kind))
+        handler = {**self._actions.handlers(), **self._goals.handlers()}.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return
@@ -856,34 +540,15 @@ class ChatWidget(GoalActions, anywidget.AnyWidget):
 
         self._runner.submit(guarded())
 
+    # -- turns: one-line calls into lume_widget/widget/turns.py --------------------------
+
+    @property
+    def _turn_task(self) -> asyncio.Task[Reply] | None:
+        return self._turns.task
+
+    @property
+    def _switch_task(self) -> asyncio.Future[None] | None:
+        return self._actions.switch_task
+
     def _spawn_turn(self, text: str) -> None:
-        def start() -> None:
-            try:
-                task = self._start_turn(text)
-            except LumeError as exc:
-                with self.hold_sync():
-                    self.error = str(exc)
-                    if not self._turn_in_flight():
-                        self.unsent_text = text
-                return
-            task.add_done_callback(_consume_result)
-
-        self._runner.call_soon(start)
-
-
-def _consume_result(task: asyncio.Future[Any]) -> None:
-    """Retrieve a front-end turn's outcome; its error is already shown in the panel."""
-    if not task.cancelled():
-        task.exception()
-
-
-@contextlib.asynccontextmanager
-async def _closing(stream: AsyncIterator[Event]) -> AsyncIterator[AsyncIterator[Event]]:
-    """Close the client's event stream when the turn ends early (stop, error)."""
-    try:
-        yield stream
-    finally:
-        close = getattr(stream, "aclose", None)
-        if close is not None:
-            with contextlib.suppress(Exception):
-                await close()
+        self._turns.spawn(text)
