@@ -27,7 +27,7 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
 
 from e2e.fixtures import browser  # noqa: E402
 from e2e.lab import Lab, lume_env, start_lab, write_notebook  # noqa: E402
-from e2e.page import open_notebook, run_cell, run_code, screenshot  # noqa: E402
+from e2e.page import SCREENSHOTS, open_notebook, run_cell, run_code, screenshot  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from lume_widget.evaluation.scenarios import parse_scenarios  # noqa: E402
@@ -175,3 +175,68 @@ def test_compare_in_jupyterlab_screenshots(
     finally:
         page.context.close()
         lab.set_theme(None)
+
+
+# Per column, the row of the user's message `say` (the sides may resume a consultation
+# with an earlier history, so rows are found by their text, the last one that matches).
+USER_ROWS = """(say) => [...document.querySelectorAll('.lume-compare__col')].map((c) =>
+    [...c.querySelectorAll('.lume-list > .lume-row--user')]
+        .filter((r) => r.querySelector('.lume-text').textContent === say).pop())"""
+TURN_TOPS = f"""() => ({USER_ROWS})('And what about coffee?')
+    .map((r) => r ? r.getBoundingClientRect().top : null)"""
+
+
+def test_compare_in_jupyterlab_keeps_columns_aligned_by_turn(browser: Browser, lab: Lab) -> None:
+    page = open_compare(browser, lab, "compare-aligned.ipynb")
+    try:
+        cols = page.locator(".lume-compare__col")
+        ask(page, "/long 400")
+        # Column 0 is stopped early: its first reply is far shorter than the others.
+        expect(cols.nth(0).locator(".lume-row--draft .lume-md")).not_to_be_empty(
+            timeout=UI_TIMEOUT_MS
+        )
+        cols.nth(0).locator(".lume-stop").click()
+        expect(page.locator(".lume-compare .lume-row--draft")).to_have_count(
+            0, timeout=UI_TIMEOUT_MS
+        )
+        heights = page.evaluate(
+            f"""() => ({USER_ROWS})('/long 400')
+                .map((r) => r.nextElementSibling.getBoundingClientRect().height)"""
+        )
+        assert max(heights) > 3 * heights[0], heights
+        expect(page.locator(".lume-compare > .lume-composer .lume-send")).to_be_visible(
+            timeout=UI_TIMEOUT_MS
+        )
+        ask(page, "And what about coffee?")
+        # While turn 2 streams, and once it is done, its top is level in every column.
+        page.wait_for_function(
+            f"""() => {{ const t = ({TURN_TOPS})();
+                return t.every((v) => v !== null) && Math.max(...t) - Math.min(...t) <= 2; }}""",
+            timeout=UI_TIMEOUT_MS,
+        )
+        expect(page.locator(".lume-compare .lume-row--draft")).to_have_count(
+            0, timeout=UI_TIMEOUT_MS
+        )
+        page.wait_for_timeout(200)  # the alignment runs on the next frame after a resize
+        tops = page.evaluate(TURN_TOPS)
+        assert None not in tops, tops
+        assert max(tops) - min(tops) <= 2, tops
+        # Scrolling one column scrolls the others to the same place.
+        scrollers = ".lume-compare .lume-transcript"
+        before = page.locator(scrollers).nth(1).evaluate("e => e.scrollTop")
+        assert before > 250, before  # the long replies overflow the columns
+        cols.nth(1).locator(".lume-transcript").hover()
+        page.mouse.wheel(0, -450)  # turn 2 comes into view below the end of turn 1
+        # (a wheel scrolls smoothly, over several frames: wait for the followers to settle)
+        page.wait_for_function(
+            f"""([sel, before]) => {{ const s = [...document.querySelectorAll(sel)]
+                .map((e) => e.scrollTop); const t = ({TURN_TOPS})();
+                return s[1] < before - 100 && Math.max(...s) - Math.min(...s) <= 1
+                    && Math.max(...t) - Math.min(...t) <= 2; }}""",
+            arg=[scrollers, before],
+            timeout=UI_TIMEOUT_MS,
+        )
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOTS / "compare-aligned.png"))
+    finally:
+        page.context.close()

@@ -64,6 +64,8 @@ def test_compare_sends_to_every_side_each_with_its_own_consultation(
             s.consultation_id for s in cmp.sides
         ]
         cmp.ask("And caffeine?")
+        # The view lines the columns up by these (synced with the update that sets busy).
+        assert cmp.turns == ["I keep waking up tired. What should I change first?", "And caffeine?"]
         cmp.rate(0, 0, "up", "concrete", best=True)
         cmp.rate(1, 0, "down", "off persona")
         cmp.rate(1, 0, None, "off persona", best=True)  # the pick moves to side 1

@@ -4,16 +4,87 @@
  * compact form: header with status and tier, replies with metrics and the rating row (with
  * the best-reply pick), and the side's own Stop. The composer sends one message to Python,
  * which sends it to every side.
+ *
+ * The columns stay aligned by turn: turn k starts at the same height in every column, however
+ * long the replies before it, and the columns scroll together (`alignTurns`).
  */
 
 import { createComposer } from './composer.js';
 import { button, h } from './dom.js';
 import { download } from './export.js';
 
+/**
+ * Lines up the columns turn by turn and scrolls them together. A column's sent messages are
+ * matched to the comparison's `turns` by text, in order (as Python matches them for ratings),
+ * so a turn a side never got leaves a gap. Each turn's first row gets the extra top margin that
+ * brings it level with the lowest column; headers and list ends are evened out too, so equal
+ * scroll offsets show the same turn. Re-run on every size change (streaming replies).
+ */
+function alignTurns(cols, turns) {
+  const parts = cols.map((col) => ({
+    head: col.querySelector('.lume-header'),
+    scroller: col.querySelector('.lume-transcript'),
+    list: col.querySelector('.lume-list'),
+  }));
+  let frame = 0;
+  const schedule = () => { frame ||= requestAnimationFrame(run); };
+  const resizes = new ResizeObserver(schedule);
+  const y = (el, p) => el.getBoundingClientRect().top - p.scroller.getBoundingClientRect().top + p.scroller.scrollTop;
+  // Space this view added to an element. Each pass measures with it in place and only
+  // changes it (never resets it first: a transient reset would clamp the scroll offsets).
+  const added = new WeakMap();
+  const even = (els, prop, measure) => {
+    const at = els.map((el, i) => el && measure(el, i) - (added.get(el) || 0));
+    const max = Math.max(...at.filter((v) => v !== undefined));
+    els.forEach((el, i) => {
+      const v = el && max - at[i] > 0.5 ? max - at[i] : 0;
+      if (el && Math.abs(v - (added.get(el) || 0)) > 0.25) {
+        added.set(el, v);
+        el.style[prop] = v ? `${v}px` : '';
+      }
+    });
+  };
+  function run() {
+    frame = 0;
+    even(parts.map((p) => p.head), 'marginBottom', (el, i) => parts[i].scroller.getBoundingClientRect().top);
+    const all = turns();
+    const starts = parts.map((p) => {
+      const out = [];
+      let at = 0;
+      for (const row of p.list.querySelectorAll(':scope > .lume-row--user:not([data-status=unsent])')) {
+        const k = all.indexOf(row.querySelector('.lume-text')?.textContent, at);
+        if (k >= 0) { out[k] = row; at = k + 1; }
+      }
+      return out;
+    });
+    for (let k = 0; k < all.length; k++) {
+      even(starts.map((s) => s[k]), 'marginTop', (el, i) => y(el, parts[i]));
+    }
+    even(parts.map((p) => p.list), 'paddingBottom', (el) => el.scrollHeight);
+    for (const p of parts) for (const row of p.list.children) resizes.observe(row);
+  }
+  // The column the reader last touched leads; the others follow it (never the other way
+  // round, so a column that cannot scroll as far never pulls the reader back).
+  let lead = parts[0]?.scroller;
+  const onInput = (event) => { lead = event.currentTarget; };
+  const onScroll = (event) => {
+    if (event.currentTarget !== lead) return;
+    for (const p of parts) if (Math.abs(p.scroller.scrollTop - lead.scrollTop) >= 1) p.scroller.scrollTop = lead.scrollTop;
+  };
+  for (const p of parts) {
+    resizes.observe(p.list);
+    p.scroller.addEventListener('scroll', onScroll, { passive: true });
+    for (const name of ['wheel', 'pointerdown', 'touchstart', 'keydown']) p.scroller.addEventListener(name, onInput, { passive: true });
+  }
+  schedule();
+  return { schedule, destroy: () => { resizes.disconnect(); cancelAnimationFrame(frame); } };
+}
+
 /** Draws the comparison of `model` in `el`; `ChatView` draws one side. Returns a cleanup. */
 export function renderCompare(model, el, ChatView) {
   const views = [];
   let gone = false;
+  let aligner = null;
   const composer = createComposer({
     send: (text) => model.send({ type: 'send', text }),
     stop: () => model.send({ type: 'stop' }),
@@ -37,8 +108,8 @@ export function renderCompare(model, el, ChatView) {
       persona: 'every side',
     });
   };
-  const onChange = () => draw();
-  for (const name of ['busy', 'input_enabled', 'error', 'sides']) model.on(`change:${name}`, onChange);
+  const onChange = () => { draw(); aligner?.schedule(); };
+  for (const name of ['busy', 'input_enabled', 'error', 'sides', 'turns']) model.on(`change:${name}`, onChange);
   draw();
   const labels = model.get('labels') || [];
   Promise.all((model.get('sides') || []).map((ref) => model.widget_manager.get_model(String(ref).replace(/^IPY_MODEL_/, ''))))
@@ -49,6 +120,7 @@ export function renderCompare(model, el, ChatView) {
         cols.append(col);
         views.push(new ChatView(side, col, { compact: true, title: labels[i] }));
       });
+      aligner = alignTurns([...cols.children], () => model.get('turns') || []);
     })
     .catch((error) => {
       cols.textContent = `The sides could not be shown: ${error}`;
@@ -56,7 +128,8 @@ export function renderCompare(model, el, ChatView) {
   return () => {
     gone = true;
     model.off('msg:custom', onCustom);
-    for (const name of ['busy', 'input_enabled', 'error', 'sides']) model.off(`change:${name}`, onChange);
+    for (const name of ['busy', 'input_enabled', 'error', 'sides', 'turns']) model.off(`change:${name}`, onChange);
+    aligner?.destroy();
     for (const view of views) view.destroy();
     root.remove();
   };

@@ -17,7 +17,7 @@
  * rating row needed that room.
  */
 
-import DOMPurify from 'dompurify';
+import DOMPurify from 'dompurify/purify.min.js';
 import hljs from 'highlight.js/lib/core';
 import json from 'highlight.js/lib/languages/json';
 import { Marked } from 'marked';

@@ -155,6 +155,10 @@ class CompareWidget(anywidget.AnyWidget):
     """True when some side can take a message."""
     error = traitlets.Unicode("").tag(sync=True)
     """Why the last message could not go to every side ("" when it did)."""
+    turns = traitlets.List(traitlets.Unicode()).tag(sync=True)
+    """The comparison's turns (what was sent to every side), in order: the view matches each
+    column's sent messages to them by text in order, as :meth:`ratings` does, to line the
+    columns up turn by turn. It rides in the update that marks the comparison busy."""
 
     def __init__(
         self,
@@ -360,6 +364,8 @@ class CompareWidget(anywidget.AnyWidget):
 
     def _side_changed(self, _change: Any) -> None:
         with self.hold_sync():
+            if self.turns != self._turns:
+                self.turns = list(self._turns)
             self.busy = any(side.pending is not None for side in self.sides)
             self.input_enabled = any(side.input_enabled for side in self.sides)
 
