@@ -37,7 +37,10 @@ __all__ = ["browser", "bundle", "page_url", "panel"]  # fixtures, shared with th
 
 
 def test_panel_renders_transcript_badges_and_pickers_from_traits(panel: Panel) -> None:
-    reply = '# Plan\n\nSleep **earlier** and keep `notes`.\n\n```json\n{"bed": "22:30"}\n```\n'
+    reply = (
+        '# Plan\n\nSleep **earlier** and keep `notes`.\n\n```json\n{"bed": "22:30"}\n```\n\n'
+        '```python\ndef bedtime(h: int) -> str:\n    return f"{h}:30"  # late\n```\n'
+    )
     panel.mount(
         messages=[user_message("u1", "Help me **sleep**"), assistant_message("a1", reply)],
         goal_id="g-run",
@@ -49,6 +52,11 @@ def test_panel_renders_transcript_badges_and_pickers_from_traits(panel: Panel) -
     expect(md.locator("h1")).to_have_text("Plan")
     expect(md.locator("strong")).to_have_text("earlier")
     expect(md.locator("pre[data-lang=json] .hljs-attr")).to_have_text('"bed"')
+    python = md.locator("pre[data-lang=python]")
+    expect(python.locator(".hljs-keyword")).to_have_text(["def", "return"])
+    expect(python.locator(".hljs-title")).to_have_text("bedtime")
+    expect(python.locator(".hljs-subst")).to_have_text("{h}")
+    expect(python.locator(".hljs-comment")).to_have_text("# late")
     expect(panel.root.locator(".lume-row--assistant .lume-metrics")).to_contain_text(
         "first token 420 ms"
     )
