@@ -89,6 +89,22 @@ describe('rendering', () => {
     expect(pre.querySelector('.hljs-string').textContent).toBe('"hi"');
   });
 
+  it('test_markdown_python_is_coloured_with_every_string_form', () => {
+    const source = '```py\n@dataclass\nclass A:\n    def f(self, x: int = 0x1F) -> str:\n'
+      + '        """Doc."""\n        return f"{x + 1:>3} {{lit}}" + rb\'\\n\' + \'<b>\'  # no\n```\n';
+    const pre = dom(renderMarkdown(source)).querySelector('pre');
+    const all = (cls) => [...pre.querySelectorAll(`.hljs-${cls}`)].map((el) => el.textContent);
+    expect(all('meta')).toEqual(['@dataclass']);
+    expect(all('keyword')).toEqual(['class', 'def', 'return']);
+    expect(all('title')).toEqual(['A', 'f']);
+    expect(all('built_in')).toEqual(['self', 'int', 'str']);
+    expect(all('number')).toEqual(['0x1F']);
+    expect(all('string')).toEqual(['"""Doc."""', 'f"{x + 1:>3} {{lit}}"', "rb'\\n'", "'<b>'"]);
+    expect(all('subst')).toEqual(['{x + 1:>3}']);
+    expect(all('comment')).toEqual(['# no']);
+    expect(pre.querySelector('b')).toBe(null); // code text stays text
+  });
+
   it('test_markdown_unknown_language_is_escaped_plain_text', () => {
     const root = dom(renderMarkdown('```cobol\n<b>IDENTIFICATION</b>\n```\n'));
     expect(root.querySelector('pre').hasAttribute('data-lang')).toBe(false);
