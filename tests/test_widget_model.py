@@ -566,9 +566,9 @@ def test_widget_ask_blocks_in_plain_script() -> None:
 
 
 def test_widget_rejects_unknown_persona_and_tier() -> None:
-    with pytest.raises(InvalidPersonaError, match="Choose one of"):
+    with pytest.raises(InvalidPersonaError, match="choose one of"):
         ChatWidget(persona="sleep_coach", client=FakeClient())  # type: ignore[arg-type]
-    with pytest.raises(ConfigurationError, match="Pin one of"):
+    with pytest.raises(ConfigurationError, match="pin one of"):
         ChatWidget(tier="carrier-pigeon", client=FakeClient())  # type: ignore[arg-type]
 
 

@@ -65,9 +65,12 @@ class Tier(str, enum.Enum):
         try:
             return cls(str(tier).strip().lower())
         except ValueError:
-            raise InvalidInputError(
-                f"Unknown tier {tier!r}; use live, rest or legacy (or None for automatic)."
-            ) from None
+            raise InvalidInputError(unknown_tier(tier)) from None
+
+
+def unknown_tier(tier: Any) -> str:
+    """The one wording, everywhere, for a tier that is not live, rest or legacy."""
+    return f"Unknown tier {tier!r}; pin one of live, rest or legacy, or none for automatic."
 
 
 _TIER_ORDER: tuple[Tier, ...] = (Tier.LIVE, Tier.REST, Tier.LEGACY)

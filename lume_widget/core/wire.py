@@ -342,12 +342,15 @@ def validate_message(text: Any) -> str:
     return trimmed
 
 
+def unknown_persona(persona: Any) -> str:
+    """The one wording, everywhere, for a persona the backend does not have."""
+    return f"Unknown persona {persona!r}; choose one of {', '.join(PERSONAS)}."
+
+
 def validate_persona(persona: Any) -> str:
     """The persona, or InvalidPersonaError naming the four the backend accepts."""
     if persona not in PERSONAS:
-        raise InvalidPersonaError(
-            f"Unknown persona {persona!r}; choose one of {', '.join(PERSONAS)}."
-        )
+        raise InvalidPersonaError(unknown_persona(persona))
     return str(persona)
 
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from lume_widget.core.wire import unknown_persona
 from lume_widget.defaults import PERSONAS
 from lume_widget.entry import START_BACKEND
 from lume_widget.errors import ConfigurationError, LumeError
@@ -103,9 +104,7 @@ def plan_replay(
     """
     place = Path(source)
     if persona is not None and persona not in PERSONAS:
-        raise ConfigurationError(
-            f"Unknown persona {persona!r} to replay with; choose one of {', '.join(PERSONAS)}."
-        )
+        raise ConfigurationError(f"--persona: {unknown_persona(persona)}")
     records = load_run(place)
     original = _original_file(place)
     conversations = _conversations(records)

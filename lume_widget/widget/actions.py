@@ -19,6 +19,8 @@ import sys
 from collections.abc import Callable, Coroutine, Mapping
 from typing import TYPE_CHECKING, Any
 
+from lume_widget.core.events import unknown_tier
+from lume_widget.core.wire import unknown_persona
 from lume_widget.defaults import PERSONAS
 from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.widget.consultations import drawer_list, oldest_active
@@ -108,7 +110,7 @@ class PanelActions:
         """The persona or goal trait changed: open the matching consultation."""
         w = self.widget
         if change["name"] == "persona" and change["new"] not in PERSONAS:
-            w.error = f"Unknown persona {change['new']!r}. Choose one of: {', '.join(PERSONAS)}."
+            w.error = unknown_persona(change["new"])
             w.persona = change["old"]
             return
         self.schedule_switch()
@@ -118,7 +120,7 @@ class PanelActions:
         w = self.widget
         value = change["new"]
         if value not in ("", *TIERS):
-            w.error = f"Unknown tier {value!r}. Pin one of: {', '.join(TIERS)}, or none."
+            w.error = unknown_tier(value)
             w.pinned_tier = change["old"]
             return
         w._runner.call_soon(self._apply_pin)

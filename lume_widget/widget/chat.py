@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets
 
-from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier
+from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier, unknown_tier
+from lume_widget.core.wire import validate_persona
 from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
-from lume_widget.errors import ConfigurationError, InvalidPersonaError, LumeError
+from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import PanelActions
@@ -140,15 +141,10 @@ class ChatWidget(anywidget.AnyWidget):
     ) -> None:
         if not BUNDLE_JS.is_file():
             raise ConfigurationError(MISSING_BUNDLE.format(path=BUNDLE_JS))
-        if persona not in PERSONAS:
-            raise InvalidPersonaError(
-                f"Unknown persona {persona!r}. Choose one of: {', '.join(PERSONAS)}."
-            )
+        validate_persona(persona)
         pinned = "" if tier is None else str(getattr(tier, "value", tier))
         if pinned not in ("", *TIERS):
-            raise ConfigurationError(
-                f"Unknown tier {pinned!r}. Pin one of: {', '.join(TIERS)}, or leave it unset."
-            )
+            raise ConfigurationError(unknown_tier(pinned))
         if flush_ms < 0:
             raise ConfigurationError(
                 f"flush_ms must be zero or positive ({DEFAULT_FLUSH_MS:g} is a good default)."

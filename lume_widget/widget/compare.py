@@ -25,6 +25,7 @@ import anywidget
 import traitlets
 from ipywidgets import widget_serialization
 
+from lume_widget.core.wire import unknown_persona
 from lume_widget.defaults import DEFAULT_PERSONA, PERSONAS
 from lume_widget.errors import ConfigurationError, InvalidMessageError, LumeError
 from lume_widget.evaluation.scenario_writer import (
@@ -106,9 +107,7 @@ def _side_specs(
         )
     for spec in specs:
         if spec["persona"] not in PERSONAS:
-            raise ConfigurationError(
-                f"Unknown persona {spec['persona']!r}. Choose from: {', '.join(PERSONAS)}."
-            )
+            raise ConfigurationError(unknown_persona(spec["persona"]))
     return specs
 
 
