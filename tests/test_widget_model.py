@@ -95,7 +95,10 @@ class FakeConsultation:
 
     async def events(self) -> AsyncIterator[Event]:
         while True:
-            yield await self._events.get()
+            event = await self._events.get()
+            if isinstance(event, Exception):
+                raise event
+            yield event
 
     def emit(self, event: Event) -> None:
         self._events.put_nowait(event)
@@ -273,6 +276,18 @@ async def test_widget_connects_and_shows_consultation(
     assert widget.server_kind == "reference"
     assert widget.input_enabled
     assert widget.input_disabled_reason == ""
+
+
+async def test_widget_watcher_that_fails_says_so_in_the_panel(
+    widget: ChatWidget, client: FakeClient
+) -> None:
+    client.consultations[0].emit(RuntimeError("mirror broke"))  # type: ignore[arg-type]
+    for _ in range(100):
+        if widget.error:
+            break
+        await asyncio.sleep(0.01)
+    assert "stopped following the connection" in widget.error
+    assert "mirror broke" in widget.error
 
 
 async def test_widget_state_holds_no_secrets(widget: ChatWidget) -> None:

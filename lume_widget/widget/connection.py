@@ -218,6 +218,14 @@ class PanelConnection:
                 self.apply_link_event(event)
         except LumeError as exc:
             logger.info("the event stream of the consultation ended: %s", exc)
+        except Exception as exc:
+            # A watcher that died unseen would leave the badges frozen at their last state.
+            logger.exception("the panel stopped following consultation %s", consultation.id)
+            if consultation is w._consultation:
+                w._show_error(
+                    f"The panel stopped following the connection ({type(exc).__name__}: {exc});"
+                    " run the cell again."
+                )
 
     def apply_link_event(self, event: Event) -> None:
         """Mirror a status or tier change into the traits."""
