@@ -24,6 +24,7 @@ from lume_widget.core.events import (
     TierChanged,
     UserMessageStored,
 )
+from lume_widget.core.polling import first_gap
 from lume_widget.server import ReferenceServer
 from tests.conftest import Api
 from tests.hostile_servers import client_settings, connect, same_messages, stored_once
@@ -113,8 +114,8 @@ async def test_client_refused_upgrade_falls_back_to_rest_at_once(
         elapsed = time.monotonic() - started
     assert reply.tier is Tier.REST
     assert [(c.previous, c.tier) for c in reply.tier_changes] in ([], [(Tier.LIVE, Tier.REST)])
-    # one REST poll interval plus a little: no backoff budget is spent on a refusal
-    assert elapsed < settings.rest_poll_initial_s + 2.0
+    # the first REST polls plus a little: no backoff budget is spent on a refusal
+    assert elapsed < first_gap(settings.rest_poll_schedule) + 2.0
 
 
 async def test_client_unavailable_upgrade_demotes_after_five_attempts(
