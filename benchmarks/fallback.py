@@ -7,6 +7,11 @@ that drift on a shared machine hits all of them alike: no fault (the reference),
 upgrade refused with 403 (the client must fall back to ``rest``), and the socket closed
 abruptly after half the chunks (the client must recover the reply without showing any
 of it twice). Every reply is checked whole and stored exactly once.
+
+A second pair of cases measures the rest tier's poll schedule against a slow backend: the
+model takes 2 s before its first word (fault ``reply_delay_ms``), and the time runs from the
+send to the complete reply, live (the reference: it streams as soon as the words come)
+interleaved with an upgrade refused (the reply must be seen by the rest tier's polls).
 """
 
 from __future__ import annotations
@@ -20,14 +25,19 @@ from benchmarks.ours import close_chat, close_client, open_chat, open_client
 from benchmarks.server import ServerHandle
 
 NAME = "fallback"
-ADDED_P95_TARGET_S = 1.5
+ADDED_P95_TARGET_S = 0.3
 REPLY_CHUNKS = 40
+SLOW_REPLY_MS = 2000
+SLOW_REST_P95_TARGET_S = 2.3
 
 
-async def _one_turn(client: Any, prompt: str) -> tuple[float, Any]:
+async def _one_turn(client: Any, prompt: str, *, from_send: bool = False) -> tuple[float, Any]:
+    """One turn in a fresh consultation: the time from ``open`` (or from the send) to the reply."""
     started = time.perf_counter()
     chat = await open_chat(client)
     try:
+        if from_send:
+            started = time.perf_counter()
         reply = await chat.ask(prompt)
         elapsed = time.perf_counter() - started
         history = await chat.history()
@@ -55,6 +65,33 @@ async def _set_case(server: ServerHandle, case: str) -> None:
         await server.set_faults(refuse_ws_upgrade=403)
     elif case == "dropped":
         await server.set_faults(ws_close_after_chunks=REPLY_CHUNKS // 2, ws_close_mode="abrupt")
+    elif case == "slow live":
+        await server.set_faults(reply_delay_ms=SLOW_REPLY_MS)
+    elif case == "slow refused":
+        await server.set_faults(reply_delay_ms=SLOW_REPLY_MS, refuse_ws_upgrade=403)
+
+
+async def _slow_cases(
+    ctx: Context, server: ServerHandle, client: Any, prompt: str, expected: str
+) -> dict[str, list[float]]:
+    """A 2 s model, live and refused interleaved: from the send to the complete reply."""
+    turns = ctx.size(10, 2)
+    times: dict[str, list[float]] = {"slow live": [], "slow refused": []}
+    for index in range(turns):
+        for case in times:
+            await _set_case(server, case)
+            elapsed, reply = await _one_turn(client, prompt, from_send=True)
+            if reply.text != expected:
+                raise RuntimeError(f"the {case} case delivered a different reply text")
+            _check_fault_acted(case.split()[-1], reply)
+            if elapsed < SLOW_REPLY_MS / 1000:
+                raise RuntimeError(f"the {case} reply came before the model's delay: no delay")
+            times[case].append(elapsed)
+        ctx.note(
+            f"2 s model, turn {index + 1}/{turns}: "
+            + ", ".join(f"{case} {times[case][-1] * 1000:.0f} ms" for case in times)
+        )
+    return times
 
 
 async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
@@ -85,6 +122,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 f"turn {index + 1}/{turns}: "
                 + ", ".join(f"{case} {times[case][-1] * 1000:.0f} ms" for case in cases)
             )
+        slow = await _slow_cases(ctx, server, client, prompt, expected)
     except NotImplementedError as exc:
         raise Skip("the async client is not implemented yet") from exc
     finally:
@@ -127,8 +165,24 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 note=f"added {p95 - base95:.3f} s",
             )
         )
+    live95 = percentile(slow["slow live"], 95)
+    rows.append(row(NAME, "2 s model, live: send to reply p95", "s", live95))
+    rows.append(
+        row(
+            NAME,
+            "2 s model, upgrade refused (rest polls): send to reply p95",
+            "s",
+            percentile(slow["slow refused"], 95),
+            live95,
+            reference_name="live",
+            target=Target("ours_at_most", SLOW_REST_P95_TARGET_S),
+            note=f"p50 {percentile(slow['slow refused'], 50):.3f} s",
+        )
+    )
     parameters = {
         "turns_per_case": turns,
+        "slow_turns_per_case": len(slow["slow live"]),
+        "slow_reply_ms": SLOW_REPLY_MS,
         "reply_chunks": REPLY_CHUNKS,
         "tiers_seen": {case: sorted(seen) for case, seen in tiers.items()},
         "chunks_streamed_before_recovery": chunks_seen["dropped"],

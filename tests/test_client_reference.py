@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from typing import Any
 
@@ -23,6 +24,7 @@ from lume_widget.core.events import (
     TierChanged,
     UserMessageStored,
 )
+from lume_widget.core.polling import first_gap
 from lume_widget.server import ReferenceServer
 from tests.conftest import Api
 from tests.hostile_servers import client_settings, connect, same_messages, stored_once
@@ -112,8 +114,8 @@ async def test_client_refused_upgrade_falls_back_to_rest_at_once(
         elapsed = time.monotonic() - started
     assert reply.tier is Tier.REST
     assert [(c.previous, c.tier) for c in reply.tier_changes] in ([], [(Tier.LIVE, Tier.REST)])
-    # one REST poll interval plus a little: no backoff budget is spent on a refusal
-    assert elapsed < settings.rest_poll_initial_s + 2.0
+    # the first REST polls plus a little: no backoff budget is spent on a refusal
+    assert elapsed < first_gap(settings.rest_poll_schedule) + 2.0
 
 
 async def test_client_unavailable_upgrade_demotes_after_five_attempts(
@@ -348,11 +350,14 @@ async def test_client_tier_changes_are_events_with_reasons(
 async def test_client_refreshes_once_for_concurrent_callers_after_expiry(
     reference_server_factory: Any, time_scale: float
 ) -> None:
-    server = reference_server_factory(access_ttl_s=1)
+    # A JWT's exp is whole seconds, so a token lives between ttl - 1 and ttl seconds: the
+    # refreshed token must outlive the six calls, or a second (rightful) refresh follows.
+    ttl = 1 + math.ceil(time_scale)
+    server = reference_server_factory(access_ttl_s=ttl)
     settings = client_settings(time_scale, refresh_margin_s=0.0)
     async with await connect(server, settings) as client:
         await client.list_consultations()
-        await asyncio.sleep(1.2)  # the access token's lifetime (whole seconds in a JWT)
+        await asyncio.sleep(ttl + 0.1)  # past the first token's expiry
         results = await asyncio.gather(*(client.list_consultations() for _ in range(6)))
         assert all(r == results[0] for r in results)
         assert client.auth.refresh_count == 1

@@ -30,6 +30,7 @@ from lume_widget.core.events import (
     UserMessageStored,
 )
 from lume_widget.core.models import Message
+from lume_widget.core.polling import poll_gap
 from lume_widget.core.session import IllegalTransition, Session, TurnPhase
 from lume_widget.core.settings import Settings
 from lume_widget.errors import (
@@ -241,7 +242,7 @@ def test_session_drop_before_ack_with_message_stored_never_resends() -> None:
     d.drain()
     d.answer_history(1.2, history(("u1", "user", "Hi")))
     assert d.session.turn_phase is TurnPhase.RECOVERING
-    assert d.last(FetchHistory).delay_s == Settings().rest_poll_initial_s
+    assert d.last(FetchHistory).delay_s == poll_gap(Settings().rest_poll_schedule, 0.2)
     d.answer_history(2.2, history(("u1", "user", "Hi"), ("a1", "assistant", "ok")))
     assert len(d.of(SendLive)) == 1
     assert d.of(ReplyCompleted)
@@ -360,23 +361,23 @@ def test_session_turn_after_idle_failures_within_the_budget_waits_for_live() -> 
     assert d.last(SendRest).text == "Again"
 
 
-def test_session_rest_polls_grow_from_one_to_three_seconds() -> None:
+def test_session_rest_polls_follow_the_schedule_from_the_send() -> None:
     d = Driver(pinned=Tier.REST)
     d.session.start(0.0)
     d.session.begin_turn("Hi", 0.0)
     d.drain()
-    d.session.send_succeeded(d.last(SendRest).request_id, Message("u1", "user", "Hi"), None, 0.1)
+    d.session.send_succeeded(d.last(SendRest).request_id, Message("u1", "user", "Hi"), None, 0.05)
     d.drain()
     delays = [d.last(FetchHistory).delay_s]
-    for i in range(4):
-        d.answer_history(1.0 + i, history(("u1", "user", "Hi")))
+    for now in (0.3, 1.0, 5.0, 20.0, 40.0):
+        d.answer_history(now, history(("u1", "user", "Hi")))
         delays.append(d.last(FetchHistory).delay_s)
-    assert delays == pytest.approx([1.0, 1.5, 2.25, 3.0, 3.0])
-    d.answer_history(9.0, history(("u1", "user", "Hi"), ("a1", "assistant", "done")))
+    assert delays == pytest.approx([0.1, 0.1, 0.25, 1.0, 2.0, 3.0])
+    d.answer_history(41.0, history(("u1", "user", "Hi"), ("a1", "assistant", "done")))
     assert d.of(ReplyCompleted)[0].reply.tier is Tier.REST
 
 
-def test_session_legacy_polls_every_three_seconds_while_its_socket_is_down() -> None:
+def test_session_legacy_polls_every_second_then_every_three_while_its_socket_is_down() -> None:
     d = Driver(pinned=Tier.LEGACY)
     d.session.start(0.0)
     d.drain()
@@ -387,8 +388,10 @@ def test_session_legacy_polls_every_three_seconds_while_its_socket_is_down() -> 
     assert d.last(SendRest).tier is Tier.LEGACY
     d.session.send_succeeded(d.last(SendRest).request_id, None, None, 1.1)
     d.drain()
-    assert d.last(FetchHistory).delay_s == 3.0
+    assert d.last(FetchHistory).delay_s == 1.0
     assert d.last(FetchHistory).tier is Tier.LEGACY
+    d.answer_history(5.0, history(("u1", "user", "Hi")))
+    assert d.last(FetchHistory).delay_s == 3.0
 
 
 def test_session_legacy_message_before_the_post_answer_is_kept() -> None:

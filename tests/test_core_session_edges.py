@@ -100,8 +100,10 @@ def test_session_legacy_socket_delivers_then_drops_into_polling() -> None:
     assert d.last(FetchHistory).delay_s == 0.0
     assert d.last(ConnectLegacy).delay_s > 0
     d.answer_history(2.1, history(("u1", "user", "Hi")))
-    assert d.last(FetchHistory).delay_s == 3.0  # legacy polls every 3 s
-    d.answer_history(5.0, history(("u1", "user", "Hi"), ("a1", "assistant", "ok")))
+    assert d.last(FetchHistory).delay_s == 1.0  # legacy polls every second at first
+    d.answer_history(4.5, history(("u1", "user", "Hi")))
+    assert d.last(FetchHistory).delay_s == 3.0  # then every 3 s
+    d.answer_history(7.5, history(("u1", "user", "Hi"), ("a1", "assistant", "ok")))
     assert d.of(ReplyCompleted)
 
 

@@ -219,6 +219,17 @@ async def test_server_fault_rate_limit_sends_retry_after(
     assert "retry after 7 s" in response.json()["error"]["message"]
 
 
+async def _time_a_socket_reply(api: Api, cid: str, text: str) -> tuple[list[Any], float]:
+    """Send ``text`` on the socket: the reply's events and the time from ``message_received``."""
+    async with api.ws(cid) as ws:
+        await ws.recv()
+        await ws.send(json.dumps({"type": "message", "content": text}))
+        assert json.loads(await ws.recv())["type"] == "message_received"
+        started = time.monotonic()
+        events = await ws_events(ws)
+        return events, time.monotonic() - started
+
+
 async def test_server_fault_latency_delays_rest_and_first_chunk(
     api: Api, reference_server: ReferenceServer
 ) -> None:
@@ -227,14 +238,9 @@ async def test_server_fault_latency_delays_rest_and_first_chunk(
     started = time.monotonic()
     await api.request("GET", f"/api/v1/consultations/{cid}")
     assert time.monotonic() - started >= 0.3
-    async with api.ws(cid) as ws:
-        await ws.recv()
-        await ws.send(json.dumps({"type": "message", "content": "hi"}))
-        assert json.loads(await ws.recv())["type"] == "message_received"
-        started = time.monotonic()
-        events = await ws_events(ws)
-        assert events[0]["type"] == "stream_chunk"
-        assert time.monotonic() - started >= 0.29
+    events, elapsed = await _time_a_socket_reply(api, cid, "hi")
+    assert events[0]["type"] == "stream_chunk"
+    assert elapsed >= 0.29
 
 
 async def test_server_fault_chunk_delay_paces_the_stream(
@@ -291,3 +297,24 @@ async def test_server_admin_api_reads_merges_and_clears(reference_server: Refere
 def test_server_set_faults_rejects_unknown_names(reference_server: ReferenceServer) -> None:
     with pytest.raises(ValueError, match="unknown fault 'nope'"):
         reference_server.set_faults(nope=1)
+
+
+async def test_server_fault_reply_delay_slows_replies_not_routes(
+    api: Api, reference_server: ReferenceServer
+) -> None:
+    cid = (await api.create())["consultation"]["id"]
+    greeted = [m["role"] for m in await api.messages(cid)].count("assistant")
+    reference_server.set_faults(reply_delay_ms=300)
+    started = time.monotonic()
+    sent = await api.request(
+        "POST", f"/api/v1/consultations/{cid}/messages", json={"content": "hi"}
+    )
+    assert sent.status_code in (201, 202)
+    listed = await api.request("GET", f"/api/v1/consultations/{cid}/messages")
+    assert time.monotonic() - started < 0.25  # routes answer at once
+    assert [m["role"] for m in listed.json()["data"]["messages"]][-1] == "user"
+    events, elapsed = await _time_a_socket_reply(api, cid, "hi again")
+    assert "stream_chunk" in [e["type"] for e in events]
+    assert elapsed >= 0.29
+    roles = [m["role"] for m in await api.messages(cid)]
+    assert roles.count("assistant") == greeted + 2  # the REST reply was stored after its delay

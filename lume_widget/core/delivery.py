@@ -33,6 +33,7 @@ from lume_widget.core.frames import (
     WholeMessage,
 )
 from lume_widget.core.models import Message
+from lume_widget.core.polling import PollSchedule, first_gap, poll_gap
 from lume_widget.core.transcript import find_turn
 from lume_widget.core.turn import (
     MAX_SENDS,
@@ -107,10 +108,9 @@ class TurnDelivery:
             self._reconcile(turn, 0.0, now)
             return
         self._session._move(turn, P.RECOVERING)
-        turn.poll_interval = self.first_poll_interval()
         if self._session._legacy_delivers():
             return  # the legacy socket delivers the reply; the inactivity deadline guards it
-        self.poll(turn, turn.poll_interval)
+        self.poll(turn, self.poll_gap(turn, now))
 
     def send_failed(
         self,
@@ -170,8 +170,7 @@ class TurnDelivery:
         if turn.phase is P.CHECKING:
             if match.user_message is not None:
                 self._session._move(turn, P.RECOVERING)
-                turn.poll_interval = self.first_poll_interval()
-                self.poll(turn, turn.poll_interval)
+                self.poll(turn, self.poll_gap(turn, now))
             else:
                 self._resend(turn, now)
         elif turn.phase is P.RECONCILING:
@@ -179,8 +178,7 @@ class TurnDelivery:
                 self._reconcile(turn, self._session.settings.reconcile_retry_s)
         # A turn's pending history read is a check, a reconcile or a poll: no fourth phase.
         elif turn.phase is P.RECOVERING:  # pragma: no branch
-            turn.poll_interval = self._next_poll_interval(turn.poll_interval)
-            self.poll(turn, turn.poll_interval)
+            self.poll(turn, self.poll_gap(turn, now))
 
     def history_failed(
         self,
@@ -292,22 +290,20 @@ class TurnDelivery:
         self._pending_requests.discard(request_id)
         return self._session._turn
 
-    def first_poll_interval(self) -> float:
+    def _poll_schedule(self) -> PollSchedule:
+        settings = self._session.settings
         if self._session.tier is Tier.LEGACY:
-            return self._session.settings.legacy_poll_s
-        return self._session.settings.rest_poll_initial_s
+            return settings.legacy_poll_schedule
+        return settings.rest_poll_schedule
 
-    def _next_poll_interval(self, current: float) -> float:
-        if self._session.tier is Tier.LEGACY:
-            return self._session.settings.legacy_poll_s
-        grown = (
-            max(current, self._session.settings.rest_poll_initial_s)
-            * self._session.settings.rest_poll_growth
-        )
-        return min(self._session.settings.rest_poll_max_s, grown)
+    def poll_gap(self, turn: Turn, now: float) -> float:
+        """The wait before the turn's next history read: the tier's poll schedule at the time
+        since the message was sent (PROTOCOL A4; :mod:`lume_widget.core.polling`)."""
+        sent_at = turn.sent_at if turn.sent_at is not None else turn.began_at
+        return poll_gap(self._poll_schedule(), now - sent_at)
 
     def _backoff_delay_for_poll(self) -> float:
-        return max(self._session.settings.rest_poll_initial_s, self._session.live.backoff.ceiling())
+        return max(first_gap(self._poll_schedule()), self._session.live.backoff.ceiling())
 
     def _count_rest_failure(
         self, turn: Turn, reason: str, now: float, *, check_first: bool

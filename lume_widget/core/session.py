@@ -544,7 +544,6 @@ class Session:
         if turn is not None and turn.phase in WAITING_FOR_CONTENT:
             if turn.acknowledged:
                 self._move(turn, P.RECOVERING)
-                turn.poll_interval = self.delivery.first_poll_interval()
                 self.delivery.poll(turn, 0.0)
             else:
                 self._move(turn, P.CHECKING)

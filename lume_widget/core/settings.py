@@ -8,7 +8,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
+
+from lume_widget.core.polling import (
+    LEGACY_POLL_SCHEDULE,
+    REST_POLL_SCHEDULE,
+    PollSchedule,
+    check_schedule,
+)
 
 __all__ = ["Settings", "WsAuth"]
 
@@ -30,9 +37,6 @@ _TIME_FIELDS = (
     "probe_timeout_s",
     "connect_timeout_s",
     "http_timeout_s",
-    "rest_poll_initial_s",
-    "rest_poll_max_s",
-    "legacy_poll_s",
     "reconcile_retry_s",
     "reconcile_grace_s",
 )
@@ -66,10 +70,13 @@ class Settings:
     probe_timeout_s: float = 5.0
     connect_timeout_s: float = 10.0
     http_timeout_s: float = 30.0
-    rest_poll_initial_s: float = 1.0
-    rest_poll_max_s: float = 3.0
-    rest_poll_growth: float = 1.5
-    legacy_poll_s: float = 3.0
+    rest_poll_schedule: PollSchedule = REST_POLL_SCHEDULE
+    """When the rest tier reads the history for a reply: bands ``(until_s, gap_s)`` of time
+    since the send (see :mod:`lume_widget.core.polling`): every 0.1 s for 0.5 s, every
+    0.25 s up to 3 s, then 1 s, 2 s and from 30 s on 3 s."""
+    legacy_poll_schedule: PollSchedule = LEGACY_POLL_SCHEDULE
+    """The same for the legacy channel while its socket is down: every 1 s up to 3 s, then
+    every 3 s."""
     reconcile_retry_s: float = 0.25
     """Wait between history reads when a finished stream is not stored yet."""
     reconcile_grace_s: float = 10.0
@@ -85,10 +92,17 @@ class Settings:
     a short outage of the whole backend costs a wait, not the message. Off: the turn fails
     as soon as the last tier has spent its budget."""
 
+    def __post_init__(self) -> None:
+        for name in ("rest_poll_schedule", "legacy_poll_schedule"):
+            object.__setattr__(self, name, check_schedule(getattr(self, name)))
+
     def scaled(self, factor: float) -> Settings:
         """A copy with every timing multiplied by ``factor`` (limits and counts unchanged)."""
         if factor <= 0:
             raise ValueError("the scale factor must be positive")
-        changes = {name: getattr(self, name) * factor for name in _TIME_FIELDS}
+        changes: dict[str, Any] = {name: getattr(self, name) * factor for name in _TIME_FIELDS}
         changes["retry_after_default_s"] = self.retry_after_default_s * factor
+        for name in ("rest_poll_schedule", "legacy_poll_schedule"):
+            bands = getattr(self, name)
+            changes[name] = tuple((until * factor, gap * factor) for until, gap in bands)
         return dataclasses.replace(self, **changes)

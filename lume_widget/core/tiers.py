@@ -118,7 +118,6 @@ class TierPolicy:
         elif turn.acknowledged:
             if turn.phase is not P.RECONCILING:
                 s._move(turn, P.RECOVERING)
-                turn.poll_interval = s.delivery.first_poll_interval()
                 s.delivery.poll(turn, delay)
         elif turn.phase is not P.CHECKING:
             s._move(turn, P.CHECKING)

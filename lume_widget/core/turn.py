@@ -100,7 +100,6 @@ class Turn:
     """How many times every tier failed and the turn started again from live."""
     tier_changes: list[TierChanged] = field(default_factory=list)
     metadata: dict[str, Any] = field(default_factory=dict)
-    poll_interval: float = 0.0
     whole_message: Message | None = None
     last_problem: str = ""
     last_status: int | None = None

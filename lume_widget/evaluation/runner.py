@@ -23,23 +23,19 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta, timezone
-from pathlib import Path
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from lume_widget.core.events import ChunkReceived, ReplyCompleted, TurnFailed
 from lume_widget.errors import (
     ConfigurationError,
-    ConnectionFailedError,
-    ConsultationNotActiveError,
     LumeError,
     RateLimitedError,
-    ServerError,
-    TooManyConsultationsError,
 )
 from lume_widget.evaluation.chatmodel import ModelCallError
 from lume_widget.evaluation.expectations import check_conversation, check_turn
 from lume_widget.evaluation.judge import Exchange, Judge
+from lume_widget.evaluation.keeper import ConsultationKeeper
 from lume_widget.evaluation.limiter import AdaptiveLimiter
 from lume_widget.evaluation.options import (
     MAX_ACTIVE_CONSULTATIONS,
@@ -70,20 +66,6 @@ if TYPE_CHECKING:
 __all__ = ["MAX_ACTIVE_CONSULTATIONS", "Cleanup", "Progress", "RunOptions", "RunOutcome", "Runner"]
 
 logger = logging.getLogger(__name__)
-
-LOG_CLOCK_SKEW = timedelta(seconds=60)
-"""Tolerance between this machine's clock and the backend's when matching leftovers."""
-
-CLOSE_TIMEOUT_S = 5.0
-"""How long closing a consultation's sockets may take before the run moves on."""
-
-CLEANUP_TURNS = 1.0
-"""Completing (or deleting) a consultation is retried through rate limits, 5xx and outages
-for as long as a turn may take (the client's ``turn_deadline_s`` times this) before the run
-gives up on it and says so; each wait honours Retry-After."""
-
-CLEANUP_RETRY_S = (0.05, 2.0)
-"""First and longest wait between cleanup attempts when the backend gives no Retry-After."""
 
 
 class _ConversationError(Exception):
@@ -130,12 +112,18 @@ class Runner:
             ceiling = options.max_active
         self.limiter = AdaptiveLimiter(ceiling, clock=clock, sleep=sleep)
         self._writer: TranscriptWriter | None = None
-        self._log: ConsultationLog | None = None
-        self._open_chats: dict[str, Consultation] = {}
-        self._created: list[str] = []
+        self.keeper = ConsultationKeeper(
+            client,
+            options,
+            self.limiter,
+            rate_limited=self._rate_limited,
+            active_changed=self._set_active,
+            watching=lambda: self.watching,
+            clock=clock,
+            sleep=sleep,
+        )
         self._goal_ids: dict[str, str | BaseException] = {}
         self._progress: Progress | None = None
-        self._stuck: set[asyncio.Future[None]] = set()
         self.verdicts = Verdicts(judge)
         self.watching = False
         """True once a transport reports every 429 itself (see :mod:`.watch`)."""
@@ -168,7 +156,7 @@ class Runner:
         done: set[tuple[str, str, int]] = set()
         if options.resume:
             kept, done = split_complete(read_records(transcripts))
-            await self._close_leftovers(out / CONSULTATIONS_FILE)
+            await self.keeper.close_leftovers(out / CONSULTATIONS_FILE)
         elif transcripts.exists() and transcripts.stat().st_size > 0:
             raise ConfigurationError(
                 f"{out} already holds a run ({TRANSCRIPTS_FILE}); pass --resume to continue it"
@@ -191,7 +179,7 @@ class Runner:
         started_at = datetime.now(timezone.utc).isoformat()
         start = self._clock()
         self._writer = TranscriptWriter(transcripts, keep=kept if options.resume else [])
-        self._log = ConsultationLog(out / CONSULTATIONS_FILE)
+        self.keeper.log = log = ConsultationLog(out / CONSULTATIONS_FILE)
         new_records: list[TurnRecord] = []
         try:
             await self._prepare_goals(todo)
@@ -201,11 +189,12 @@ class Runner:
             for records in results:
                 new_records.extend(records)
         finally:
-            await asyncio.shield(self._close_all())
+            await asyncio.shield(self.keeper.close_all())
             self._writer.close()
-            self._log.close()
+            log.close()
+            self.keeper.log = None
         wall = self._clock() - start
-        left_open = list(self._open_chats)
+        left_open = list(self.keeper.open_chats)
         return RunOutcome(
             records=kept + new_records,
             conversations=conversations,
@@ -215,7 +204,7 @@ class Runner:
             lowest_concurrency=self.limiter.lowest,
             final_concurrency=self.limiter.limit,
             rate_limits=self.limiter.rate_limits,
-            created=list(self._created),
+            created=list(self.keeper.created),
             left_open=left_open,
             cleanup=options.cleanup,
             resumed_conversations=len(done & wanted),
@@ -230,57 +219,6 @@ class Runner:
                 f" and the backend allows {self.options.max_active} active per user; run fewer"
                 " (--persona, --repeat) or drop --keep"
             )
-
-    async def _close_leftovers(self, log_path: Path) -> None:
-        """Close the consultations a killed run left active.
-
-        Those it logged are closed by id. A create that was in flight when the run died
-        may have made a consultation the log never heard of: an active one of the same
-        persona, created since that request and holding no user message yet, is closed
-        too (an empty consultation is all such a match can be, so nothing of value is lost).
-        """
-        leftover = ConsultationLog.still_open(log_path)
-        unanswered = ConsultationLog.unanswered_opens(log_path)
-        if unanswered:
-            known = ConsultationLog.known_ids(log_path)
-            try:
-                active = await self.client.list_consultations(status="active")
-            except LumeError as exc:
-                logger.warning("could not list active consultations to tidy up: %s", exc)
-                active = []
-            for persona, at in unanswered:
-                for info in active:
-                    created = info.created_at or info.started_at
-                    if created is not None and created.tzinfo is None:
-                        created = created.replace(tzinfo=timezone.utc)
-                    if (
-                        info.id not in known
-                        and info.id not in leftover
-                        and info.persona == persona
-                        and info.message_count <= 1
-                        and created is not None
-                        and created >= at - LOG_CLOCK_SKEW
-                    ):
-                        leftover.append(info.id)
-                        break
-        if not leftover:
-            return
-        log = ConsultationLog(log_path)
-        try:
-            for consultation_id in leftover:
-                try:
-                    chat = await self.client.open(consultation_id=consultation_id, resume=True)
-                except LumeError as exc:
-                    logger.warning(
-                        "could not reopen consultation %s left by the interrupted run: %s",
-                        consultation_id,
-                        exc,
-                    )
-                    continue
-                if await self._release(chat, log=log):
-                    logger.info("closed consultation %s left by the interrupted run", chat.id)
-        finally:
-            log.close()
 
     async def _prepare_goals(self, conversations: Sequence[Conversation]) -> None:
         """Create each goal the conversations need once, reusing a matching goal already on the server."""
@@ -335,7 +273,7 @@ class Runner:
                     raise _ConversationError(goal, 0)
                 goal_id = goal
             try:
-                chat = await self._open(conversation, goal_id)
+                chat = await self.keeper.open(conversation, goal_id)
             except Exception as exc:
                 raise _ConversationError(exc, 0) from exc
             exchanges: list[Exchange] = []
@@ -422,7 +360,7 @@ class Runner:
         finally:
             self.verdicts.cancel(records)
             if chat is not None:
-                await self._release(chat)
+                await self.keeper.release(chat)
             if scenario.simulated_user is not None and self._progress is not None:
                 # It was planned at max_turns; it had as many as it took.
                 unused = scenario.planned_turns - len(records)
@@ -502,47 +440,6 @@ class Runner:
         record.passed = verdict_of(record)
         self._emit(record)
 
-    async def _open(self, conversation: Conversation, goal_id: str | None) -> Consultation:
-        scenario = conversation.scenario
-        attempts = 0
-        while True:
-            attempts += 1
-            if self._log is not None:
-                self._log.opening(conversation.key)
-            try:
-                chat = await self.client.open(
-                    persona=conversation.persona,
-                    goal_id=goal_id,
-                    resume=False,
-                    initial_message=scenario.initial_message,
-                    quick_action=scenario.quick_action,
-                    tier=conversation.tier,
-                )
-            except RateLimitedError as exc:
-                if attempts >= self.options.max_attempts:
-                    raise
-                self._rate_limited(exc.retry_after)
-                await self.limiter.wait_unpaused()
-                continue
-            except TooManyConsultationsError as exc:
-                if attempts >= self.options.max_attempts:
-                    raise
-                if _is_rate_limit(exc):
-                    self._rate_limited(None, counted=self.watching)
-                    await self.limiter.wait_unpaused()
-                    continue
-                # Someone else holds active consultations too: run narrower and wait.
-                self.limiter.shrink_to(max(1, self.limiter.active - 1))
-                self._set_active()
-                await self._sleep(min(2.0**attempts, 30.0))
-                continue
-            break
-        self._open_chats[chat.id] = chat
-        self._created.append(chat.id)
-        if self._log is not None:
-            self._log.created(chat.id, conversation.key)
-        return chat
-
     async def _ask(self, chat: Consultation, text: str) -> tuple[Reply, list[tuple[float, int]]]:
         """The reply and (arrival time, characters) of each streamed chunk."""
         attempts = 0
@@ -591,83 +488,6 @@ class Runner:
         """Listener for :class:`~lume_widget.evaluation.watch.RateLimitWatch`: every 429 on the wire."""
         self.limiter.rate_limited(retry_after)
         self._set_active()
-
-    # -- closing consultations -------------------------------------------------------------
-
-    def _closed_event(self) -> str:
-        return {"complete": "completed", "delete": "deleted", "keep": "kept"}[self.options.cleanup]
-
-    async def _finish(self, chat: Consultation) -> None:
-        if self.options.cleanup == "complete":
-            await chat.complete()
-        elif self.options.cleanup == "delete":
-            await chat.delete()
-
-    async def _finish_until_done(self, chat: Consultation) -> None:
-        """:meth:`_finish`, retried through transient failures until it succeeds or
-        a turn's deadline passes (:data:`CLEANUP_TURNS`): a rate limit waits its Retry-After (at least the
-        current backoff step), a 5xx or an unreachable backend the backoff step."""
-        deadline = self._clock() + CLEANUP_TURNS * self.client.settings.turn_deadline_s
-        step, longest = CLEANUP_RETRY_S
-        while True:
-            try:
-                await self._finish(chat)
-                return
-            except ConsultationNotActiveError:
-                if self.options.cleanup == "complete":
-                    return  # an earlier attempt completed it and its answer was lost
-                raise
-            except (RateLimitedError, ServerError, ConnectionFailedError) as exc:
-                retry_after = exc.retry_after if isinstance(exc, RateLimitedError) else None
-                wait = max(step, retry_after or 0.0)
-                if self._clock() + wait > deadline:
-                    raise
-                logger.info(
-                    "could not %s consultation %s yet (%s); again in %.2f s",
-                    self.options.cleanup,
-                    chat.id,
-                    exc,
-                    wait,
-                )
-                await self._sleep(wait)
-                step = min(step * 2, longest)
-
-    async def _release(self, chat: Consultation, *, log: ConsultationLog | None = None) -> bool:
-        """Complete (or delete) the consultation and close its links; True when that worked."""
-        log = log or self._log
-        try:
-            await self._finish_until_done(chat)
-        except LumeError as exc:
-            logger.warning("could not %s consultation %s: %s", self.options.cleanup, chat.id, exc)
-            await self._close_link(chat)
-            return False
-        await self._close_link(chat)
-        self._open_chats.pop(chat.id, None)
-        if log is not None:
-            log.closed(chat.id, self._closed_event())
-        return True
-
-    async def _close_link(self, chat: Consultation) -> None:
-        """Close the consultation's sockets, but never let a slow close hold the run."""
-        task = asyncio.ensure_future(chat.aclose())
-        done, _ = await asyncio.wait({task}, timeout=CLOSE_TIMEOUT_S)
-        if not done:
-            logger.warning(
-                "closing the links of consultation %s took over %.0f s; moving on",
-                chat.id,
-                CLOSE_TIMEOUT_S,
-            )
-            self._stuck.add(task)
-            task.add_done_callback(self._stuck.discard)
-            return
-        error = task.exception()
-        if error is not None:
-            logger.debug("closing consultation %s: %s", chat.id, error)
-
-    async def _close_all(self) -> None:
-        """Last chance, also on cancellation: close whatever is still open."""
-        for chat in list(self._open_chats.values()):
-            await self._release(chat)
 
     # -- records and progress --------------------------------------------------------------
 
@@ -756,16 +576,6 @@ def _fill(record: TurnRecord, reply: Reply, chunks: Sequence[tuple[float, int]] 
         after_first = sum(size for _, size in chunks[1:])
         if streamed > 0:
             record.chars_per_s = round(after_first / streamed, 3)
-
-
-def _is_rate_limit(error: TooManyConsultationsError) -> bool:
-    """A 429 on create that is a request-rate limit, not the 10-active-consultations limit.
-
-    The client reports every 429 on create as too many consultations (PROTOCOL A3); the
-    backend's own answer tells them apart.
-    """
-    text = error.message.lower()
-    return error.code == "RATE_LIMITED" or "too many requests" in text or "retry after" in text
 
 
 def _describe(error: BaseException) -> str:

@@ -209,6 +209,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
         help="extra latency for every REST answer and every reply's first chunk",
     )
     faults.add_argument(
+        "--reply-delay-ms",
+        type=int,
+        default=0,
+        help="the model takes this long before the first word of every reply (other routes "
+        "answer at once)",
+    )
+    faults.add_argument(
         "--legacy-down", action="store_true", help="the legacy chat channel answers 503"
     )
     faults.add_argument(
@@ -246,6 +253,7 @@ def faults_from_args(args: argparse.Namespace) -> Faults:
             "rate_limit_rate": args.rate_limit_rate,
             "rate_limit_retry_after_s": args.rate_limit_retry_after,
             "latency_ms": args.latency_ms,
+            "reply_delay_ms": args.reply_delay_ms,
             "legacy_down": args.legacy_down,
             "drop_replies": args.drop_replies,
         }

@@ -52,6 +52,10 @@ class Faults:
     rate_limit_rate: float = 0.0
     rate_limit_retry_after_s: int = 1
     latency_ms: int = 0
+    reply_delay_ms: int = 0
+    """The model takes this long before its first word, on every tier (a slow backend whose
+    other routes answer at once): before the first ``stream_chunk``, or before a reply sent
+    over REST or legacy is stored."""
     chunk_delay_ms: int | None = None
     legacy_down: bool = False
     drop_replies: bool = False

@@ -310,6 +310,8 @@ class ServerState:
         ctx = await self.reply_context(consultation, user_message_id)
         parts: list[str] = []
         pause = LoopYield()
+        if faults.reply_delay_ms:
+            await asyncio.sleep(faults.reply_delay_ms / 1000)
         try:
             async for delta in self.responder.stream(ctx):
                 parts.append(delta)

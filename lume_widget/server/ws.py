@@ -324,6 +324,8 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
     sent = 0
     delivering = session.open
     pause = LoopYield()
+    if faults.reply_delay_ms:
+        await asyncio.sleep(faults.reply_delay_ms / 1000)
     try:
         async for delta in state.responder.stream(ctx):
             parts.append(delta)
