@@ -47,6 +47,10 @@ CHUNK_CHARS = 50
 CHUNK_RATE = 200
 HISTORY_TARGET_S = 1.0
 MANY_PANELS = 8
+OPEN_MESSAGES = 200  # lume_widget.widget.history: a long consultation opens with these
+PAGE_MESSAGES = 100  # and each scroll to the top loads one page more
+FIRST_FRAME_TARGET_S = 0.1
+VISIBLE_ROWS_TARGET_S = 0.5
 
 
 def _harness() -> Any:
@@ -104,6 +108,49 @@ _HISTORY_JS = """async ({traits, count}) => window.lume.measure(async () => {
     return {rows: rows(), firstMs};
 })"""
 
+_LONG_HISTORY_JS = """async ({traits, all, window: held, page, pages}) => {
+    const lume = window.lume;
+    const rows = () => document.querySelectorAll('.lume-row').length;
+    const heap = () => (performance.memory ? performance.memory.usedJSHeapSize : null);
+    // A frame, or 50 ms when no frame comes (headless chromium may hold frames back while
+    // back-to-back drawing tasks run): the time read after it is within a frame or two.
+    const settle = () => Promise.race([lume.frames(), new Promise((r) => setTimeout(r, 50))]);
+    const heapBefore = heap();
+    const start = performance.now();
+    lume.mount(traits, {history: {all, window: held, page}});
+    await lume.frames();
+    const firstMs = performance.now() - start;
+    // Every row in view drawn: rows reach the top of the transcript's visible area.
+    const box = document.querySelector('.lume-transcript');
+    const covered = () => {
+        const first = [...document.querySelectorAll('.lume-row')][0];
+        return first && first.getBoundingClientRect().top <= box.getBoundingClientRect().top;
+    };
+    while (!covered()) await settle();
+    const visibleMs = performance.now() - start;
+    while (rows() < held) await settle();
+    const windowMs = performance.now() - start;
+    const heapOpen = heap();
+    const opened = {rows: rows(), firstMs, visibleMs, windowMs};
+    // Scroll up to the top, page after page: each load_older answered with a new oldest block.
+    const scrolled = await lume.measure(async () => {
+        const pageMs = [];
+        for (let i = 0; i < pages && lume.model.traits.older > 0; i += 1) {
+            const older = lume.model.traits.older;
+            const want = rows() + Math.min(page, older);
+            const began = performance.now();
+            // As a reader does: a wheel turn upwards (the panel stops following), then the top.
+            box.dispatchEvent(new WheelEvent('wheel', {deltaY: -120}));
+            box.scrollTop = 0;
+            while (rows() < want) await settle();
+            pageMs.push(performance.now() - began);
+        }
+        return {pageMs, rows: rows(), older: lume.model.traits.older};
+    });
+    return {...opened, scrolled, heapBefore, heapOpen, heapScrolled: heap(),
+            nodes: document.getElementsByTagName('*').length};
+}"""
+
 _PLAIN_HISTORY_JS = """async ({texts}) => window.lume.measure(async () => {
     const box = document.createElement('div');
     document.getElementById('host').append(box);
@@ -114,6 +161,25 @@ _PLAIN_HISTORY_JS = """async ({texts}) => window.lume.measure(async () => {
     }
     return {rows: box.children.length};
 })"""
+
+
+def _busy_core() -> subprocess.Popen[bytes]:
+    """Another process keeping one core busy (a spinning child), as a loaded machine has."""
+    return subprocess.Popen([sys.executable, "-c", "while True: pass"])
+
+
+def _measure_history(page: Any, page_module: Any, traits: dict[str, Any]) -> dict[str, Any]:
+    """Draws the 500-message history; returns its figures and the plain-divs floor's."""
+    history = traits["messages"]
+    page.evaluate("() => window.lume.unmount()")
+    shown = page.evaluate(_HISTORY_JS, {"traits": traits, "count": len(history)})
+    page.evaluate("() => window.lume.unmount()")
+    plain = page.evaluate(_PLAIN_HISTORY_JS, {"texts": [m["content"] for m in history]})
+    if shown["rows"] != len(history) or plain["rows"] != len(history):
+        raise RuntimeError(
+            f"drew {shown['rows']} and {plain['rows']} rows of {len(history)} messages"
+        )
+    return {"shown": shown, "plain": plain}
 
 
 def _measure_in_browser(quick: bool) -> dict[str, Any]:
@@ -132,7 +198,8 @@ def _measure_in_browser(quick: bool) -> dict[str, Any]:
     figures: dict[str, Any] = {"stream_chars": len(text), "history_messages": len(history)}
     with _page_server(page_module) as url, sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=str(page_module.CHROMIUM), args=page_module.CHROMIUM_ARGS
+            executable_path=str(page_module.CHROMIUM),
+            args=[*page_module.CHROMIUM_ARGS, "--enable-precise-memory-info"],
         )
         try:
             context = browser.new_context(viewport={"width": 960, "height": 760})
@@ -163,16 +230,30 @@ def _measure_in_browser(quick: bool) -> dict[str, Any]:
                 figures[key] = page.evaluate(_MANY_JS, args)
             figures["many_chars"] = len(many_text)
 
+            quiet = _measure_history(page, page_module, traits)
+            figures["history"], figures["plain_history"] = quiet["shown"], quiet["plain"]
+            spinner = _busy_core()
+            try:
+                busy = _measure_history(page, page_module, traits)
+            finally:
+                spinner.kill()
+                spinner.wait()
+            figures["busy_history"], figures["busy_plain_history"] = busy["shown"], busy["plain"]
+
             page.evaluate("() => window.lume.unmount()")
-            shown = page.evaluate(_HISTORY_JS, {"traits": traits, "count": len(history)})
-            page.evaluate("() => window.lume.unmount()")
-            plain = page.evaluate(_PLAIN_HISTORY_JS, {"texts": [m["content"] for m in history]})
-            if shown["rows"] != len(history) or plain["rows"] != len(history):
-                raise RuntimeError(
-                    f"drew {shown['rows']} and {plain['rows']} rows of {len(history)} messages"
-                )
-            figures["history"] = shown
-            figures["plain_history"] = plain
+            long_count = 1_000 if quick else 5_000
+            everything = page_module.long_history(long_count)
+            figures["long_history"] = page.evaluate(
+                _LONG_HISTORY_JS,
+                {
+                    "traits": page_module.BASE_TRAITS,
+                    "all": everything,
+                    "window": OPEN_MESSAGES,
+                    "page": PAGE_MESSAGES,
+                    "pages": 3 if quick else long_count,
+                },
+            )
+            figures["long_history_messages"] = len(everything)
             if panel.errors:
                 raise RuntimeError(f"the page raised: {panel.errors[0]}")
             context.close()
@@ -254,6 +335,7 @@ async def measure_browser(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             target=Target("ours_at_most", HISTORY_TARGET_S),
         ),
     ]
+    rows.extend(_history_rows(figures))
     parameters = {
         "stream_chars": figures["stream_chars"],
         "chunk_chars": CHUNK_CHARS,
@@ -266,3 +348,64 @@ async def measure_browser(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         "many_chars": figures["many_chars"],
     }
     return rows, parameters
+
+
+def _history_rows(figures: dict[str, Any]) -> list[Row]:
+    """The 500-message row with one core busy, and the long consultation's rows."""
+    busy, busy_plain = figures["busy_history"], figures["busy_plain_history"]
+    count = figures["history_messages"]
+    long = figures["long_history"]
+    scrolled = long["scrolled"]
+    total = figures["long_history_messages"]
+    mb = 1024 * 1024
+    heap_open = (long["heapOpen"] - long["heapBefore"]) / mb if long["heapOpen"] else None
+    heap_end = (long["heapScrolled"] - long["heapBefore"]) / mb if long["heapScrolled"] else None
+    pages = scrolled["pageMs"]
+    return [
+        row(
+            NAME,
+            f"history of {count} messages, one core kept busy: every row drawn",
+            "s",
+            busy["elapsedMs"] / 1000,
+            busy_plain["elapsedMs"] / 1000,
+            reference_name="plain divs, same load",
+            target=Target("ours_at_most", HISTORY_TARGET_S),
+            note=f"first frame {busy['firstMs'] / 1000:.3f} s; {len(busy['longTasks'])} long"
+            f" tasks, longest {max(busy['longTasks'], default=0):.0f} ms (a spinning child process)",
+        ),
+        row(
+            NAME,
+            f"consultation of {total:,} messages: first frame painted",
+            "s",
+            long["firstMs"] / 1000,
+            target=Target("ours_at_most", FIRST_FRAME_TARGET_S),
+            note=f"the panel opens with the newest {OPEN_MESSAGES}; `older` counts the rest",
+        ),
+        row(
+            NAME,
+            f"consultation of {total:,} messages: every visible row drawn",
+            "s",
+            long["visibleMs"] / 1000,
+            target=Target("ours_at_most", VISIBLE_ROWS_TARGET_S),
+            note=f"all {OPEN_MESSAGES} rows of the window in {long['windowMs'] / 1000:.2f} s",
+        ),
+        row(
+            NAME,
+            f"consultation of {total:,} messages: scrolling up, longest task",
+            "ms",
+            max(scrolled["longTasks"], default=0.0),
+            target=Target("ours_at_most", 50),
+            note=f"{len(pages)} pages of {PAGE_MESSAGES} loaded at the top,"
+            f" {sum(pages) / max(len(pages), 1) / 1000:.2f} s a page on average;"
+            f" {len(scrolled['longTasks'])} long tasks; {scrolled['rows']:,} rows in the end",
+        ),
+        row(
+            NAME,
+            f"consultation of {total:,} messages: browser JS heap, opened / scrolled through",
+            "MB",
+            heap_open,
+            heap_end,
+            reference_name="after scrolling through",
+            note=f"{long['nodes']:,} DOM elements in the end",
+        ),
+    ]

@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import time
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
 from benchmarks.common import Row, Skip, Target, row
 from benchmarks.context import Context
+from benchmarks.ours import close_chat, close_client, open_chat, open_client
 
 NAME = "frontend"
 ROOT = Path(__file__).resolve().parent.parent
@@ -87,6 +90,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     )
     parameters["peer_files"] = [path.name for path in peer]
 
+    rows.extend(await _kernel_memory(ctx))
     try:
         from benchmarks.browser import measure_browser
 
@@ -96,3 +100,57 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     except Skip as exc:
         rows.append(row(NAME, "browser figures", "", None, skipped=str(exc)))
     return rows, parameters
+
+
+async def _kernel_memory(ctx: Context) -> list[Row]:
+    """Python memory of a panel opened on a long consultation, next to the client's alone.
+
+    The consultation is made on the reference server (``/long 1`` turns); both sides are
+    measured with tracemalloc, side by side, from before opening to once it is open. The
+    client reads the whole history when it opens (its transcript, for reconciling replies):
+    that is the floor; the panel adds its window (``chat.messages``) and the blocks."""
+    from lume_widget.widget import ChatWidget
+
+    count = ctx.size(5_000, 1_000)
+    server = await ctx.server()
+    client = await open_client(server)
+    persona = "general_wellness"
+    try:
+        chat = await open_chat(client, persona=persona)
+        held = len(chat.transcript)
+        started = time.perf_counter()
+        while held < count:
+            async for _ in chat.stream("/long 1"):
+                pass
+            held += 2
+        await close_chat(chat)
+        ctx.note(f"kernel memory: {held:,} messages made in {time.perf_counter() - started:.1f} s")
+        tracemalloc.start()
+        try:
+            base = tracemalloc.get_traced_memory()[0]
+            alone = await open_chat(client, persona=persona, resume=True)
+            floor = tracemalloc.get_traced_memory()[0] - base
+            await close_chat(alone)
+            del alone
+            base = tracemalloc.get_traced_memory()[0]
+            panel = ChatWidget(client=client, persona=persona)
+            await panel.ready()
+            ours = tracemalloc.get_traced_memory()[0] - base
+            shown, older = len(panel.messages), panel.older
+            await panel.aclose()
+        finally:
+            tracemalloc.stop()
+    finally:
+        await close_client(client)
+    return [
+        row(
+            NAME,
+            f"kernel: a panel opened on {held:,} messages, Python memory",
+            "MB",
+            ours / 1e6,
+            floor / 1e6,
+            reference_name="the client's open alone",
+            note=f"the panel holds the newest {shown} ({older:,} older, paged in on scroll-up);"
+            " the client's transcript holds them all",
+        )
+    ]

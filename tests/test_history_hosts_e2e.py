@@ -20,6 +20,8 @@ import pytest
 from conftest import scaled
 
 from lume_widget.server import ReferenceServer, ServerConfig
+from lume_widget.widget import ChatWidget
+from lume_widget.widget.history import OPEN_MESSAGES, PAGE_MESSAGES, WINDOW_MESSAGES
 
 pytestmark = pytest.mark.browser
 
@@ -29,7 +31,7 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
         "Debian's chromium is not installed (scripts/setup.sh installs it)", allow_module_level=True
     )
 
-from e2e.chat import open_chat, send_and_wait  # noqa: E402
+from e2e.chat import open_chat, send, send_and_wait  # noqa: E402
 from e2e.fixtures import browser, host  # noqa: E402
 from e2e.lab import Lab  # noqa: E402
 from e2e.page import SCREENSHOTS  # noqa: E402
@@ -141,4 +143,84 @@ def test_history_saved_notebook_opened_again_shows_the_transcript(
         shot(again, host, "saved-reopened")
     finally:
         again.context.close()
+        host.close_sessions(name)
+
+
+LONG_CELL = """from lume_widget import ChatWidget
+chat = ChatWidget(persona="{persona}")
+chat"""
+LONG_TURNS = 300  # 600 messages and the greeting
+
+
+def seed_long_consultation(server: ReferenceServer, persona: str) -> None:
+    """A consultation of ``persona`` with more than 600 messages, for the panel to resume."""
+    from test_widget_ratings import credentials
+
+    chat = ChatWidget(url=server.url, persona=persona, **credentials(server))
+    try:
+        chat.wait_ready()
+        for i in range(LONG_TURNS):
+            chat.ask(f"/long 2 question {i}")
+    finally:
+        chat.close()
+
+
+def test_history_long_consultation_opens_newest_first_and_loads_older_on_scroll_up(
+    browser: Browser, host: Lab, server: ReferenceServer
+) -> None:
+    persona = "fitness_coach" if host.app == "lab" else "general_wellness"
+    seed_long_consultation(server, persona)
+    name = f"long-{host.app}.ipynb"
+    page = open_chat(browser, host, name, LONG_CELL.format(persona=persona), UI_TIMEOUT_MS)
+    try:
+        rows = page.locator(".lume-row")
+        expect(rows).to_have_count(OPEN_MESSAGES, timeout=UI_TIMEOUT_MS)
+        bar = page.locator(".lume-older")
+        expect(bar).to_be_visible()
+        expect(bar).to_contain_text("older messages")
+        expect(page.locator(".lume-row--user").last).to_contain_text(f"question {LONG_TURNS - 1}")
+        shot(page, host, "long-open")
+        transcript = page.locator(".lume-transcript")
+        transcript.hover()
+        for _ in range(3):  # a reader scrolling up to the top, page after page
+            before = rows.count()
+            page.mouse.wheel(0, -200)
+            transcript.evaluate("el => { el.scrollTop = 0; }")
+            expect(rows).not_to_have_count(before, timeout=UI_TIMEOUT_MS)
+            assert rows.count() >= before + PAGE_MESSAGES - 2
+        shot(page, host, "long-older-loaded")
+        # Back at the bottom, a new turn lands after the newest message, and the panel
+        # goes back to its window (the older pages stay loadable).
+        page.locator(".lume-jump").click()
+        send(page, "/long 5 after scrolling")
+        expect(page.locator(".lume-row--user").last).to_contain_text("after scrolling")
+        expect(page.locator(".lume-row--draft")).to_have_count(0, timeout=UI_TIMEOUT_MS)
+        expect(page.locator(".lume-send")).to_be_enabled(timeout=UI_TIMEOUT_MS)
+        page.wait_for_function(
+            "n => document.querySelectorAll('.lume-row').length <= n", arg=WINDOW_MESSAGES
+        )
+        expect(bar).to_be_visible()
+    finally:
+        page.context.close()
+        host.close_sessions(name)
+
+
+def test_history_long_consultation_screenshots_dark_and_narrow(
+    browser: Browser, host: Lab, server: ReferenceServer
+) -> None:
+    persona = "nutritionist"
+    seed_long_consultation(server, persona)
+    host.set_theme("JupyterLab Dark")
+    name = f"long-dark-{host.app}.ipynb"
+    try:
+        page = open_chat(browser, host, name, LONG_CELL.format(persona=persona), UI_TIMEOUT_MS)
+    finally:
+        host.set_theme(None)
+    try:
+        page.set_viewport_size({"width": 480, "height": 900})
+        expect(page.locator(".lume-older")).to_be_visible(timeout=UI_TIMEOUT_MS)
+        page.wait_for_timeout(300)
+        shot(page, host, "long-dark-480")
+    finally:
+        page.context.close()
         host.close_sessions(name)

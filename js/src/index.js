@@ -83,6 +83,7 @@ export class ChatView {
       },
       rate: (id, value) => this.write('ratings', withRating(this.model.get('ratings'), id, value)),
       saveScenario: () => this.send({ type: 'save_scenario' }),
+      loadOlder: () => this.send({ type: 'load_older' }),
       simulateDrop: () => this.send({ type: 'simulate_drop' }),
       setFaults: (faults) => this.send({ type: 'set_faults', faults }),
       clearView: () => this.dispatch({ type: 'clear_view' }),

@@ -26,7 +26,8 @@ let panelCount = 0;
  * Builds the panel inside `root`. `actions`: send(text), stop(), retry(), newConsultation(),
  * completeOldest(), clearView(), showAll(), setPersona(name), setGoal(id), refreshGoals(), pinTier(tier),
  * simulateDrop(), setFaults(faults), listConsultations(), openConsultation(id),
- * completeConsultation(id), deleteConsultation(id), download(), rate(id, value), saveScenario().
+ * completeConsultation(id), deleteConsultation(id), download(), rate(id, value), saveScenario(),
+ * loadOlder().
  * `compact` (a comparison's column): header and Stop only, the best-reply pick on ratings;
  * `title` names the column. Returns {render(traits, visible), destroy(), announce, element}.
  */
@@ -53,7 +54,7 @@ export function createPanel(root, actions, { compact = false, title = '' } = {})
     toggleDrawer: (name) => setDrawer(openDrawer === name ? null : name),
   });
   const transcript = createTranscript(
-    { showAll: () => actions.showAll(), rate: (id, value) => actions.rate(id, value) },
+    { showAll: () => actions.showAll(), rate: (id, value) => actions.rate(id, value), loadOlder: () => actions.loadOlder() },
     { announce, afterDraw: () => scroll.afterRender(), best: compact },
   );
   const jump = h('button', { type: 'button', class: 'lume-jump', hidden: true }, icon('down'), h('span', { text: 'Jump to latest' }));
@@ -145,7 +146,7 @@ export function createPanel(root, actions, { compact = false, title = '' } = {})
     header.render(traits, { announce, quiet: firstRender, itemCount: visible.items.length, title });
     composer.render(traits);
     transcript.setEmptyTitle(`Chat with ${humanize(traits.persona) || 'Lume'}`);
-    transcript.render(visible, { firstRender, words, ratings: traits.ratings });
+    transcript.render(visible, { firstRender, words, ratings: traits.ratings, older: traits.kernel_gone ? 0 : traits.older });
     if (openDrawer) drawers[openDrawer].update(traits);
     if (traits.kernel_gone && openDrawer === 'consultations') setDrawer(null);
     if (traits.error && traits.error !== prev.error && !firstRender) announce(`Error: ${traits.error}`);

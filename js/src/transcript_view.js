@@ -4,7 +4,9 @@
  *
  * Its own state: the rows drawn (by key), and for a long history arriving at once (a reload)
  * the oldest row drawn so far: the newest rows are drawn in the first frame and older ones
- * follow in time slices of a few ms, one task each, so no slice is a long task.
+ * follow in time slices of a few ms, one task each, so no slice is a long task. A page of
+ * older messages put first (the `older` bar at the top came into view: `loadOlder()`) is drawn
+ * the same way, above the rows already drawn, keeping the reader's place.
  */
 
 import { button, h } from './dom.js';
@@ -40,7 +42,7 @@ function labelled(item, words) {
 
 /**
  * Builds the transcript. `actions`: showAll(), rate(id, value) (a reply's rating row; none
- * without it), `best` adds the best-reply pick; `announce(text)` speaks to screen readers;
+ * without it), loadOlder() (the page before the oldest message held), `best` adds the best-reply pick; `announce(text)` speaks to screen readers;
  * `afterDraw()` runs after rows were added out of a render (backfill), for the autoscroll.
  * Returns {el, render(visible, {firstRender}), itemCount(), destroy()}.
  */
@@ -54,9 +56,28 @@ export function createTranscript(actions, { announce, afterDraw, best = false })
     h('span', { class: 'lume-logo lume-logo--big', 'aria-hidden': 'true' }),
     emptyTitle,
     h('p', { class: 'lume-empty__hint', text: 'Ask a question below. Replies stream in as they are written.' }));
+  // Older messages of a long consultation: asked for when this bar scrolls into view.
+  let older = 0;
+  let asked = -1;
+  let atTop = false; // the bar is in view
+  const askOlder = () => {
+    if (older > 0 && asked !== older && actions.loadOlder) {
+      asked = older;
+      actions.loadOlder();
+    }
+  };
+  const olderBar = h('div', { class: 'lume-hidden-bar lume-older', hidden: true },
+    h('span'), button('Load older', null, askOlder, { className: 'lume-btn--link' }));
   const el = h('div', {
     class: 'lume-transcript', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': 'Conversation',
-  }, hiddenBar, empty, list);
+  }, olderBar, hiddenBar, empty, list);
+  const seen = typeof IntersectionObserver === 'function'
+    ? new IntersectionObserver((entries) => {
+      atTop = entries[entries.length - 1].isIntersecting;
+      if (atTop) askOlder();
+    }, { root: el })
+    : null;
+  seen?.observe(olderBar);
   const highlighter = new LazyHighlighter(el);
   const state = { firstRender: true };
   const rows = new Map(); // key -> {el, draft?, user?}
@@ -113,7 +134,9 @@ export function createTranscript(actions, { announce, afterDraw, best = false })
     }
     const fresh = items.filter((item) => !rows.has(item.key)).length;
     if (fresh <= FIRST_ROWS * 2) return 0;
-    const start = items.length - FIRST_ROWS;
+    // Fresh rows before the drawn ones (an older page) are drawn above them, in slices.
+    const drawn = items.findIndex((item) => rows.has(item.key));
+    const start = drawn > 0 ? drawn : items.length - FIRST_ROWS;
     floorKey = items[start].key;
     return start;
   }
@@ -140,15 +163,23 @@ export function createTranscript(actions, { announce, afterDraw, best = false })
       rows.set(items[at].key, entry);
       fragment.prepend(entry.el);
     }
+    // Near the top, scroll anchoring may not hold the reader's place: hold it here.
+    const top = el.scrollTop;
+    const height = el.scrollHeight;
     list.insertBefore(fragment, anchor);
+    if (top < el.clientHeight && el.scrollTop === top) el.scrollTop = top + el.scrollHeight - height;
     floorKey = at > 0 ? items[at].key : null;
     afterDraw();
     if (floorKey !== null) backfillTask = nextTask(backfill);
   }
 
   /** Draws `visible` (visibleItems of the reducer); `words` label the turn in flight. */
-  function render(visible, { firstRender, words, ratings: rated }) {
+  function render(visible, { firstRender, words, ratings: rated, older: before = 0 }) {
     state.firstRender = firstRender;
+    older = before;
+    if (atTop) askOlder(); // still at the top once a page came: the next one
+    olderBar.hidden = !older;
+    olderBar.firstChild.textContent = `${older} older message${older === 1 ? '' : 's'}`;
     const ratingsChanged = (rated || {}) !== ratings;
     ratings = rated || {};
     visible = { ...visible, items: visible.items.map((item) => labelled(item, words)) };
@@ -195,6 +226,7 @@ export function createTranscript(actions, { announce, afterDraw, best = false })
   }
 
   function destroy() {
+    seen?.disconnect();
     if (backfillTask) backfillTask.cancel();
     backfillTask = null;
     highlighter.destroy();

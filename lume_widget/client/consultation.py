@@ -358,6 +358,20 @@ class Consultation:
         self._apply(lambda now: self._session.history_received(0, messages, now))
         return messages
 
+    async def history_page(self, limit: int, offset: int) -> tuple[list[Message], int | None]:
+        """One page of the server's history, oldest first: at most ``limit`` (1 to 100)
+        messages from ``offset`` (the backend's ``limit``/``offset``, PROTOCOL B2.6), and the
+        ``total_count`` it reports (None when it does not). The transcript is left as it is."""
+        if not 1 <= limit <= 100 or offset < 0:
+            raise ValueError("a history page is 1 to 100 messages from an offset of 0 or more")
+        path = _legacy_path(self.id) if self.tier is Tier.LEGACY else _consultations_path(self.id)
+        outcome = await self._client.rest.request(
+            "GET", f"{path}/messages", params={"limit": limit, "offset": offset}
+        )
+        data = outcome.data
+        total = data.get("total_count") if isinstance(data, dict) else None
+        return messages_from_json(data), total if isinstance(total, int) else None
+
     async def refresh_info(self) -> ConsultationInfo:
         """Re-read the consultation (``message_count`` is stale right after sending, B7.26)."""
         self.info = await self._client.get_consultation(self.id)

@@ -106,6 +106,10 @@ class BlockChain:
         """Every message the open blocks hold, oldest first."""
         return [m for block in self.blocks for m in block.messages]
 
+    def sizes(self) -> list[int]:
+        """How many messages each block holds, oldest first."""
+        return [len(block.messages) for block in self.blocks]
+
     def sync(
         self,
         messages: Sequence[dict[str, Any]],

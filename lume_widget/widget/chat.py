@@ -44,6 +44,7 @@ from lume_widget.widget.consultations import recovery_for
 from lume_widget.widget.export import Conversation
 from lume_widget.widget.export import write as write_export
 from lume_widget.widget.goals import GoalActions
+from lume_widget.widget.history import PanelHistory
 from lume_widget.widget.model import TIERS, CommLog
 from lume_widget.widget.ratings import clean_rating, clean_ratings, rating_for, script_turns
 from lume_widget.widget.runner import LoopRunner, latest_request_parent
@@ -78,8 +79,9 @@ class ChatWidget(anywidget.AnyWidget):
 
     messages = traitlets.List(traitlets.Dict())
     """Finished messages the panel holds, oldest first: ``{id, role, content, created_at,
-    status, metrics}``; ``status`` is complete, stopped, error or unsent. Not synced as a
-    whole: the front end gets them as a chain of small blocks (``newest``), one per turn."""
+    status, metrics}``; ``status`` is complete, stopped, error or unsent. A long consultation
+    holds its newest messages (``older`` says how many come before; :meth:`load_older`).
+    Not synced as a whole: the front end gets them as a chain of small blocks (``newest``)."""
 
     # The synced traits: lasting state, saved with the notebook (docs/widget-protocol.md).
     newest = traitlets.Instance(MessageBlock, allow_none=True, default_value=None).tag(
@@ -87,7 +89,8 @@ class ChatWidget(anywidget.AnyWidget):
     )
     """The newest block of finished messages; each block references the one before it."""
     older = traitlets.Int(0).tag(sync=True)
-    """How many messages of the consultation come before those held (loaded on scroll-up)."""
+    """How many of the consultation's messages come before those held (``messages`` holds
+    the newest ones of a long consultation; :meth:`load_older` reads the page before)."""
     pending = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     """The turn in flight, ``{turn_id, user_text, started_at, stored?}``; None when idle."""
     status = traitlets.Unicode(ConnectionStatus.CONNECTING.value).tag(sync=True)
@@ -171,6 +174,7 @@ class ChatWidget(anywidget.AnyWidget):
         self._actions = PanelActions(self)
         self._goals = GoalActions(self)
         self._turns = PanelTurns(self)
+        self._history = PanelHistory(self)
         super().__init__(persona=persona, goal_id=goal_id or "", pinned_tier=pinned, **kwargs)
         credentials = Credentials(
             url=url,
@@ -235,6 +239,15 @@ class ChatWidget(anywidget.AnyWidget):
     def create_goal(self, **fields: Any) -> Goal:
         """Blocking form of :meth:`create_goal_async`."""
         return self._runner.run_blocking(self._goals.create_goal(fields))
+
+    async def load_older_async(self) -> int:
+        """Read the page of messages before the oldest one the panel holds (what scrolling
+        to the top of the panel does); returns how many were added to ``messages``."""
+        return await self._runner.await_here(self._history.load_older())
+
+    def load_older(self) -> int:
+        """Blocking form of :meth:`load_older_async`."""
+        return self._runner.run_blocking(self._history.load_older())
 
     def export(self, path: str | Path, format: str | None = None) -> Path:
         """Write the conversation shown to ``path``: Markdown (``chat.md``), a self-contained
@@ -545,7 +558,12 @@ class ChatWidget(anywidget.AnyWidget):
         if kind == "save_scenario":
             self._spawn(self._offer_scenario())
             return
-        handler = {**self._actions.handlers(), **self._goals.handlers()}.get(str(kind))
+        handlers = {
+            **self._actions.handlers(),
+            **self._goals.handlers(),
+            **self._history.handlers(),
+        }
+        handler = handlers.get(str(kind))
         if handler is None:
             logger.warning("ignoring an unknown message from the panel: %r", kind)
             return

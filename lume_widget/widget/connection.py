@@ -20,7 +20,8 @@ from lume_widget.core.events import ConnectionStatus, Event, StatusChanged, Tier
 from lume_widget.entry import START_BACKEND
 from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.widget.consultations import HOLDS, free_consultation
-from lume_widget.widget.model import SHOWN_ROLES, goal_dict, message_dict
+from lume_widget.widget.history import newest_window
+from lume_widget.widget.model import goal_dict
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
@@ -179,9 +180,11 @@ class PanelConnection:
         w._consultation = consultation
         # One opened from the drawer may be completed: it shows, and takes no more messages.
         w._closed_consultation = consultation.info.status not in ("active", "pending")
+        shown, older = newest_window(transcript)
         with w.hold_sync():
             w.consultation_id = consultation.id
-            w.messages = [message_dict(m) for m in transcript if m.role in SHOWN_ROLES]
+            w.messages = shown
+            w.older = older
             w.tier = consultation.tier.value
             w.tier_reason = "pinned" if w.pinned_tier else w.tier_reason
             w._set_status(consultation.status.value, w.status_reason)

@@ -17,7 +17,9 @@ if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient
     from lume_widget.core.events import Event, Reply
     from lume_widget.errors import LumeError
+    from lume_widget.widget.blocks import BlockChain
     from lume_widget.widget.coalescer import DeltaCoalescer
+    from lume_widget.widget.history import PanelHistory
     from lume_widget.widget.runner import LoopRunner
 
 __all__ = ["PanelHost"]
@@ -28,6 +30,7 @@ class PanelHost(Protocol):
 
     # Synced traits (docs/widget-protocol.md).
     messages: list[dict[str, Any]]
+    older: int
     pending: dict[str, Any]
     persona: str
     goal_id: str
@@ -47,6 +50,8 @@ class PanelHost(Protocol):
     # The connection and the loop.
     _runner: LoopRunner
     _coalescer: DeltaCoalescer
+    _chain: BlockChain
+    _history: PanelHistory
     _client: LumeClient | None
     _owns_client: bool
     _owner: int

@@ -202,6 +202,7 @@ class PanelTurns:
             ]
             w.set_trait("pending", None)
             w._update_input()
+        w._history.trim()
         return reply
 
     def _mark_stored(self, turn_id: str) -> None:
@@ -238,6 +239,7 @@ class PanelTurns:
             w.messages = [*w.messages, *added]
             w.set_trait("pending", None)
             w._update_input()
+        w._history.trim()
 
 
 def _consume_result(task: asyncio.Future[Any]) -> None:

@@ -97,6 +97,40 @@ export class FakeModel {
 
   send(content) {
     this.sent.push(structuredClone(content));
+    if (content?.type === 'load_older' && this.history) setTimeout(() => this.pyOlder(), 0);
+  }
+
+  /**
+   * Plays Python's side of a long consultation: `all` its messages, of which the newest
+   * `window` are held (blocks of `page`) and `older` counts the rest; each `load_older`
+   * the panel sends is answered with one block of the `page` messages before, put first.
+   */
+  serveHistory(all, { window = 200, page = 100 } = {}) {
+    const start = Math.max(0, all.length - window);
+    this.history = { all, page, oldest: null };
+    const newest = this.widget_manager.openBlocks(all.slice(start), null, page);
+    this.history.oldest = this.oldestBlock(newest);
+    this.pySet({ newest, older: start });
+  }
+
+  oldestBlock(ref) {
+    let block = null;
+    for (let id = ref; id;) {
+      block = this.widget_manager.models.get(String(id).replace(/^IPY_MODEL_/, ''));
+      id = block.traits.previous;
+    }
+    return block;
+  }
+
+  pyOlder() {
+    const { all, page, oldest } = this.history;
+    const before = this.traits.older;
+    if (!before) return;
+    const from = Math.max(0, before - page);
+    const ref = this.widget_manager.openBlocks(all.slice(from, before), null, page);
+    this.history.oldest = this.oldestBlock(ref);
+    this.pySet({ older: from });
+    oldest.pySet({ previous: ref });
   }
 
   emit(event, ...args) {

@@ -37,15 +37,17 @@ const lume = {
   cleanups: [],
 
   /** `disconnected`: the view starts as ipywidgets marks one with no live comm. */
-  mount(traits, { disconnected = false } = {}) {
-    return this.mountMany(traits, 1, { disconnected });
+  mount(traits, { disconnected = false, history = null } = {}) {
+    return this.mountMany(traits, 1, { disconnected, history });
   },
 
-  /** Mounts `count` panels, each a view of its own model (`models`; `model` is the first). */
-  mountMany(traits, count, { disconnected = false } = {}) {
+  /** Mounts `count` panels, each a view of its own model (`models`; `model` is the first).
+   * `history`: `{all, window, page}`, a long consultation served as Python does (FakeModel). */
+  mountMany(traits, count, { disconnected = false, history = null } = {}) {
     this.unmount();
     for (let i = 0; i < count; i += 1) {
       const model = new FakeModel(traits);
+      if (history) model.serveHistory(history.all, history);
       const el = document.createElement('div');
       if (disconnected) el.classList.add('jupyter-widgets-disconnected');
       host.append(el);
