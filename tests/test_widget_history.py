@@ -95,3 +95,27 @@ def test_history_opens_newest_first_and_pages_back_to_the_start(server: Referenc
         assert ids[: len(transcript)] == [m.id for m in transcript]
     finally:
         chat.close()
+
+
+@pytest.mark.usefixtures("long_consultation")
+def test_history_page_reads_one_page_with_the_backends_limit_and_offset(
+    server: ReferenceServer,
+) -> None:
+    chat = ChatWidget(url=server.url, persona="fitness_coach", **credentials(server))
+    try:
+        chat.wait_ready()
+        consultation = chat.consultation
+        assert consultation is not None
+        transcript = consultation.transcript
+
+        async def read() -> tuple[list[Any], int | None]:
+            return await consultation.history_page(50, 10)
+
+        page, total = chat._runner.run_blocking(read())
+        assert total == len(transcript)
+        assert [m.id for m in page] == [m.id for m in transcript[10:60]]
+        assert len(consultation.transcript) == len(transcript), "the transcript is left alone"
+        with pytest.raises(ValueError, match="1 to 100"):
+            chat._runner.run_blocking(consultation.history_page(101, 0))
+    finally:
+        chat.close()

@@ -66,7 +66,7 @@ export function createTranscript(actions, { announce, afterDraw, best = false })
       actions.loadOlder();
     }
   };
-  const olderBar = h('div', { class: 'lume-hidden-bar lume-older', hidden: true },
+  const olderBar = h('div', { class: 'lume-older', hidden: true },
     h('span'), button('Load older', null, askOlder, { className: 'lume-btn--link' }));
   const el = h('div', {
     class: 'lume-transcript', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': 'Conversation',
