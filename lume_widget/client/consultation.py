@@ -148,6 +148,8 @@ class Consultation:
         self._live: tuple[int, SocketLink] | None = None
         self._legacy: tuple[int, SocketLink] | None = None
         self._wake = asyncio.Event()
+        self._pump_until: float | None = None
+        """The deadline the pump sleeps until (None: no deadline, only a wake-up)."""
         self._pump_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing_links: set[SocketLink] = set()
@@ -449,11 +451,18 @@ class Consultation:
                 continue
             for queue in list(self._subscribers):
                 queue.put_nowait(event)
-        self._wake.set()
+        # Wake the pump only when it must tick sooner than it planned: a later deadline (a
+        # chunk pushing the inactivity deadline on) is found when it wakes anyway, and a tick
+        # before a deadline does nothing, so most frames cost no task switch.
+        deadline = self._session.next_deadline()
+        planned = self._pump_until
+        if deadline is not None and (planned is None or deadline < planned):
+            self._wake.set()
 
     async def _pump(self) -> None:
         while not self._closed:
             deadline = self._session.next_deadline()
+            self._pump_until = deadline
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):

@@ -72,6 +72,7 @@ class TurnDelivery:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._own_id = session.consultation_id.lower()
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
         self._background_reads: dict[int, int] = {}
@@ -345,9 +346,12 @@ class TurnDelivery:
         for event in batch.events:
             turn = self._session._turn
             owner = event.consultation_id
-            if owner is not None and owner != self._session.consultation_id.lower():
+            if owner is not None and owner != self._own_id:
                 self._session.frames_dropped += 1
                 logger.debug("dropped a %s frame of another consultation", event.TYPE)
+                continue
+            if type(event) is Chunk and turn is not None and turn.phase is not None:
+                self._chunk(turn, event, now)  # most frames: straight to their handler
                 continue
             if isinstance(event, Pong):
                 if not legacy:
@@ -368,15 +372,6 @@ class TurnDelivery:
                     turn.last_activity = now
                     turn.acknowledged_stamp = event.stamp
                     self._session._move(turn, P.ACKNOWLEDGED)
-            elif isinstance(event, Chunk):
-                if _from_before(turn, event):
-                    self._session.frames_dropped += 1
-                    logger.debug("dropped a stream_chunk stamped before this turn's reply began")
-                elif event.content is not None and turn.phase in WAITING_FOR_CONTENT:
-                    turn.acknowledged = True
-                    if turn.phase is not P.STREAMING:
-                        self._session._move(turn, P.STREAMING)
-                    self._note_content(turn, event.content, now, whole=False)
             elif isinstance(event, Completed):
                 if turn.phase in WAITING_FOR_CONTENT:
                     turn.metadata.update(event.metadata)
@@ -388,6 +383,16 @@ class TurnDelivery:
                 error, message = error_from_frame(turn, event)
                 self._session._fail_turn(error, now, message)
             # Connected: nothing to do
+
+    def _chunk(self, turn: Turn, event: Chunk, now: float) -> None:
+        if _from_before(turn, event):
+            self._session.frames_dropped += 1
+            logger.debug("dropped a stream_chunk stamped before this turn's reply began")
+        elif event.content is not None and turn.phase in WAITING_FOR_CONTENT:
+            turn.acknowledged = True
+            if turn.phase is not P.STREAMING:
+                self._session._move(turn, P.STREAMING)
+            self._note_content(turn, event.content, now, whole=False)
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""

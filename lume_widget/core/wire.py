@@ -29,7 +29,13 @@ from lume_widget.core.frames import (
 from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
-from lume_widget.text import has_lone_surrogate, lone_surrogate_at, repair_json, repair_text
+from lume_widget.text import (
+    has_lone_surrogate,
+    lone_surrogate_at,
+    may_hold_surrogate,
+    repair_json,
+    repair_text,
+)
 
 __all__ = [
     "KNOWN_FRAME_TYPES",
@@ -56,7 +62,8 @@ __all__ = [
 KNOWN_FRAME_TYPES = frozenset(FRAME_TYPES)
 
 _STAMP = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?\d*([Zz]|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\d*"
+    r"([Zz]|[+-]\d{2}:?\d{2})?$"
 )
 
 
@@ -71,12 +78,8 @@ def parse_timestamp(value: Any) -> datetime | None:
     match = _STAMP.match(value.strip())
     if match is None:
         return None
-    date_part, time_part, fraction, offset = match.groups()
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        base = datetime.fromisoformat(f"{date_part}T{time_part}")
-    except ValueError:
-        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
     if offset is None or offset in ("Z", "z"):
         tz = timezone.utc
     else:
@@ -86,7 +89,12 @@ def parse_timestamp(value: Any) -> datetime | None:
             tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
         except ValueError:  # an offset of 24 hours or more
             return None
-    return base.replace(microsecond=micros, tzinfo=tz)
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tz
+        )
+    except ValueError:  # no such date or time (2025-02-30, 25:00)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,7 +270,7 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
         return FrameBatch((), 1)
     events: list[Frame] = []
     skipped = 0
-    for line in frame.split("\n"):
+    for line in frame.split("\n") if "\n" in frame else (frame,):
         line = line.strip()
         if not line:
             continue
@@ -273,7 +281,9 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
             continue
         kind = event.get("type") if isinstance(event, dict) else None
         if isinstance(kind, str) and kind in KNOWN_FRAME_TYPES:
-            events.append(_frame_event(kind, _repaired_event(event)))
+            if may_hold_surrogate(line):
+                event = _repaired_event(event)
+            events.append(_frame_event(kind, event))
         else:
             skipped += 1
     return FrameBatch(tuple(events), skipped)
@@ -281,13 +291,16 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
 
 def _frame_event(kind: str, event: Mapping[str, Any]) -> Frame:
     """The typed event of one decoded JSON object of a known ``type``."""
-    common: dict[str, Any] = {
-        "consultation_id": _lower_or_none(event.get("consultation_id")),
-        "stamp": parse_timestamp(event.get("timestamp")),
-    }
-    if kind == "stream_chunk":
+    owner = event.get("consultation_id")
+    stamp = parse_timestamp(event.get("timestamp"))
+    if kind == "stream_chunk":  # most frames are chunks: built without the common dict
         content = event.get("content")
-        return Chunk(**common, content=content if isinstance(content, str) else None)
+        return Chunk(
+            owner.lower() if isinstance(owner, str) else None,
+            stamp,
+            content if isinstance(content, str) else None,
+        )
+    common: dict[str, Any] = {"consultation_id": _lower_or_none(owner), "stamp": stamp}
     if kind == "stream_complete":
         metadata = event.get("metadata")
         return Completed(**common, metadata=dict(metadata) if isinstance(metadata, Mapping) else {})
