@@ -143,7 +143,8 @@ class Consultation:
         )
         self._clock = client.clock
         self._sleep = client.sleep
-        self._subscribers: list[asyncio.Queue[Any]] = []
+        self._subscribers: list[tuple[asyncio.Queue[Any], tuple[type, ...] | None]] = []
+        """Each listener's queue, and the event types it wants (None: every event)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._live: tuple[int, SocketLink] | None = None
         self._legacy: tuple[int, SocketLink] | None = None
@@ -247,7 +248,8 @@ class Consultation:
 
     async def ask(self, text: str) -> Reply:
         """Send ``text`` and return the complete reply; raises the turn's error if it fails."""
-        async with contextlib.aclosing(self.stream(text)) as events:
+        ends = (ReplyCompleted, TurnFailed)  # only the end is queued, not every chunk
+        async with contextlib.aclosing(self._turn_events(text, ends)) as events:
             async for event in events:
                 if isinstance(event, ReplyCompleted):
                     return event.reply
@@ -255,14 +257,19 @@ class Consultation:
                     raise event.error
         raise LumeError("The turn ended without a reply.")  # pragma: no cover
 
-    async def stream(self, text: str) -> AsyncGenerator[Event, None]:
+    def stream(self, text: str) -> AsyncGenerator[Event, None]:
         """Send ``text`` and yield every event until the reply completes or the turn fails.
 
         The last event is :class:`ReplyCompleted` or :class:`TurnFailed` (not raised).
         Leaving the loop early (break, cancellation) stops the reply.
         """
+        return self._turn_events(text, None)
+
+    async def _turn_events(
+        self, text: str, kinds: tuple[type, ...] | None
+    ) -> AsyncGenerator[Event, None]:
         self._check_sendable(text)
-        queue = self._subscribe()
+        queue = self._subscribe(kinds)
         turn_id = ""
         finished = False
         try:
@@ -390,7 +397,7 @@ class Consultation:
         self._live = self._legacy = None
         self._apply(self._session.close)
         self._closed = True
-        for queue in list(self._subscribers):
+        for queue, _ in list(self._subscribers):
             queue.put_nowait(_END)
         self._wake.set()
         for task in list(self._tasks):
@@ -427,14 +434,13 @@ class Consultation:
                 unsent_text=text,
             )
 
-    def _subscribe(self) -> asyncio.Queue[Any]:
+    def _subscribe(self, kinds: tuple[type, ...] | None = None) -> asyncio.Queue[Any]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribers.append(queue)
+        self._subscribers.append((queue, kinds))
         return queue
 
     def _unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
-        with contextlib.suppress(ValueError):
-            self._subscribers.remove(queue)
+        self._subscribers = [pair for pair in self._subscribers if pair[0] is not queue]
 
     def _apply(self, step: Callable[[float], T]) -> T:
         """Feed one input to the session at the current time, then perform and publish."""
@@ -449,8 +455,9 @@ class Consultation:
         for event in events:
             if isinstance(event, ConnectionStatus):  # pragma: no cover - defensive
                 continue
-            for queue in list(self._subscribers):
-                queue.put_nowait(event)
+            for queue, kinds in self._subscribers:  # rebound, never changed, by unsubscribing
+                if kinds is None or isinstance(event, kinds):
+                    queue.put_nowait(event)
         # Wake the pump only when it must tick sooner than it planned: a later deadline (a
         # chunk pushing the inactivity deadline on) is found when it wakes anyway, and a tick
         # before a deadline does nothing, so most frames cost no task switch.

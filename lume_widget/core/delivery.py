@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ from lume_widget.core.turn import (
     error_from_frame,
     reply_not_stored,
 )
-from lume_widget.core.wire import parse_frames
+from lume_widget.core.wire import parse_frames, parse_timestamp
 from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -370,13 +371,16 @@ class TurnDelivery:
                 if turn.phase is P.SENT:
                     turn.acknowledged = True
                     turn.last_activity = now
-                    turn.acknowledged_stamp = event.stamp
+                    turn.acknowledged_stamp = parse_timestamp(event.stamp)
+                    if turn.acknowledged_stamp is not None and _utc_stamp(event.stamp):
+                        turn.acknowledged_stamp_text = event.stamp
                     self._session._move(turn, P.ACKNOWLEDGED)
             elif isinstance(event, Completed):
                 if turn.phase in WAITING_FOR_CONTENT:
                     turn.metadata.update(event.metadata)
                     turn.acknowledged = True
-                    self._reconcile(turn, 0.0, now)
+                    if not self._complete_from_frame(turn, event, now):
+                        self._reconcile(turn, 0.0, now)
             elif isinstance(event, WholeMessage):
                 self._handle_message_frame(turn, event.message, now)
             elif isinstance(event, FrameError):
@@ -393,6 +397,37 @@ class TurnDelivery:
             if turn.phase is not P.STREAMING:
                 self._session._move(turn, P.STREAMING)
             self._note_content(turn, event.content, now, whole=False)
+
+    def _complete_from_frame(self, turn: Turn, event: Completed, now: float) -> bool:
+        """``stream_complete`` carried the stored reply (a backend may add it; the observed one
+        does not): when it names the user message it answers, and nothing says it is another
+        turn's, the turn completes with it and no history read. False: read the history."""
+        stored = event.message
+        if stored is None or stored.role != "assistant" or stored.reply_to is None:
+            return False
+        known = self._session.transcript.messages
+        user = turn.user_message
+        if (
+            _from_before(turn, event)
+            or stored.consultation_id not in (None, self._own_id)
+            or (user is not None and user.id != stored.reply_to)
+            or any(m.id in (stored.id, stored.reply_to) for m in known)  # an earlier turn's
+        ):
+            return False
+        if user is None:
+            user = Message(
+                id=stored.reply_to,
+                role="user",
+                content=turn.text,
+                consultation_id=self._session.consultation_id,
+            )
+            turn.user_message = user
+            self._report_user_message(turn)
+        self._session.transcript.add(user)
+        self._session.transcript.add(stored)
+        self._tell(HistoryLoaded(self._session.transcript.messages))
+        self._complete(turn, stored, now)
+        return True
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""
@@ -617,8 +652,32 @@ def has_text(turn: Turn) -> bool:
     return bool(turn.partial_text) or turn.whole_message is not None
 
 
+UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+"""The form the backend stamps its frames with (``2025-11-19T14:03:58.151465961Z``): two stamps
+of this form and of one length sort as text in time order."""
+
+
+def _utc_stamp(text: str | None) -> bool:
+    return text is not None and UTC_STAMP.fullmatch(text) is not None
+
+
 def _from_before(turn: Turn, event: Frame) -> bool:
     """Whether a frame is stamped before the server acknowledged this turn's message: a late
-    frame of an earlier reply (server stamps are compared only with server stamps)."""
+    frame of an earlier reply (server stamps are compared only with server stamps).
+
+    Every chunk is compared, so the common case (a stamp written like the acknowledgement's,
+    and not earlier) is told from the text alone; anything else is parsed and compared."""
     began = turn.acknowledged_stamp
-    return began is not None and event.stamp is not None and event.stamp < began
+    text = event.stamp
+    if began is None or text is None:
+        return False
+    began_text = turn.acknowledged_stamp_text
+    if (
+        began_text is not None
+        and len(text) == len(began_text)
+        and text >= began_text
+        and UTC_STAMP.fullmatch(text) is not None
+    ):
+        return False
+    stamp = parse_timestamp(text)
+    return stamp is not None and stamp < began

@@ -292,7 +292,8 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
 def _frame_event(kind: str, event: Mapping[str, Any]) -> Frame:
     """The typed event of one decoded JSON object of a known ``type``."""
     owner = event.get("consultation_id")
-    stamp = parse_timestamp(event.get("timestamp"))
+    stamp = event.get("timestamp")
+    stamp = stamp if isinstance(stamp, str) else None  # parsed when compared, if ever
     if kind == "stream_chunk":  # most frames are chunks: built without the common dict
         content = event.get("content")
         return Chunk(
@@ -303,7 +304,11 @@ def _frame_event(kind: str, event: Mapping[str, Any]) -> Frame:
     common: dict[str, Any] = {"consultation_id": _lower_or_none(owner), "stamp": stamp}
     if kind == "stream_complete":
         metadata = event.get("metadata")
-        return Completed(**common, metadata=dict(metadata) if isinstance(metadata, Mapping) else {})
+        return Completed(
+            **common,
+            metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+            message=message_from_json(event.get("message")),
+        )
     if kind == "message":
         return WholeMessage(**common, message=message_from_json(event.get("message")))
     if kind == "error":
