@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 from collections.abc import Callable
 from typing import Any
@@ -351,11 +352,14 @@ async def test_client_tier_changes_are_events_with_reasons(
 async def test_client_refreshes_once_for_concurrent_callers_after_expiry(
     reference_server_factory: Any, time_scale: float
 ) -> None:
-    server = reference_server_factory(access_ttl_s=1)
+    # A JWT's exp is whole seconds, so a token lives between ttl - 1 and ttl seconds: the
+    # refreshed token must outlive the six calls, or a second (rightful) refresh follows.
+    ttl = 1 + math.ceil(time_scale)
+    server = reference_server_factory(access_ttl_s=ttl)
     settings = client_settings(time_scale, refresh_margin_s=0.0)
     async with await connect(server, settings) as client:
         await client.list_consultations()
-        await asyncio.sleep(1.2)  # the access token's lifetime (whole seconds in a JWT)
+        await asyncio.sleep(ttl + 0.1)  # past the first token's expiry
         results = await asyncio.gather(*(client.list_consultations() for _ in range(6)))
         assert all(r == results[0] for r in results)
         assert client.auth.refresh_count == 1

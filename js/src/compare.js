@@ -29,7 +29,14 @@ function alignTurns(cols, turns) {
   let frame = 0;
   const schedule = () => { frame ||= requestAnimationFrame(run); };
   const resizes = new ResizeObserver(schedule);
-  const y = (el, p) => el.getBoundingClientRect().top - p.scroller.getBoundingClientRect().top + p.scroller.scrollTop;
+  // Where the row's box is laid out, without the shift of its entrance animation (a new row
+  // rises in from a few px below, lume-rise): measured mid-rise, a turn would stay that far
+  // off level once the animation ends, and its end resizes nothing to re-run the alignment.
+  const shift = (el) => {
+    const t = getComputedStyle(el).transform;
+    return t && t !== 'none' ? new DOMMatrixReadOnly(t).m42 : 0;
+  };
+  const y = (el, p) => el.getBoundingClientRect().top - shift(el) - p.scroller.getBoundingClientRect().top + p.scroller.scrollTop;
   // Space this view added to an element. Each pass measures with it in place and only
   // changes it (never resets it first: a transient reset would clamp the scroll offsets).
   const added = new WeakMap();
@@ -67,9 +74,17 @@ function alignTurns(cols, turns) {
   // round, so a column that cannot scroll as far never pulls the reader back).
   let lead = parts[0]?.scroller;
   const onInput = (event) => { lead = event.currentTarget; };
+  // At its bottom, the lead takes every column to its own bottom: the list ends are evened,
+  // so that is the same offset, and a column that grew a frame before the others' ends are
+  // evened again is not pulled up off its bottom (its autoscroll would take that for the reader).
+  const below = (s) => s.scrollHeight - s.scrollTop - s.clientHeight;
   const onScroll = (event) => {
     if (event.currentTarget !== lead) return;
-    for (const p of parts) if (Math.abs(p.scroller.scrollTop - lead.scrollTop) >= 1) p.scroller.scrollTop = lead.scrollTop;
+    const bottom = below(lead) <= 1;
+    for (const p of parts) {
+      const s = p.scroller;
+      if (bottom ? below(s) > 1 : Math.abs(s.scrollTop - lead.scrollTop) >= 1) s.scrollTop = bottom ? s.scrollHeight : lead.scrollTop;
+    }
   };
   for (const p of parts) {
     resizes.observe(p.list);
