@@ -74,6 +74,11 @@ async def _ours(server: ServerHandle, count: int) -> dict[str, float]:
         chats = list(
             await asyncio.gather(*(open_chat(clients[i // PER_USER]) for i in range(count)))
         )
+        # as the floor does, start the clock with every socket open (a new consultation opens
+        # without a history read, so its socket may still be connecting when open() returns)
+        statuses = await asyncio.gather(*(chat.wait_connected() for chat in chats))
+        if any(str(status) != "connected" for status in statuses):
+            raise RuntimeError(f"not every consultation connected: {set(map(str, statuses))}")
         cpu = time.process_time()
         started = time.perf_counter()
         replies = await asyncio.gather(*(chat.ask(PROMPT) for chat in chats))

@@ -565,10 +565,12 @@ class _CountingTransport(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self.history_reads = 0
+        self.offsets: list[str | None] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.method == "GET" and request.url.path.endswith("/messages"):
             self.history_reads += 1
+            self.offsets.append(request.url.params.get("offset"))
         return await self._inner.handle_async_request(request)
 
     async def aclose(self) -> None:
@@ -592,5 +594,7 @@ async def test_client_live_turns_read_the_history_only_without_the_stored_reply(
         for text in ("First question", "Second question", "A third one"):
             reply = await _ask_and_check(chat, api, text)
             assert reply.tier is Tier.LIVE
-    # the observed backend's stream_complete has no id: one read per turn to learn it
+    # the observed backend's stream_complete has no id: one read per turn to learn it, a page
+    # from the turn's baseline (greeting, then two messages a turn), never the whole history
     assert transport.history_reads == (0 if with_message else 3)
+    assert transport.offsets == ([] if with_message else ["1", "3", "5"])

@@ -46,7 +46,13 @@ from lume_widget.core.events import (
 )
 from lume_widget.core.models import ConsultationInfo, Message
 from lume_widget.core.session import IllegalTransition, Session
-from lume_widget.core.wire import messages_from_json, send_answer, validate_message
+from lume_widget.core.wire import (
+    HISTORY_PAGE,
+    history_page,
+    messages_from_json,
+    send_answer,
+    validate_message,
+)
 from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -149,6 +155,9 @@ class Consultation:
         self._live: tuple[int, SocketLink] | None = None
         self._legacy: tuple[int, SocketLink] | None = None
         self._wake = asyncio.Event()
+        self._paging: bool | None = None
+        """Whether the backend pages history reads (``limit``/``offset``): None until an
+        answer shows it; False after one answered a page with the whole history."""
         self._pump_until: float | None = None
         """The deadline the pump sleeps until (None: no deadline, only a wake-up)."""
         self._pump_task: asyncio.Task[None] | None = None
@@ -665,13 +674,29 @@ class Consultation:
         if action.delay_s > 0:
             await self._sleep(action.delay_s)
         base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
-        outcome = await self._client.rest.call("GET", f"{base}/messages")
+        path = f"{base}/messages"
+        offset = action.offset if self._paging is not False else 0
+        params = {"offset": offset, "limit": HISTORY_PAGE} if offset else None
+        outcome = await self._client.rest.call("GET", path, params=params)
         rid = action.request_id
+        start = 0
+        messages: list[Message] = []
+        if outcome.ok:
+            messages, found = history_page(outcome.data, offset)
+            if offset:  # True: it pages; False: it answered whole, or could not be placed
+                self._paging = found == offset
+            if found is None or (found and len(messages) >= HISTORY_PAGE):
+                # a page that cannot be placed, or more pages after it: read it all
+                outcome = await self._client.rest.call("GET", path)
+                messages = messages_from_json(outcome.data) if outcome.ok else []
+                found = 0
+            start = found
         if self._credentials_gone(outcome):
             return
         if outcome.ok:
-            messages = messages_from_json(outcome.data)
-            self._apply(lambda now: self._session.history_received(rid, messages, now))
+            self._apply(
+                lambda now: self._session.history_received(rid, messages, now, start=start)
+            )
             return
         info = outcome.error
         reason = info.message if info else "no answer"

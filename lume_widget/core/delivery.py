@@ -141,13 +141,22 @@ class TurnDelivery:
             return
         self._count_rest_failure(turn, reason, now, check_first=True)
 
-    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
-        """A history read answered; ``request_id`` 0 is a read the user asked for."""
+    def history_received(
+        self, request_id: int, messages: Sequence[Message], now: float, *, start: int = 0
+    ) -> None:
+        """A history read answered; ``request_id`` 0 is a read the user asked for. ``start``
+        is where ``messages`` begin in the whole history (a page read from a turn's baseline)."""
         self._background_reads.pop(request_id, None)
         turn = self._take_request(request_id) if request_id else None
         stale = request_id != 0 and turn is None
-        if self._session.transcript.replace(messages):
-            self._tell(HistoryLoaded(self._session.transcript.messages))
+        transcript = self._session.transcript
+        if start > len(transcript):
+            # the transcript got shorter since the page was asked for: it cannot be joined
+            if turn is not None:  # (a read the user asked for is whole: start 0)
+                self._again(turn, turn.phase or P.RECOVERING, 0.0)
+            return
+        if transcript.replace_from(start, messages):
+            self._tell(HistoryLoaded(transcript.messages))
         if stale or turn is None:
             return
         if turn.phase is not P.CHECKING:
@@ -251,20 +260,24 @@ class TurnDelivery:
         self._session.tiers.dispatch(turn, now)
 
     def check(self, turn: Turn, delay: float) -> None:
-        request_id = self._new_request(turn)
-        self._act(FetchHistory(request_id, self._history_tier(), delay, "check"))
+        self._read(turn, delay, "check")
 
     def poll(self, turn: Turn, delay: float) -> None:
+        self._read(turn, delay, "poll")
+
+    def _read(self, turn: Turn, delay: float, purpose: str) -> None:
+        """Read the history for ``turn`` from its baseline on: what came before it is held
+        already, so a turn costs a page, not the whole consultation."""
         request_id = self._new_request(turn)
-        self._act(FetchHistory(request_id, self._history_tier(), delay, "poll"))
+        offset = min(turn.baseline, len(self._session.transcript))
+        self._act(FetchHistory(request_id, self._history_tier(), delay, purpose, offset))
 
     def _reconcile(self, turn: Turn, delay: float, now: float | None = None) -> None:
         if turn.phase is not P.RECONCILING:
             self._session._move(turn, P.RECONCILING)
         if turn.reconcile_since is None and now is not None:
             turn.reconcile_since = now
-        request_id = self._new_request(turn)
-        self._act(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+        self._read(turn, delay, "reconcile")
 
     def _again(self, turn: Turn, phase: TurnPhase, delay: float) -> None:
         if phase is P.CHECKING:

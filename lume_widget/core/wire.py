@@ -38,12 +38,14 @@ from lume_widget.text import (
 )
 
 __all__ = [
+    "HISTORY_PAGE",
     "KNOWN_FRAME_TYPES",
     "ErrorInfo",
     "FrameBatch",
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
+    "history_page",
     "looks_like_html",
     "message_from_json",
     "messages_from_json",
@@ -162,6 +164,34 @@ def message_from_json(data: Any) -> Message | None:
         processing_time_ms=_int_or_none(data.get("processing_time_ms")),
         reply_to=_lower_or_none(data.get("reply_to") or data.get("in_reply_to")),
     )
+
+
+HISTORY_PAGE = 100
+"""Messages asked for in one page of a history read (the most any spec allows, B2.12)."""
+
+
+def history_page(payload: Any, offset: int) -> tuple[list[Message], int | None]:
+    """The messages of an answer to a history read from ``offset`` on (``limit``/``offset``,
+    SW32), and where they begin in the whole history: ``offset`` when the answer shows it
+    honoured the page (it echoes the offset, or its ``total_count`` says so), 0 when it is the
+    whole history (a backend that ignores paging, as SC34 has none), None when it cannot tell.
+    """
+    messages = messages_from_json(payload)
+    if offset <= 0:
+        return messages, 0
+    if isinstance(payload, Mapping):
+        echoed = payload.get("offset")
+        if isinstance(echoed, int) and not isinstance(echoed, bool) and echoed == offset:
+            return messages, offset
+        total = payload.get("total_count", payload.get("total"))
+        items = payload.get("messages")
+        count = len(items) if isinstance(items, list) else len(messages)
+        if isinstance(total, int) and not isinstance(total, bool):
+            if count == total:
+                return messages, 0
+            if count == total - offset:
+                return messages, offset
+    return messages, None
 
 
 def messages_from_json(payload: Any) -> list[Message]:
