@@ -88,6 +88,16 @@ class RestApi:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The absolute URL of ``path`` under the base URL, with ``params`` (None values left out).
+
+        Built once as text, so httpx parses it once: a relative path and separate params are
+        each parsed again (merged with the base URL, then with the query) on every request.
+        """
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        return f"{url}?{httpx.QueryParams(query)}" if query else url
+
     async def call(
         self,
         method: str,
@@ -101,9 +111,8 @@ class RestApi:
         try:
             response = await self._client.request(
                 method,
-                path,
+                self.url(path, params),
                 json=json,
-                params={k: v for k, v in (params or {}).items() if v is not None} or None,
                 headers=dict(headers) if headers else None,
             )
         except httpx.HTTPError as exc:
