@@ -53,6 +53,7 @@ async def test_rest_call_sends_the_params_to_the_backend(
         path = f"/api/v1/consultations/{chat.id}/messages"
         whole = await client.rest.call("GET", path)
         page = await client.rest.call("GET", path, params={"offset": 1, "limit": 1})
-        assert whole.ok and page.ok
+        assert whole.ok
+        assert page.ok
         assert len(whole.data["messages"]) == 3
         assert [m["id"] for m in page.data["messages"]] == [whole.data["messages"][1]["id"]]
