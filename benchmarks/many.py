@@ -9,7 +9,9 @@ its reply once: nothing lost, nothing doubled. Three rounds (one with ``--quick`
 sides taking turns going first; the figures are the rounds' medians. The client runs twice
 per round: against the observed backend, whose ``stream_complete`` carries no id (so every
 reply costs a ``GET .../messages`` to learn the stored id), and against a second server
-whose ``stream_complete`` carries the stored reply (no read).
+whose ``stream_complete`` carries the stored reply (no read). The server's process CPU over
+the same turns is reported too (with psutil): a read the client makes costs the backend as
+well, and the server's CPU per turn bounds the turns per second either side reaches.
 """
 
 from __future__ import annotations
@@ -31,6 +33,26 @@ TURNS_RATIO_TARGET = 0.8
 CPU_RATIO_TARGET = 1.5
 
 
+class _Meter:
+    """Wall time, this process's CPU and the server's CPU over the turns, started at once."""
+
+    def __init__(self, server: ServerHandle) -> None:
+        self._server = server
+        self._server_cpu = server.cpu_s()
+        self._cpu = time.process_time()
+        self._started = time.perf_counter()
+
+    def stop(self, count: int) -> dict[str, float]:
+        """Per-turn figures of ``count`` turns; ``server_cpu`` only when it could be read."""
+        wall = time.perf_counter() - self._started
+        cpu = time.process_time() - self._cpu
+        figures = {"turns_per_s": count / wall, "cpu": cpu / count}
+        server_cpu = self._server.cpu_s()
+        if server_cpu is not None and self._server_cpu is not None:
+            figures["server_cpu"] = (server_cpu - self._server_cpu) / count
+        return figures
+
+
 async def _floor(server: ServerHandle, count: int) -> dict[str, float]:
     api = RawApi(server)
     try:
@@ -42,17 +64,15 @@ async def _floor(server: ServerHandle, count: int) -> dict[str, float]:
         ]
         await asyncio.gather(*(socket.__aenter__() for socket in sockets))
         try:
-            cpu = time.process_time()
-            started = time.perf_counter()
+            meter = _Meter(server)
             turns = await asyncio.gather(*(socket.turn(PROMPT) for socket in sockets))
-            wall = time.perf_counter() - started
-            cpu = time.process_time() - cpu
+            figures = meter.stop(count)
         finally:
             await asyncio.gather(*(socket.__aexit__(None, None, None) for socket in sockets))
         ttfts = [t.first_chunk_at - t.sent_at for t in turns if t.first_chunk_at is not None]
         if len(ttfts) != count or len({t.text for t in turns}) != 1:
             raise RuntimeError("the floor lost a reply or saw different replies")
-        return {"turns_per_s": count / wall, "ttft_p95": percentile(ttfts, 95), "cpu": cpu / count}
+        return {**figures, "ttft_p95": percentile(ttfts, 95)}
     finally:
         await api.aclose()
 
@@ -79,11 +99,9 @@ async def _ours(server: ServerHandle, count: int) -> dict[str, float]:
         statuses = await asyncio.gather(*(chat.wait_connected() for chat in chats))
         if any(str(status) != "connected" for status in statuses):
             raise RuntimeError(f"not every consultation connected: {set(map(str, statuses))}")
-        cpu = time.process_time()
-        started = time.perf_counter()
+        meter = _Meter(server)
         replies = await asyncio.gather(*(chat.ask(PROMPT) for chat in chats))
-        wall = time.perf_counter() - started
-        cpu = time.process_time() - cpu
+        figures = meter.stop(count)
         texts = {reply.text for reply in replies}
         if len(texts) != 1:
             raise RuntimeError(f"{len(texts)} different reply texts for the same prompt")
@@ -100,7 +118,7 @@ async def _ours(server: ServerHandle, count: int) -> dict[str, float]:
         if len(ttfts) != count:
             raise RuntimeError("some replies carry no time to first token")
         await asyncio.gather(*(close_chat(chat) for chat in chats))
-        return {"turns_per_s": count / wall, "ttft_p95": percentile(ttfts, 95), "cpu": cpu / count}
+        return {**figures, "ttft_p95": percentile(ttfts, 95)}
     finally:
         await asyncio.gather(*(close_client(client) for client in clients))
         await api.aclose()
@@ -155,7 +173,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         ours = medians.get(side)
 
         def value(key: str, ours: dict[str, float] | None = ours) -> float | None:
-            return ours[key] if ours else None
+            return ours.get(key) if ours else None
 
         if side == SIDES[1]:
             rows.append(
@@ -203,6 +221,20 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
                 note=note,
             ),
         ]
+        if "server_cpu" in floor:
+            # the server's share: what the reads cost the backend bounds the turns/s ratio
+            rows.append(
+                row(
+                    NAME,
+                    f"{prefix}server CPU per turn",
+                    "s",
+                    value("server_cpu"),
+                    floor["server_cpu"],
+                    reference_name="floor",
+                    skipped=why,
+                    note=f"{note}; counted in the OS's CPU ticks (coarse with --quick)",
+                )
+            )
     parameters = {
         "consultations": count,
         "per_user": PER_USER,
