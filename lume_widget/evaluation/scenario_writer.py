@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -23,7 +23,9 @@ from lume_widget.core.models import Goal
 from lume_widget.defaults import PERSONAS
 from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.records import valid_text
-from lume_widget.evaluation.scenarios import ScenarioFile, parse_scenarios
+
+if TYPE_CHECKING:
+    from lume_widget.evaluation.scenarios import ScenarioFile
 
 __all__ = [
     "RATINGS",
@@ -204,6 +206,9 @@ def scenario_text(
 
 def check(text: str, *, base_dir: Path | None = None) -> ScenarioFile:
     """Load ``text`` as the loader would; a ConfigurationError says what is wrong."""
+    # The loader (pydantic models) is imported when a scenario is saved, not with the panel.
+    from lume_widget.evaluation.scenarios import parse_scenarios
+
     return parse_scenarios(text, name="<scenario to save>", base_dir=base_dir)
 
 
