@@ -173,18 +173,56 @@ def _import_rows(runs: dict[str, list[dict[str, Any]]], rounds: int) -> list[Row
         raise RuntimeError("the peer loaded no module of httpx's command-line client: check it")
     note = f"median of {rounds} fresh interpreters each"
     return [
-        row(NAME, "import lume_widget.client", "ms", ms["lume_widget.client"], ms["peer"],
-            reference_name="import httpx, websockets", target=Target("info"), note=note),
-        row(NAME, "import lume_widget.client vs its floor", "ms", ms["lume_widget.client"],
-            ms["floor"], reference_name="httpx without its CLI + websockets.asyncio.client",
-            target=Target("info"), note="the rest is the client's own modules"),
-        row(NAME, "import lume_widget", "ms", ms["lume_widget"], ms["peer"],
-            reference_name="import httpx, websockets", target=Target("info"), note=note),
-        row(NAME, "httpx CLI packages loaded by lume_widget", "packages", len(ours_cli),
-            len(peer_cli), reference_name=f"import httpx ({', '.join(peer_cli)})",
-            target=Target("ours_at_most", 0), note=", ".join(ours_cli) or "none"),
-        row(NAME, "from lume_widget import ChatWidget", "ms", ms["ChatWidget"], ms["anywidget"],
-            reference_name="import anywidget", target=Target("info"), note=note),
+        row(
+            NAME,
+            "import lume_widget.client",
+            "ms",
+            ms["lume_widget.client"],
+            ms["peer"],
+            reference_name="import httpx, websockets",
+            target=Target("info"),
+            note=note,
+        ),
+        row(
+            NAME,
+            "import lume_widget.client vs its floor",
+            "ms",
+            ms["lume_widget.client"],
+            ms["floor"],
+            reference_name="httpx without its CLI + websockets.asyncio.client",
+            target=Target("info"),
+            note="the rest is the client's own modules",
+        ),
+        row(
+            NAME,
+            "import lume_widget",
+            "ms",
+            ms["lume_widget"],
+            ms["peer"],
+            reference_name="import httpx, websockets",
+            target=Target("info"),
+            note=note,
+        ),
+        row(
+            NAME,
+            "httpx CLI packages loaded by lume_widget",
+            "packages",
+            len(ours_cli),
+            len(peer_cli),
+            reference_name=f"import httpx ({', '.join(peer_cli)})",
+            target=Target("ours_at_most", 0),
+            note=", ".join(ours_cli) or "none",
+        ),
+        row(
+            NAME,
+            "from lume_widget import ChatWidget",
+            "ms",
+            ms["ChatWidget"],
+            ms["anywidget"],
+            reference_name="import anywidget",
+            target=Target("info"),
+            note=note,
+        ),
     ]
 
 
@@ -203,17 +241,25 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     ours = [1000.0 * r["s"] for r in connected["ChatWidget()"]]
     floor = [1000.0 * r["s"] for r in connected["floor"]]
     rows.append(
-        row(NAME, "ChatWidget() to connected (embedded server)", "ms", statistics.median(ours),
-            statistics.median(floor), reference_name="server start + bare login, open, socket",
+        row(
+            NAME,
+            "ChatWidget() to connected (embedded server)",
+            "ms",
+            statistics.median(ours),
+            statistics.median(floor),
+            reference_name="server start + bare login, open, socket",
             target=Target("ratio_at_most", 1.25),
-            note=f"median of {connect_rounds}; ours {min(ours):.0f}-{max(ours):.0f} ms"),
+            note=f"median of {connect_rounds}; ours {min(ours):.0f}-{max(ours):.0f} ms",
+        ),
     )
     parameters = {
         "import_rounds": import_rounds,
         "connect_rounds": connect_rounds,
         "seconds": round(time.perf_counter() - started, 1),
         "import_ms": {k: [round(1000 * r["s"], 1) for r in v] for k, v in imports.items()},
-        "connected_ms": {"ChatWidget()": [round(v, 1) for v in ours],
-                         "floor": [round(v, 1) for v in floor]},
+        "connected_ms": {
+            "ChatWidget()": [round(v, 1) for v in ours],
+            "floor": [round(v, 1) for v in floor],
+        },
     }
     return rows, parameters

@@ -23,11 +23,7 @@ EVALUATION = {"pydantic", "lume_widget.evaluation.api", "lume_widget.evaluation.
 def loaded_after(statement: str) -> set[str]:
     """The names in sys.modules after ``statement``, run fresh (a package's submodule always
     comes with the package itself)."""
-    code = (
-        f"{statement}\n"
-        "import json, sys\n"
-        "print(json.dumps(sorted(sys.modules)))\n"
-    )
+    code = f"{statement}\nimport json, sys\nprint(json.dumps(sorted(sys.modules)))\n"
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
@@ -97,3 +93,10 @@ def test_imports_lean_httpx_imported_first_is_left_alone() -> None:
         "import lume_widget.client\n"
         "assert sys.modules['httpx._main'] is real and httpx.main is real.main"
     )
+
+
+def test_imports_lean_reference_server_loads_no_public_key_crypto() -> None:
+    # Its tokens are HS256 only (made with hmac): the embedded server starts without them.
+    loaded = loaded_after("import lume_widget.server.cli, lume_widget.server.runner")
+    assert "starlette" in loaded
+    assert not loaded & {"jwt", "cryptography", *CLI - {"click"}}
