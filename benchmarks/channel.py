@@ -72,11 +72,19 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     except Skip as exc:
         ours_skip = str(exc)
 
-    earlier = ctx.size(100, 20)
-    with_history: float | None = None
+    # One turn's bytes, fresh and after earlier messages (the same reply each time).
+    turn_chunks = ctx.size(2_000, 500)
+    earlier_counts = ctx.size([100, 1000], [100, 1000])
+    turn_bytes: dict[int, int] = {}
+    no_view: float | None = None
     if ours_skip is None:
-        with_history = await _bytes_per_char_after_history(server, chunks, earlier)
-        ctx.note(f"after {earlier} earlier messages: {with_history:.2f} B/char")
+        turn_bytes = await _turn_bytes_after(server, turn_chunks, earlier_counts)
+        for count, size in turn_bytes.items():
+            ctx.note(f"one turn after {count} earlier messages: {size:,} bytes")
+        blind = await widget_turn(
+            server, f"/long {turn_chunks}", view=False, persona="fitness_coach"
+        )
+        no_view = sum(m.size for m in blind.streaming_messages) / max(len(blind.text), 1)
 
     peer_name = "panel ChatFeed"
     rows = [
@@ -144,17 +152,37 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             "B/char",
             delta_bytes / ours.chars if ours else None,
             skipped=ours_skip,
-            note="the rest is trait updates: the finished reply lands in `messages` once",
+            note="the rest: trait updates, the finished turn's block (its reply's text left out: the view holds it)",
         )
     )
+    fresh = turn_bytes.get(0)
+    for count in earlier_counts:
+        after = turn_bytes.get(count)
+        rows.append(
+            row(
+                NAME,
+                f"one turn's bytes after {count:,} earlier messages ({turn_chunks:,} chunks)",
+                "B",
+                float(after) if after is not None else None,
+                float(fresh) if fresh is not None else None,
+                reference_name="the same turn, fresh",
+                target=Target(
+                    "ours_at_most",
+                    1.1 * fresh if fresh else 0.0,
+                    text="within 10% of the fresh turn",
+                ),
+                skipped=ours_skip,
+                note="a finished turn opens one block of its own messages; the history is not re-sent",
+            )
+        )
     rows.append(
         row(
             NAME,
-            f"bytes per reply character after {earlier} earlier messages",
+            "bytes per reply character with no view listening (nbclient, scripts)",
             "B/char",
-            with_history,
+            no_view,
             skipped=ours_skip,
-            note="the `messages` trait is sent whole, so each turn re-sends the history",
+            note="nobody holds the text from the deltas, so the finished reply's block carries it",
         )
     )
     if peer_skip:
@@ -167,20 +195,31 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     return rows, parameters
 
 
-async def _bytes_per_char_after_history(server: ServerHandle, chunks: int, earlier: int) -> float:
-    """The same reply streamed into a widget whose consultation already holds ``earlier`` messages."""
+async def _turn_bytes_after(
+    server: ServerHandle, chunks: int, earlier_counts: list[int]
+) -> dict[int, int]:
+    """All comm bytes of one ``/long chunks`` turn in a fresh consultation (key 0) and in
+    consultations that already hold each of ``earlier_counts`` messages."""
     persona = "wellness_specialist"
+    sizes: dict[int, int] = {}
     client = await open_client(server)
     try:
-        chat = await open_chat(client, persona=persona)
-        for _ in range(earlier // 2):
-            await client_turn(chat, "/long 10")
+        chat = await open_chat(client, persona=persona, resume=False)
+        held = len(chat.transcript)
         await close_chat(chat)  # the widget resumes this consultation, alone on it
-        seen = await widget_turn(server, f"/long {chunks}", client=client, persona=persona)
+        for count in [0, *earlier_counts]:
+            if count:
+                chat = await open_chat(client, persona=persona, resume=True)
+                while held < count:
+                    await client_turn(chat, "/long 3")
+                    held += 2
+                await close_chat(chat)
+            seen = await widget_turn(server, f"/long {chunks}", client=client, persona=persona)
+            held += 2
+            sizes[count] = sum(m.size for m in seen.streaming_messages)
     finally:
         await close_client(client)
-    streaming = seen.streaming_messages
-    return sum(m.size for m in streaming) / max(len(seen.text), 1)
+    return sizes
 
 
 def _busiest_second(times: list[float]) -> int:

@@ -48,7 +48,7 @@ class WidgetTurn:
 
     @property
     def ingest_s(self) -> float:
-        """From asking for the turn to the finished message landing in the ``messages`` trait."""
+        """From asking for the turn to the finished turn's block landing in ``newest``."""
         return self.finished_at - self.sent_at
 
     @property
@@ -58,9 +58,18 @@ class WidgetTurn:
 
 
 async def widget_turn(
-    server: ServerHandle, text: str, *, client: LumeClient | None = None, **widget_options: Any
+    server: ServerHandle,
+    text: str,
+    *,
+    client: LumeClient | None = None,
+    view: bool = True,
+    **widget_options: Any,
 ) -> WidgetTurn:
-    """Send ``text`` through a ChatWidget on ``server`` and record everything it sends."""
+    """Send ``text`` through a ChatWidget on ``server`` and record everything it sends.
+
+    ``view``: a view listens, as in a notebook showing the panel (it sends the
+    ``sync_request`` every view sends when it starts); without one (nbclient, a script)
+    finished replies carry their text, since nobody holds it from the deltas."""
     require_module("lume_widget.widget", "the ChatWidget")
     from lume_widget.errors import ConfigurationError
     from lume_widget.widget import ChatWidget
@@ -77,6 +86,8 @@ async def widget_turn(
             raise Skip(f"the widget cannot start: {exc}") from exc
         try:
             await widget.ready()
+            if view:
+                widget._handle_custom_msg({"type": "sync_request"}, [])
             log = widget.record_comm()
             sent_at = time.monotonic()
             cpu_at_start = time.process_time()
@@ -95,7 +106,7 @@ async def widget_turn(
             await close_client(client)
     messages = [SentMessage(r.at, r.size, r.method, r.kind) for r in records]
     deltas = [m for m in messages if m.method == "custom" and m.kind == "delta"]
-    landed = [m for m in messages if m.method == "update" and "messages" in m.kind.split(",")]
+    landed = [m for m in messages if m.method == "update" and "newest" in m.kind.split(",")]
     if not deltas or not landed:
         raise RuntimeError(
             f"the widget sent {len(deltas)} deltas and {len(landed)} messages updates; "

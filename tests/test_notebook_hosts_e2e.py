@@ -28,8 +28,8 @@ if not Path("/usr/bin/chromium").exists():  # pragma: no cover - depends on the 
 
 from browser.panel_page import low_contrast  # noqa: E402
 from e2e.chat import open_chat, send, send_and_wait, wait_for_streaming  # noqa: E402
-from e2e.fixtures import browser  # noqa: E402
-from e2e.lab import Lab, lume_env, start_lab  # noqa: E402
+from e2e.fixtures import browser, host  # noqa: E402
+from e2e.lab import Lab  # noqa: E402
 from e2e.page import SCREENSHOTS  # noqa: E402
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
@@ -38,26 +38,12 @@ chat = ChatWidget(persona="wellness_specialist")
 chat"""
 UI_TIMEOUT_MS = scaled(30) * 1000
 OFFLINE_WITHIN_MS = scaled(5) * 1000
-HOSTS = ["lab", "notebook"]
-__all__ = ["browser"]  # fixture
+__all__ = ["browser", "host"]  # fixtures
 
 
 @pytest.fixture(scope="module")
 def server() -> Iterator[ReferenceServer]:
     running = ReferenceServer(ServerConfig(chunk_delay_ms=25)).start()
-    yield running
-    running.stop()
-
-
-@pytest.fixture(scope="module", params=HOSTS)
-def host(
-    request: pytest.FixtureRequest,
-    server: ReferenceServer,
-    tmp_path_factory: pytest.TempPathFactory,
-) -> Iterator[Lab]:
-    env = lume_env(server)
-    app = str(request.param)
-    running = start_lab(tmp_path_factory.mktemp(app), env, app=app)
     yield running
     running.stop()
 

@@ -44,13 +44,22 @@ def backend() -> Iterator[DemoBackend]:
 
 
 def chat_states(notebook: dict[str, Any]) -> list[dict[str, Any]]:
-    """The stored states of every ChatWidget model in a saved notebook."""
+    """The stored states of every ChatWidget model in a saved notebook, each with the
+    ``messages`` its chain of blocks holds (walked from ``newest``, as the front end does)."""
     stored = notebook["metadata"]["widgets"][WIDGET_STATE]["state"]
-    return [
-        entry["state"]
-        for entry in stored.values()
-        if "messages" in entry["state"] and "consultation_id" in entry["state"]
-    ]
+    states = []
+    for entry in stored.values():
+        state = entry["state"]
+        if "newest" not in state or "consultation_id" not in state:
+            continue
+        messages: list[dict[str, Any]] = []
+        ref = state["newest"]
+        while ref:
+            block = stored[ref.removeprefix("IPY_MODEL_")]["state"]
+            messages[:0] = block["messages"]
+            ref = block.get("previous")
+        states.append({**state, "messages": messages})
+    return states
 
 
 @pytest.mark.parametrize("name", NOTEBOOKS)
@@ -75,11 +84,14 @@ def test_notebook_runs_and_saved_file_has_no_secrets(
         assert state["pending"] is None, "no reply is left half streamed"
         for key in ("api_key", "token", "password", "admin_token", "url"):
             assert key not in state
-    assert any(
-        m["role"] == "assistant" and m["status"] == "complete"
+    replies = [
+        m
         for state in states
         for m in state["messages"]
-    ), "the saved transcript holds the replies"
+        if m["role"] == "assistant" and m["status"] == "complete"
+    ]
+    assert replies, "the saved transcript holds the replies"
+    assert all(m["content"] for m in replies), "with their text (no view held it)"
 
 
 def test_notebooks_are_saved_with_outputs_cleared() -> None:

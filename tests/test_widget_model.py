@@ -310,8 +310,13 @@ async def test_widget_ask_streams_deltas_and_lands_messages_once(
     assert deltas, "the reply must stream as deltas"
     assert "".join(d.data["content"]["text"] for d in deltas) == "Sleep is good."
     assert [d.data["content"]["seq"] for d in deltas] == list(range(1, len(deltas) + 1))
-    message_updates = [r for r in log.records if r.method == "update" and "messages" in r.kind]
-    assert len(message_updates) == 1, "finished messages land in the trait once per turn"
+    newest_updates = [r for r in log.records if r.method == "update" and "newest" in r.kind]
+    assert len(newest_updates) == 1, "a finished turn moves the newest block once"
+    opened = [r for r in log.records if r.method == "open"]
+    assert len(opened) == 1, "a finished turn opens one block"
+    assert [m["role"] for m in opened[0].data["state"]["messages"]] == ["user", "assistant"]
+    assert widget.newest is not None
+    assert widget.newest.messages == widget.messages[-2:]
     assert [m["role"] for m in widget.messages[-2:]] == ["user", "assistant"]
     assert widget.messages[-1]["metrics"]["tier"] == "live"
     assert widget.messages[-1]["status"] == "complete"

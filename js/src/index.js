@@ -8,6 +8,7 @@
  */
 
 import './styles.css';
+import { BlockChain } from './blocks.js';
 import { download, exportName, toMarkdown } from './export.js';
 import { mountGoalForm } from './goals.js';
 import { warmUp } from './markdown.js';
@@ -16,12 +17,13 @@ import { createPanel } from './panel.js';
 import { withRating } from './rating.js';
 import { fromTraits, reduce, visibleItems } from './transcript.js';
 
-/** Traits the panel draws; a change to any of them schedules a frame. */
+/** Traits the panel draws; a change to any of them schedules a frame (the finished messages
+ * come from the chain of blocks `newest` references: blocks.js). */
 export const TRAITS = [
-  'messages', 'pending', 'status', 'status_reason', 'tier', 'tier_reason', 'pinned_tier',
+  'newest', 'pending', 'status', 'status_reason', 'tier', 'tier_reason', 'pinned_tier',
   'persona', 'personas', 'goal_id', 'goals', 'consultation_id', 'input_enabled',
   'input_disabled_reason', 'error', 'unsent_text', 'server_kind', 'faults', 'error_action',
-  'consultations', 'ratings',
+  'consultations', 'ratings', 'older',
 ];
 
 /** Class ipywidgets puts on a view whose model has no live comm (kernel restarted or gone). */
@@ -63,7 +65,7 @@ export class ChatView {
     this.lastSyncAt = 0;
     this.el = el;
     this.linkLost = '';
-    this.state = fromTraits(model.get('messages') || [], model.get('pending') || null);
+    this.state = fromTraits([], model.get('pending') || null);
     this.panel = createPanel(el, {
       send: (text) => this.send({ type: 'send', text }),
       stop: () => this.send({ type: 'stop' }),
@@ -91,7 +93,6 @@ export class ChatView {
     }, options);
     this.goalForm = mountGoalForm(model, this.panel);
     this.onCustom = (message) => this.receive(message);
-    this.onMessages = () => this.dispatch({ type: 'messages', messages: model.get('messages') || [] });
     this.onPending = () => this.dispatch({ type: 'pending', pending: model.get('pending') || null });
     this.onTrait = () => this.schedule();
     // ipywidgets marks a model whose comm is gone (kernel restarting, or a page restored
@@ -105,9 +106,13 @@ export class ChatView {
       : null;
     this.classWatch?.observe(el, { attributes: true, attributeFilter: ['class'] });
     model.on('msg:custom', this.onCustom);
-    model.on('change:messages', this.onMessages);
     model.on('change:pending', this.onPending);
     for (const name of TRAITS.slice(2)) model.on(`change:${name}`, this.onTrait);
+    this.chain = new BlockChain(model, (messages) => {
+      this.dispatch({ type: 'messages', messages, initial: !this.loaded });
+      this.loaded = true;
+    },
+      () => this.state.draft, (content) => this.send(content));
     if (el.classList.contains(DISCONNECTED_CLASS)) this.lose(NO_KERNEL);
     // Custom messages sent before this view listened are lost: ask for the draft so far.
     else this.requestSync();
@@ -171,6 +176,7 @@ export class ChatView {
   traits() {
     const traits = {};
     for (const name of TRAITS) traits[name] = this.model.get(name);
+    traits.messages = this.state.messages;
     return withLinkLost(traits, this.linkLost);
   }
 
@@ -190,7 +196,7 @@ export class ChatView {
     this.model.off('comm_live_update', this.onCommLost);
     this.model.off('comm:close', this.onCommClosed);
     this.model.off('msg:custom', this.onCustom);
-    this.model.off('change:messages', this.onMessages);
+    this.chain.destroy();
     this.model.off('change:pending', this.onPending);
     for (const name of TRAITS.slice(2)) this.model.off(`change:${name}`, this.onTrait);
     this.goalForm.destroy();

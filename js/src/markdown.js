@@ -12,17 +12,16 @@
  * last blank line outside a code fence, parses each finished stretch once and keeps its
  * HTML, and re-renders only the tail after the cut.
  *
- * Code is coloured for Python (a compact grammar of our own, python.js) and JSON; other fences
+ * Code is coloured for Python and JSON (compact grammars of our own, python.js); other fences
  * are shown as plain code: each of highlight.js's grammars costs the bundle 3-7 KB of its
  * 150 KB budget.
  */
 
 import DOMPurify from 'dompurify/purify.min.js';
 import hljs from 'highlight.js/lib/core';
-import json from 'highlight.js/lib/languages/json';
 import { Marked } from 'marked';
 
-import python from './python.js';
+import python, { json } from './python.js';
 
 hljs.registerLanguage('json', json);
 hljs.registerLanguage('python', python);

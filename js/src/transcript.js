@@ -164,14 +164,20 @@ function applySnapshot(state, { turn_id: turnId, seq, text }) {
 
 /**
  * The reducer. Actions:
- * `{type: "messages", messages}`, `{type: "pending", pending}`,
+ * `{type: "messages", messages, initial?}` (`initial`: the view's first list, older than
+ * the turn in flight), `{type: "pending", pending}`,
  * `{type: "delta", turn_id, seq, text}`, `{type: "snapshot", turn_id, seq, text}`,
  * `{type: "sync_requested"}`, `{type: "clear_view"}`, `{type: "show_all"}`, `{type: "link_lost"}`.
  */
 export function reduce(state, action) {
   switch (action.type) {
-    case 'messages':
-      return applyMessages(state, Array.isArray(action.messages) ? action.messages : []);
+    case 'messages': {
+      const messages = Array.isArray(action.messages) ? action.messages : [];
+      const next = applyMessages(state, messages);
+      // The first list a view gets (its blocks resolved) was there before the turn in flight.
+      if (action.initial && state.pending) next.baseId = baseFor(messages, state.pending);
+      return next;
+    }
     case 'pending':
       return applyPending(state, action.pending || null);
     case 'delta':

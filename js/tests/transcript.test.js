@@ -243,4 +243,17 @@ describe('purity', () => {
     const state = initialState();
     expect(reduce(state, { type: 'nope' })).toBe(state);
   });
+
+  it('test_transcript_first_list_of_a_view_is_older_than_the_turn_in_flight', () => {
+    // A view reloaded mid-stream: pending first, its blocks resolve after the first deltas.
+    let state = fromTraits([], pending('t1', 'more'));
+    state = run(state, delta(1, 'streaming '));
+    const history = [user('u0', 'hi'), assistant('a0', 'hello')];
+    state = reduce(state, { type: 'messages', messages: history, initial: true });
+    expect(kinds(state)).toEqual(['message', 'message', 'pending_user', 'draft']);
+    expect(draftText(state)).toBe('streaming ');
+    // Without `initial` the same list would be taken as the turn's own messages.
+    const taken = reduce(run(fromTraits([], pending('t1', 'more')), delta(1, 'x')), { type: 'messages', messages: history });
+    expect(kinds(taken)).toEqual(['message', 'message']);
+  });
 });

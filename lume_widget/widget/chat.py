@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import anywidget
 import traitlets
+from ipywidgets import widget_serialization
 
 from lume_widget.core.events import ConnectionStatus, Event, Reply, Tier, unknown_tier
 from lume_widget.core.wire import validate_persona
@@ -35,6 +36,7 @@ from lume_widget.errors import ConfigurationError, LumeError
 from lume_widget.evaluation.scenario_writer import scenario_name, scenario_text, write_scenario
 from lume_widget.presentation import user_facing
 from lume_widget.widget.actions import PanelActions
+from lume_widget.widget.blocks import BlockChain, MessageBlock
 from lume_widget.widget.bundle import BUNDLE_CSS, BUNDLE_JS, FALLBACK_ESM, MISSING_BUNDLE, bundle
 from lume_widget.widget.coalescer import DEFAULT_FLUSH_MS, DeltaCoalescer
 from lume_widget.widget.connection import Credentials, PanelConnection
@@ -74,10 +76,18 @@ class ChatWidget(anywidget.AnyWidget):
     _esm = bundle(BUNDLE_JS, FALLBACK_ESM)
     _css = bundle(BUNDLE_CSS, "")
 
+    messages = traitlets.List(traitlets.Dict())
+    """Finished messages the panel holds, oldest first: ``{id, role, content, created_at,
+    status, metrics}``; ``status`` is complete, stopped, error or unsent. Not synced as a
+    whole: the front end gets them as a chain of small blocks (``newest``), one per turn."""
+
     # The synced traits: lasting state, saved with the notebook (docs/widget-protocol.md).
-    messages = traitlets.List(traitlets.Dict()).tag(sync=True)
-    """Finished messages, oldest first: ``{id, role, content, created_at, status, metrics}``;
-    ``status`` is complete, stopped, error or unsent."""
+    newest = traitlets.Instance(MessageBlock, allow_none=True, default_value=None).tag(
+        sync=True, **widget_serialization
+    )
+    """The newest block of finished messages; each block references the one before it."""
+    older = traitlets.Int(0).tag(sync=True)
+    """How many messages of the consultation come before those held (loaded on scroll-up)."""
     pending = traitlets.Dict(allow_none=True, default_value=None).tag(sync=True)
     """The turn in flight, ``{turn_id, user_text, started_at, stored?}``; None when idle."""
     status = traitlets.Unicode(ConnectionStatus.CONNECTING.value).tag(sync=True)
@@ -150,6 +160,14 @@ class ChatWidget(anywidget.AnyWidget):
                 f"flush_ms must be zero or positive ({DEFAULT_FLUSH_MS:g} is a good default)."
             )
         self._ready_to_switch = False
+        self._comm_logs: list[CommLog] = []
+        self._views_listen = False
+        self._streamed: dict[str, tuple[str, int]] = {}
+        self._chain = BlockChain(
+            lambda block: self.set_trait("newest", block),
+            sending=lambda: latest_request_parent(self.comm),
+            record=self._record_comm,
+        )
         self._actions = PanelActions(self)
         self._goals = GoalActions(self)
         self._turns = PanelTurns(self)
@@ -176,7 +194,6 @@ class ChatWidget(anywidget.AnyWidget):
         self._owner = id(self)
         self._consultation: Consultation | None = None
         self._closed_consultation = False
-        self._comm_logs: list[CommLog] = []
         self._ready_to_switch = True
         self.on_msg(self._on_front_end_message)
         self._connect_task = self._runner.submit(self._link.initial_connect())
@@ -313,10 +330,26 @@ class ChatWidget(anywidget.AnyWidget):
         return log
 
     def _send(self, msg: dict[str, Any], buffers: Any = None) -> None:
-        for log in getattr(self, "_comm_logs", ()):
-            log.record(msg, buffers)
+        self._record_comm(msg, buffers)
         with latest_request_parent(self.comm):
             super()._send(msg, buffers)
+
+    def _record_comm(self, msg: dict[str, Any], buffers: Any = None) -> None:
+        for log in getattr(self, "_comm_logs", ()):
+            log.record(msg, buffers)
+
+    @traitlets.observe("messages")
+    def _on_messages(self, change: dict[str, Any]) -> None:
+        chain = getattr(self, "_chain", None)
+        streamed, self._streamed = getattr(self, "_streamed", {}), {}
+        if chain is not None and self.comm is not None:
+            chain.sync(change["new"], streamed)
+
+    def _streamed_text(self, message_id: str, turn_id: str, seq: int) -> None:
+        """The next ``messages`` change adds ``message_id``, whose text is the deltas of
+        ``turn_id`` up to ``seq``: when views listen they hold it, so it is not sent again."""
+        if self._views_listen:
+            self._streamed[message_id] = (turn_id, seq)
 
     # -- actions: one-line calls into the controller (lume_widget/widget/actions.py) ----
 
@@ -422,6 +455,7 @@ class ChatWidget(anywidget.AnyWidget):
     async def aclose(self) -> None:
         """Close the consultation and (if the widget made it) the client, then the panel."""
         await self._runner.await_here(self._actions.shutdown())
+        self._chain.close()
         super().close()
 
     def close(self) -> None:
@@ -429,6 +463,9 @@ class ChatWidget(anywidget.AnyWidget):
         actions = getattr(self, "_actions", None)
         if actions is not None and getattr(self, "_runner", None) is not None:
             actions.release()
+        chain = getattr(self, "_chain", None)
+        if chain is not None:
+            chain.close()
         super().close()
 
     # -- connecting: one-line calls into lume_widget/widget/connection.py ----------------
@@ -499,7 +536,11 @@ class ChatWidget(anywidget.AnyWidget):
             return
         kind = content.get("type")
         if kind == "sync_request":
+            self._views_listen = True
             self._runner.call_soon(lambda: self._send_custom(self._coalescer.snapshot()))
+            return
+        if kind == "resend":
+            self._runner.call_soon(self._chain.resend, str(content.get("id", "")))
             return
         if kind == "save_scenario":
             self._spawn(self._offer_scenario())

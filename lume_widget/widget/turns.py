@@ -139,7 +139,9 @@ class PanelTurns:
                 "reconnects": 0,
             }
 
-        def end(partial: str, status: str, *, sent: bool = True) -> None:
+        def end(partial: str, status: str, *, sent: bool = True, streamed: str = "") -> None:
+            if partial and partial == streamed:  # the views hold it from the deltas
+                w._streamed_text(f"local-{turn_id}-assistant", turn_id, coalescer.seq)
             self._end(text, turn_id, stored, partial, status, local_metrics(), sent, sent_at)
 
         try:
@@ -153,8 +155,8 @@ class PanelTurns:
                         coalescer.add(event.text)
                     elif isinstance(event, UserMessageStored):
                         stored = event
-                        if w.pending is not None:
-                            w.pending = {**w.pending, "stored": True}
+                        # Next tick: a reply finishing with it then lands in one update.
+                        asyncio.get_running_loop().call_soon(self._mark_stored, turn_id)
                     elif isinstance(event, ReplyCompleted):
                         reply = event.reply
                     elif isinstance(event, TurnFailed):
@@ -167,27 +169,31 @@ class PanelTurns:
                 )
         except asyncio.CancelledError:
             partial = coalescer.finish()
-            end(partial, "stopped")
+            end(partial, "stopped", streamed=partial)
             logger.info("turn %s stopped after %d characters", turn_id, len(partial))
             raise
         except LumeError as exc:
-            partial = coalescer.finish() or (exc.partial_text or "")
+            streamed = coalescer.finish()
+            partial = streamed or (exc.partial_text or "")
             if isinstance(exc, TurnCancelledError):
-                end(partial, "stopped")
+                end(partial, "stopped", streamed=streamed)
                 raise
             if isinstance(exc, ConsultationNotActiveError):
                 w._closed_consultation = True
             sent = stored is not None or bool(partial)
-            end(partial, "error", sent=sent)
+            end(partial, "error", sent=sent, streamed=streamed)
             with w.hold_sync():
                 if not sent:
                     w.unsent_text = exc.unsent_text or text
                 w._show_failure(exc)
             raise
-        coalescer.finish()
+        streamed = coalescer.finish()
+        seq = coalescer.seq
         done = assistant_message(
             turn_id=turn_id, text=reply.text, status="complete", metrics={}, reply=reply
         )
+        if streamed == reply.text:
+            w._streamed_text(done["id"], turn_id, seq)
         with w.hold_sync():
             w.messages = [
                 *w.messages,
@@ -197,6 +203,12 @@ class PanelTurns:
             w.set_trait("pending", None)
             w._update_input()
         return reply
+
+    def _mark_stored(self, turn_id: str) -> None:
+        """The backend has the question: the panel says "Sent" (unless the turn is over)."""
+        w = self.widget
+        if w.pending is not None and w.pending.get("turn_id") == turn_id:
+            w.pending = {**w.pending, "stored": True}
 
     def _end(
         self,

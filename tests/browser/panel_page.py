@@ -42,6 +42,7 @@ GOALS = [
 ]
 BASE_TRAITS: dict[str, Any] = {
     "messages": [],
+    "older": 0,
     "pending": None,
     "status": "connected",
     "status_reason": "Live socket open",
@@ -180,6 +181,9 @@ class Panel:
         return result
 
     def trait(self, name: str) -> Any:
+        """A trait of the model; ``messages``: the messages its chain of blocks holds."""
+        if name == "messages":
+            return self.page.evaluate("() => window.lume.model.chainMessages()")
         return self.page.evaluate("n => window.lume.model.traits[n]", name)
 
     def frames(self, n: int = 2) -> None:

@@ -123,6 +123,15 @@ class Lab:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps({"theme": theme}), encoding="utf-8")
 
+    def save_widget_state(self) -> None:
+        """Save widget state with notebooks from pages opened from now on (the
+        jupyterlab-manager setting, off by default in JupyterLab and Notebook 7)."""
+        plugin = self.settings_dir / "@jupyter-widgets" / "jupyterlab-manager"
+        plugin.mkdir(parents=True, exist_ok=True)
+        (plugin / "plugin.jupyterlab-settings").write_text(
+            json.dumps({"saveState": True}), encoding="utf-8"
+        )
+
     def kernel_state(self, name: str) -> str | None:
         """The execution state of the kernel of the notebook ``name`` (None: no session yet)."""
         for session in self.api("GET", "api/sessions"):
