@@ -228,8 +228,8 @@ def _import_rows(runs: dict[str, list[dict[str, Any]]], rounds: int) -> list[Row
 
 async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     require_module("lume_widget.widget", "the chat widget")
-    import_rounds = ctx.size(20, 4)
-    connect_rounds = ctx.size(10, 3)
+    import_rounds = ctx.size(20, 3)
+    connect_rounds = ctx.size(10, 2)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="lume-bench-start-") as data_dir:
         env = _child_env(data_dir)

@@ -45,7 +45,7 @@ def test_imports_lean_panel_leaves_out_the_server_stack_and_the_runner() -> None
     loaded = loaded_after("from lume_widget import ChatWidget")
     assert "anywidget" in loaded
     # (pygments comes with IPython, which the widget stack needs)
-    assert not loaded & ((CLI - {"pygments"}) | SERVER | EVALUATION)
+    assert not loaded & ((CLI - {"pygments"}) | SERVER | EVALUATION | {"yaml"})
 
 
 def test_imports_lean_evaluation_package_loads_its_parts_on_first_use() -> None:

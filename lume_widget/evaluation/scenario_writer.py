@@ -17,8 +17,6 @@ from datetime import date, datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
 from lume_widget.core.models import Goal
 from lume_widget.defaults import PERSONAS
 from lume_widget.errors import ConfigurationError
@@ -96,6 +94,8 @@ def goal_fields(goal: Goal) -> dict[str, Any]:
 
 def _scalar(value: Any) -> str:
     """One YAML value on one line, quoted when it is text (any character round-trips)."""
+    import yaml  # (here and below: the panel imports this module, and writes YAML rarely)
+
     if isinstance(value, str):
         dumped = yaml.safe_dump(
             valid_text(value), default_style='"', allow_unicode=True, width=float("inf")
@@ -110,6 +110,8 @@ def _scalar(value: Any) -> str:
 
 def _block(value: Mapping[str, Any], indent: int) -> list[str]:
     """A mapping in block style, each line indented by ``indent`` spaces."""
+    import yaml
+
     dumped = yaml.safe_dump(
         dict(value),
         default_flow_style=False,
