@@ -4,8 +4,9 @@ httpx's package runs ``from ._main import main`` on import, to offer ``httpx.mai
 ``httpx`` command), and ``httpx._main`` imports click, pygments and rich: about 80 modules
 and a third of the client's import time, none of which the client uses. Before httpx is
 first imported, :func:`defer_httpx_cli` (called by ``lume_widget/__init__.py``, the one
-place that does this) puts a stand-in for ``httpx._main`` in ``sys.modules``. It costs a
-user of httpx's command-line client nothing:
+place that does this) puts a finder on ``sys.meta_path`` that answers httpx's first import
+of ``httpx._main`` with a stand-in, then steps aside (nothing is in ``sys.modules`` before
+httpx imports it). It costs a user of httpx's command-line client nothing:
 
 - the ``httpx`` command runs in its own process, which never sees the stand-in;
 - ``httpx.main(...)`` in this process imports the real module and runs the real command,
@@ -21,6 +22,7 @@ import importlib
 import importlib.machinery
 import sys
 import types
+from collections.abc import Sequence
 from typing import Any
 
 __all__ = ["defer_httpx_cli"]
@@ -57,11 +59,32 @@ class _DeferredCli(types.ModuleType):
         return getattr(_real_cli(), name)
 
 
+class _CliFinder:
+    """Answers the first import of ``httpx._main`` with the stand-in, then leaves ``sys.meta_path``."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: types.ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
+        if name != CLI_MODULE:
+            return None
+        _remove_finder()
+        return importlib.machinery.ModuleSpec(name, self)  # type: ignore[arg-type]
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> types.ModuleType:
+        stand_in = _DeferredCli(CLI_MODULE, "httpx's command-line client, imported on first use")
+        stand_in.main = _DeferredMain()  # type: ignore[attr-defined]
+        return stand_in
+
+    def exec_module(self, module: types.ModuleType) -> None:
+        return None
+
+
+def _remove_finder() -> None:
+    sys.meta_path[:] = [f for f in sys.meta_path if not isinstance(f, _CliFinder)]
+
+
 def defer_httpx_cli() -> None:
-    """Install the stand-in for ``httpx._main`` unless httpx is already imported."""
-    if "httpx" in sys.modules or CLI_MODULE in sys.modules:
+    """Put the finder of the stand-in for ``httpx._main`` in place unless httpx is imported."""
+    if "httpx" in sys.modules or any(isinstance(f, _CliFinder) for f in sys.meta_path):
         return
-    stand_in = _DeferredCli(CLI_MODULE, "httpx's command-line client, imported on first use")
-    stand_in.__spec__ = importlib.machinery.ModuleSpec(CLI_MODULE, None)
-    stand_in.main = _DeferredMain()  # type: ignore[attr-defined]
-    sys.modules[CLI_MODULE] = stand_in
+    sys.meta_path.insert(0, _CliFinder())
