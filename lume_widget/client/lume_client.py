@@ -419,6 +419,7 @@ class LumeClient:
         """Open a consultation: an existing one by id, else (``resume``) the newest active one of
         this persona and goal, else a new one. ``tier`` pins live, rest or legacy."""
         pinned = Tier.parse(tier)
+        known: list[Any] | None = None  # the whole history, when the create answer gave it
         if consultation_id is not None:
             info = await self.get_consultation(consultation_id)
             greeting: list[Any] = []
@@ -437,8 +438,12 @@ class LumeClient:
             if existing is not None:
                 info, greeting = existing, []
             else:
-                info, greeting = await self._create(persona, goal, initial_message, quick_action)
-        history = await self._history(info.id, pinned)
+                info, greeting, fresh = await self._create(
+                    persona, goal, initial_message, quick_action
+                )
+                if fresh and initial_message is None and info.message_count == len(greeting):
+                    known = greeting  # a new consultation holds its greeting, if any: no read
+        history = known if known is not None else await self._history(info.id, pinned)
         if not history and greeting:
             history = greeting
         chat = Consultation(self, info, history, tier=pinned)
@@ -452,7 +457,8 @@ class LumeClient:
         goal: str | None,
         initial_message: str | None,
         quick_action: str | None,
-    ) -> tuple[ConsultationInfo, list[Any]]:
+    ) -> tuple[ConsultationInfo, list[Any], bool]:
+        """Create a consultation: its info, its greeting, and whether it is new (not adopted)."""
         body: dict[str, Any] = {"persona": persona}
         if goal is not None:
             body["context_type"] = "goal"
@@ -473,11 +479,11 @@ class LumeClient:
                     "say which; list them with list_consultations() and open it by id."
                 )
             logger.info("create answered 409; adopting the existing consultation")
-            return await self.get_consultation(existing), []
+            return await self.get_consultation(existing), [], False
         info, greeting = consultation_from_create(outcome.data)
         if info is None:
             raise LumeError("The backend's answer to creating a consultation had no id.")
-        return info, greeting
+        return info, greeting, True
 
     async def _history(self, consultation_id: str, tier: Tier | None) -> list[Any]:
         if tier is Tier.LEGACY:

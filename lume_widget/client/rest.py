@@ -24,7 +24,7 @@ from lume_widget.core.errors_map import error_for_status
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import ErrorInfo, error_info, redact_url, unwrap
 from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
-from lume_widget.text import repair_json
+from lume_widget.text import may_hold_surrogate, repair_json
 
 __all__ = ["Outcome", "RestApi"]
 
@@ -116,12 +116,15 @@ class RestApi:
             status = exc.status if isinstance(exc, AuthenticationError) else None
             return Outcome(status, error=ErrorInfo(exc.message), failure=exc)
         payload: Any = None
-        if response.content:
+        content = response.content
+        if content:
             try:
                 payload = response.json()
             except ValueError:
-                payload = response.text
-            payload = repair_json(payload)  # valid Unicode from here on, whatever was sent
+                payload = repair_json(response.text)
+            else:
+                if may_hold_surrogate(content):  # JSON escapes a lone half as \udXXX
+                    payload = repair_json(payload)  # valid Unicode from here on
         logger.debug("%s %s -> %d", method, path, response.status_code)
         if response.status_code >= 400:
             info = error_info(payload, response.reason_phrase or f"HTTP {response.status_code}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -44,7 +45,7 @@ from lume_widget.core.turn import (
     error_from_frame,
     reply_not_stored,
 )
-from lume_widget.core.wire import parse_frames
+from lume_widget.core.wire import parse_frames, parse_timestamp
 from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -72,6 +73,7 @@ class TurnDelivery:
 
     def __init__(self, session: Session) -> None:
         self._session = session
+        self._own_id = session.consultation_id.lower()
         self._request_ids = itertools.count(1)
         self._pending_requests: set[int] = set()
         self._background_reads: dict[int, int] = {}
@@ -139,13 +141,22 @@ class TurnDelivery:
             return
         self._count_rest_failure(turn, reason, now, check_first=True)
 
-    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
-        """A history read answered; ``request_id`` 0 is a read the user asked for."""
+    def history_received(
+        self, request_id: int, messages: Sequence[Message], now: float, *, start: int = 0
+    ) -> None:
+        """A history read answered; ``request_id`` 0 is a read the user asked for. ``start``
+        is where ``messages`` begin in the whole history (a page read from a turn's baseline)."""
         self._background_reads.pop(request_id, None)
         turn = self._take_request(request_id) if request_id else None
         stale = request_id != 0 and turn is None
-        if self._session.transcript.replace(messages):
-            self._tell(HistoryLoaded(self._session.transcript.messages))
+        transcript = self._session.transcript
+        if start > len(transcript):
+            # the transcript got shorter since the page was asked for: it cannot be joined
+            if turn is not None:  # (a read the user asked for is whole: start 0)
+                self._again(turn, turn.phase or P.RECOVERING, 0.0)
+            return
+        if transcript.replace_from(start, messages):
+            self._tell(HistoryLoaded(transcript.messages))
         if stale or turn is None:
             return
         if turn.phase is not P.CHECKING:
@@ -249,20 +260,24 @@ class TurnDelivery:
         self._session.tiers.dispatch(turn, now)
 
     def check(self, turn: Turn, delay: float) -> None:
-        request_id = self._new_request(turn)
-        self._act(FetchHistory(request_id, self._history_tier(), delay, "check"))
+        self._read(turn, delay, "check")
 
     def poll(self, turn: Turn, delay: float) -> None:
+        self._read(turn, delay, "poll")
+
+    def _read(self, turn: Turn, delay: float, purpose: str) -> None:
+        """Read the history for ``turn`` from its baseline on: what came before it is held
+        already, so a turn costs a page, not the whole consultation."""
         request_id = self._new_request(turn)
-        self._act(FetchHistory(request_id, self._history_tier(), delay, "poll"))
+        offset = min(turn.baseline, len(self._session.transcript))
+        self._act(FetchHistory(request_id, self._history_tier(), delay, purpose, offset))
 
     def _reconcile(self, turn: Turn, delay: float, now: float | None = None) -> None:
         if turn.phase is not P.RECONCILING:
             self._session._move(turn, P.RECONCILING)
         if turn.reconcile_since is None and now is not None:
             turn.reconcile_since = now
-        request_id = self._new_request(turn)
-        self._act(FetchHistory(request_id, self._history_tier(), delay, "reconcile"))
+        self._read(turn, delay, "reconcile")
 
     def _again(self, turn: Turn, phase: TurnPhase, delay: float) -> None:
         if phase is P.CHECKING:
@@ -345,9 +360,12 @@ class TurnDelivery:
         for event in batch.events:
             turn = self._session._turn
             owner = event.consultation_id
-            if owner is not None and owner != self._session.consultation_id.lower():
+            if owner is not None and owner != self._own_id:
                 self._session.frames_dropped += 1
                 logger.debug("dropped a %s frame of another consultation", event.TYPE)
+                continue
+            if type(event) is Chunk and turn is not None and turn.phase is not None:
+                self._chunk(turn, event, now)  # most frames: straight to their handler
                 continue
             if isinstance(event, Pong):
                 if not legacy:
@@ -366,28 +384,63 @@ class TurnDelivery:
                 if turn.phase is P.SENT:
                     turn.acknowledged = True
                     turn.last_activity = now
-                    turn.acknowledged_stamp = event.stamp
+                    turn.acknowledged_stamp = parse_timestamp(event.stamp)
+                    if turn.acknowledged_stamp is not None and _utc_stamp(event.stamp):
+                        turn.acknowledged_stamp_text = event.stamp
                     self._session._move(turn, P.ACKNOWLEDGED)
-            elif isinstance(event, Chunk):
-                if _from_before(turn, event):
-                    self._session.frames_dropped += 1
-                    logger.debug("dropped a stream_chunk stamped before this turn's reply began")
-                elif event.content is not None and turn.phase in WAITING_FOR_CONTENT:
-                    turn.acknowledged = True
-                    if turn.phase is not P.STREAMING:
-                        self._session._move(turn, P.STREAMING)
-                    self._note_content(turn, event.content, now, whole=False)
             elif isinstance(event, Completed):
                 if turn.phase in WAITING_FOR_CONTENT:
                     turn.metadata.update(event.metadata)
                     turn.acknowledged = True
-                    self._reconcile(turn, 0.0, now)
+                    if not self._complete_from_frame(turn, event, now):
+                        self._reconcile(turn, 0.0, now)
             elif isinstance(event, WholeMessage):
                 self._handle_message_frame(turn, event.message, now)
             elif isinstance(event, FrameError):
                 error, message = error_from_frame(turn, event)
                 self._session._fail_turn(error, now, message)
             # Connected: nothing to do
+
+    def _chunk(self, turn: Turn, event: Chunk, now: float) -> None:
+        if _from_before(turn, event):
+            self._session.frames_dropped += 1
+            logger.debug("dropped a stream_chunk stamped before this turn's reply began")
+        elif event.content is not None and turn.phase in WAITING_FOR_CONTENT:
+            turn.acknowledged = True
+            if turn.phase is not P.STREAMING:
+                self._session._move(turn, P.STREAMING)
+            self._note_content(turn, event.content, now, whole=False)
+
+    def _complete_from_frame(self, turn: Turn, event: Completed, now: float) -> bool:
+        """``stream_complete`` carried the stored reply (a backend may add it; the observed one
+        does not): when it names the user message it answers, and nothing says it is another
+        turn's, the turn completes with it and no history read. False: read the history."""
+        stored = event.message
+        if stored is None or stored.role != "assistant" or stored.reply_to is None:
+            return False
+        known = self._session.transcript.messages
+        user = turn.user_message
+        if (
+            _from_before(turn, event)
+            or stored.consultation_id not in (None, self._own_id)
+            or (user is not None and user.id != stored.reply_to)
+            or any(m.id in (stored.id, stored.reply_to) for m in known)  # an earlier turn's
+        ):
+            return False
+        if user is None:
+            user = Message(
+                id=stored.reply_to,
+                role="user",
+                content=turn.text,
+                consultation_id=self._session.consultation_id,
+            )
+            turn.user_message = user
+            self._report_user_message(turn)
+        self._session.transcript.add(user)
+        self._session.transcript.add(stored)
+        self._tell(HistoryLoaded(self._session.transcript.messages))
+        self._complete(turn, stored, now)
+        return True
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""
@@ -612,8 +665,32 @@ def has_text(turn: Turn) -> bool:
     return bool(turn.partial_text) or turn.whole_message is not None
 
 
+UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+"""The form the backend stamps its frames with (``2025-11-19T14:03:58.151465961Z``): two stamps
+of this form and of one length sort as text in time order."""
+
+
+def _utc_stamp(text: str | None) -> bool:
+    return text is not None and UTC_STAMP.fullmatch(text) is not None
+
+
 def _from_before(turn: Turn, event: Frame) -> bool:
     """Whether a frame is stamped before the server acknowledged this turn's message: a late
-    frame of an earlier reply (server stamps are compared only with server stamps)."""
+    frame of an earlier reply (server stamps are compared only with server stamps).
+
+    Every chunk is compared, so the common case (a stamp written like the acknowledgement's,
+    and not earlier) is told from the text alone; anything else is parsed and compared."""
     began = turn.acknowledged_stamp
-    return began is not None and event.stamp is not None and event.stamp < began
+    text = event.stamp
+    if began is None or text is None:
+        return False
+    began_text = turn.acknowledged_stamp_text
+    if (
+        began_text is not None
+        and len(text) == len(began_text)
+        and text >= began_text
+        and UTC_STAMP.fullmatch(text) is not None
+    ):
+        return False
+    stamp = parse_timestamp(text)
+    return stamp is not None and stamp < began

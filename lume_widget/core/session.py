@@ -381,9 +381,12 @@ class Session:
         """A POST of the user's message failed (``status`` None: no answer at all)."""
         self.delivery.send_failed(request_id, status, retry_after, reason, now, code=code)
 
-    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
-        """A history read answered; ``request_id`` 0 is a read the user asked for."""
-        self.delivery.history_received(request_id, messages, now)
+    def history_received(
+        self, request_id: int, messages: Sequence[Message], now: float, *, start: int = 0
+    ) -> None:
+        """A history read answered; ``request_id`` 0 is a read the user asked for. ``start``
+        is the index of the first of ``messages`` in the whole history (a page's offset)."""
+        self.delivery.history_received(request_id, messages, now, start=start)
 
     def history_failed(
         self,

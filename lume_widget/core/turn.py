@@ -105,6 +105,8 @@ class Turn:
     last_status: int | None = None
     acknowledged_stamp: datetime | None = None
     """The server's timestamp on ``message_received`` for this turn's message, if it sent one."""
+    acknowledged_stamp_text: str | None = None
+    """That timestamp as written, when it has the fixed-width UTC form (see ``UTC_STAMP``)."""
     held_back: str = ""
     """The first half of a UTF-16 pair that ended the last chunk, joined with the next one."""
     reconcile_since: float | None = None
