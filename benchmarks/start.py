@@ -28,7 +28,7 @@ import tempfile
 import time
 from typing import Any
 
-from benchmarks.common import Row, Target, row
+from benchmarks.common import Row, Skip, Target, row, skipped_row
 from benchmarks.context import Context, require_module
 
 NAME = "start"
@@ -252,7 +252,10 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             note=f"median of {connect_rounds}; ours {min(ours):.0f}-{max(ours):.0f} ms",
         ),
     )
+    browser: dict[str, Any] = {}
+    rows.extend(await _browser_rows(ctx, browser))
     parameters = {
+        "browser": browser,
         "import_rounds": import_rounds,
         "connect_rounds": connect_rounds,
         "seconds": round(time.perf_counter() - started, 1),
@@ -263,3 +266,51 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         },
     }
     return rows, parameters
+
+
+BROWSER_FIGURES = (
+    "in JupyterLab: ChatWidget() cell to the panel's first frame",
+    "in JupyterLab: ChatWidget() cell to the connected badge",
+)
+
+
+async def _browser_rows(ctx: Context, found: dict[str, Any]) -> list[Row]:
+    """The same start seen in the browser (benchmarks/start_browser.py); full runs only."""
+    if ctx.quick:
+        why = "full runs only (JupyterLab's own start would take most of --quick)"
+        return [skipped_row(NAME, figure, why) for figure in BROWSER_FIGURES]
+    import asyncio
+
+    from benchmarks import start_browser
+
+    rounds = 3
+    ctx.note(f"in JupyterLab: 2 cases x {rounds} fresh kernels")
+    try:
+        found.update(await asyncio.to_thread(start_browser.measure, rounds))
+    except Skip as exc:
+        return [skipped_row(NAME, figure, str(exc)) for figure in BROWSER_FIGURES]
+    except Exception as exc:  # the other figures stand; this one says why it has none
+        why = f"failed with {type(exc).__name__}: {exc}".replace("\n", " ")[:200]
+        return [skipped_row(NAME, figure, why) for figure in BROWSER_FIGURES]
+    peer = "IntSlider() cell to its first frame"
+    note = f"median of {rounds} fresh kernels each, clock from Shift+Enter"
+    return [
+        row(
+            NAME,
+            BROWSER_FIGURES[0],
+            "ms",
+            found["first_frame_ms"],
+            found["peer_first_frame_ms"],
+            reference_name=peer,
+            note=note,
+        ),
+        row(
+            NAME,
+            BROWSER_FIGURES[1],
+            "ms",
+            found["connected_ms"],
+            found["peer_first_frame_ms"],
+            reference_name=peer,
+            note=note,
+        ),
+    ]
