@@ -19,8 +19,11 @@ demotion never resends an acknowledged message: the reply is recovered from hist
 An unacknowledged one is looked for in history first, then sent once more.
 
 The session holds its parts: two :class:`~lume_widget.core.link.Link` objects (live,
-legacy), a :class:`~lume_widget.core.delivery.TurnDelivery` and a
-:class:`~lume_widget.core.tiers.TierPolicy`. Link state, turn phase and connection status
+legacy), a :class:`~lume_widget.core.requests.TurnRequests`, a
+:class:`~lume_widget.core.tiers.TierPolicy` and a
+:class:`~lume_widget.core.delivery.TurnDelivery`. They share its state through one
+:class:`~lume_widget.core.context.SessionContext` (the tier, the pin, the turn in flight, the
+queued outputs, and the moves only the session makes), never the session itself. Link state, turn phase and connection status
 are enums whose legal moves are tables (``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``);
 an illegal move raises :class:`IllegalTransition` leaving state unchanged. Every change is
 logged.
@@ -38,6 +41,7 @@ from lume_widget.core.actions import (
     SendPing,
 )
 from lume_widget.core.backoff import Backoff
+from lume_widget.core.context import SessionContext, SessionMoves
 from lume_widget.core.delivery import TurnDelivery
 from lume_widget.core.events import (
     ConnectionStatus,
@@ -48,16 +52,17 @@ from lume_widget.core.events import (
 )
 from lume_widget.core.link import Link, LinkState
 from lume_widget.core.models import Message
+from lume_widget.core.requests import TurnRequests
 from lume_widget.core.settings import Settings
 from lume_widget.core.status import check_status_move, status_for
 from lume_widget.core.tiers import TierPolicy
 from lume_widget.core.transcript import Transcript
 from lume_widget.core.turn import (
-    PHASE_MOVES,
     WAITING_FOR_CONTENT,
     IllegalTransition,
     Turn,
     TurnPhase,
+    move,
 )
 from lume_widget.core.wire import validate_message
 from lume_widget.errors import (
@@ -90,51 +95,89 @@ class Session:
         self.consultation_id = consultation_id
         self.settings = settings or Settings()
         rnd = random if random is not None else _default_random()
-        self._random = rnd
-        self.pinned = pinned
-        self.tier: Tier = pinned or Tier.LIVE
         self.status: ConnectionStatus = S.CONNECTING
         self.transcript = Transcript(history)
         self.live = Link(Tier.LIVE, Backoff(self.settings, rnd))
         self.legacy = Link(Tier.LEGACY, Backoff(self.settings, rnd))
-        self.frames_skipped = 0
-        self.frames_dropped = 0
-        """Frames of another consultation, or late ones of a finished reply (logged at debug)."""
+        self._ctx = SessionContext(
+            consultation_id=consultation_id,
+            settings=self.settings,
+            transcript=self.transcript,
+            live=self.live,
+            legacy=self.legacy,
+            random=rnd,
+            moves=SessionMoves(
+                fail_turn=self._fail_turn,
+                finish_turn=self._finish_turn,
+                live_lost=self._live_lost,
+                refresh_status=self._refresh_status,
+                set_status=self._set_status,
+                pong_received=self._pong_received,
+            ),
+            tier=pinned or Tier.LIVE,
+            pinned=pinned,
+        )
+        self._actions: list[Action] = self._ctx.actions
+        self._events: list[Event] = self._ctx.events
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
-        self.live.generation = 0
-        self.legacy.generation = 0
-        self._live_failures = 0
         self._live_ever_up = False
-        self._live_proven = False
-        """Live delivered a reply or stayed up past ``stable_link_s`` in this session."""
         self._live_up_since: float | None = None
         self._last_ping = 0.0
         self._pong_due: float | None = None
         """When the live link must have answered the last app ping (the one keepalive)."""
-        self._last_probe: float | None = None
-        self._rest_failures = 0
         self._turn_ids = itertools.count(1)
-        self._turn: Turn | None = None
-        self._actions: list[Action] = []
-        self._events: list[Event] = []
         self._started = False
-        self.delivery = TurnDelivery(self)
-        self.tiers = TierPolicy(self)
+        self.requests = TurnRequests(self._ctx)
+        """Issues the turn's sends and history reads and tells which answers count."""
+        self.tiers = TierPolicy(self._ctx, self.requests)
         """Decides the tier: probes, demotions, pins; sends a turn on it."""
+        self.delivery = TurnDelivery(self._ctx, self.requests, self.tiers)
         """Delivers the turns: the results of requests and the frames go through it."""
+
+    # ------------------------------------------------------------------- state
+
+    @property
+    def tier(self) -> Tier:
+        """The tier that delivers turns now."""
+        return self._ctx.tier
+
+    @property
+    def pinned(self) -> Tier | None:
+        """The tier the user pinned (None: automatic)."""
+        return self._ctx.pinned
+
+    @property
+    def _turn(self) -> Turn | None:
+        return self._ctx.turn
+
+    @_turn.setter
+    def _turn(self, turn: Turn | None) -> None:
+        self._ctx.turn = turn
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frame parts that could not be used (not JSON, no type, ...)."""
+        return self.delivery.frames_skipped
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames of another consultation, or late ones of a finished reply (logged at debug)."""
+        return self.delivery.frames_dropped
 
     # ----------------------------------------------------------------- outputs
 
     def actions_to_perform(self) -> list[Action]:
         """I/O the driver must perform now, in order; the list is emptied."""
-        actions, self._actions = self._actions, []
+        actions = list(self._actions)
+        self._actions.clear()
         return actions
 
     def events_received(self) -> list[Event]:
         """Facts to report, in order; the list is emptied."""
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     @property
@@ -164,7 +207,7 @@ class Session:
             times.append(self._last_ping + self.settings.app_ping_interval_s)
             if self._pong_due is not None:
                 times.append(self._pong_due)
-            if self._live_up_since is not None and self._live_failures:
+            if self._live_up_since is not None and self.tiers.live_failures:
                 times.append(self._live_up_since + self.settings.stable_link_s)
         return min(times) if times else None
 
@@ -206,8 +249,8 @@ class Session:
         self._fatal = None
         logger.info("turn %s begins on tier %s", turn.id, self.tier.value)
         if self.tiers.should_probe(now):
-            self._last_probe = now
-            self._move(turn, P.PROBING)
+            self.tiers.last_probe = now
+            move(turn, P.PROBING)
             self._connect_live(0.0, self.settings.probe_timeout_s, probe=True, now=now)
         else:
             self.tiers.dispatch(turn, now)
@@ -228,10 +271,10 @@ class Session:
     def pin(self, tier: Tier | None, now: float) -> None:
         """Pin a tier (None: automatic). Takes effect at once when idle, else after the turn."""
         self._require_open()
-        self.pinned = tier
+        self._ctx.pinned = tier
         logger.info("tier pinned to %s", "automatic" if tier is None else tier.value)
         if tier is None:
-            self._last_probe = None
+            self.tiers.last_probe = None
             return
         if self._turn is None and tier is not self.tier:
             self.tiers.switch(tier, "pinned by the user", now)
@@ -313,17 +356,17 @@ class Session:
             if turn is not None and turn.phase is P.PROBING:
                 self.tiers.dispatch(turn, now)
             return
-        self._live_failures += 1
+        self.tiers.live_failures += 1
         refused = status in (400, 401, 403, 404)
         exhausted = self.tiers.budget_spent()
         if refused or exhausted:
             why = (
                 f"live upgrade refused ({status})"
                 if refused
-                else f"live failed to connect {self._live_failures} times ({reason})"
+                else f"live failed to connect {self.tiers.live_failures} times ({reason})"
             )
             if self.pinned is Tier.LIVE:
-                self._live_failures = 0
+                self.tiers.live_failures = 0
                 self.live.backoff.reset()
                 if self._turn is not None:
                     self._fail_turn(
@@ -423,7 +466,7 @@ class Session:
             self._connect_legacy(self.legacy.backoff.next_delay())
             turn = self._turn
             if was_up and turn is not None and turn.phase is P.RECOVERING:
-                self.delivery.poll(turn, 0.0)  # the socket was delivering: poll while it is down
+                self.requests.poll(turn, 0.0)  # the socket was delivering: poll while it is down
 
     def legacy_message_received(self, generation: int, frame: str | bytes, now: float) -> None:
         if generation != self.legacy.generation:
@@ -453,8 +496,8 @@ class Session:
                 self._live_up_since is not None
                 and now - self._live_up_since >= self.settings.stable_link_s
             ):
-                self._live_failures = 0
-                self._live_proven = True
+                self.tiers.live_failures = 0
+                self.tiers.live_proven = True
                 self.live.backoff.tick(now)
 
     # outcomes of the driver's tasks ----------------------------------------------
@@ -498,14 +541,6 @@ class Session:
     def _legacy_delivers(self) -> bool:
         return self.tier is Tier.LEGACY and self.legacy.up
 
-    def _move(self, turn: Turn, phase: TurnPhase) -> None:
-        if phase not in PHASE_MOVES[turn.phase]:
-            raise IllegalTransition(
-                f"turn cannot move from {turn.phase and turn.phase.value} to {phase.value}"
-            )
-        logger.debug("turn %s: %s -> %s", turn.id, turn.phase and turn.phase.value, phase.value)
-        turn.phase = phase
-
     def _set_status(self, status: ConnectionStatus, reason: str, now: float) -> None:
         if status is self.status:
             return
@@ -521,7 +556,7 @@ class Session:
             fatal=self._fatal is not None,
             tier=self.tier,
             live=self.live,
-            live_tried=self._live_ever_up or self._live_failures > 0,
+            live_tried=self._live_ever_up or self.tiers.live_failures > 0,
             turn_in_flight=self._turn is not None,
         )
         self._set_status(status, reason, now)
@@ -542,19 +577,19 @@ class Session:
         self.live.backoff.link_down(now)
         logger.info("live link lost: %s", reason)
         if was_short:
-            self._live_failures += 1
+            self.tiers.live_failures += 1
         turn = self._turn
         if turn is not None and turn.phase in WAITING_FOR_CONTENT:
             if turn.acknowledged:
-                self._move(turn, P.RECOVERING)
-                self.delivery.poll(turn, 0.0)
+                move(turn, P.RECOVERING)
+                self.requests.poll(turn, 0.0)
             else:
-                self._move(turn, P.CHECKING)
-                self.delivery.check(turn, 0.0)
+                move(turn, P.CHECKING)
+                self.requests.check(turn, 0.0)
         if self.tier is Tier.LIVE:
             if self.tiers.budget_spent() and self.pinned is None:
                 self.tiers.demote(
-                    f"live closed {self._live_failures} times soon after opening", now
+                    f"live closed {self.tiers.live_failures} times soon after opening", now
                 )
                 return
             self._connect_live(
@@ -590,7 +625,14 @@ class Session:
 
     def _end_turn(self) -> None:
         self._turn = None
-        self.delivery.forget_requests()
+        self.requests.forget()
+
+    def _finish_turn(self, reason: str, now: float) -> None:
+        self._end_turn()
+        self._after_turn(reason, now)
+
+    def _pong_received(self) -> None:
+        self._pong_due = None
 
     def _after_turn(self, reason: str, now: float) -> None:
         if self._closing:
