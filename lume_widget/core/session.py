@@ -38,7 +38,6 @@ from datetime import datetime
 
 from lume_widget.core.actions import (
     Action,
-    SendPing,
 )
 from lume_widget.core.backoff import Backoff
 from lume_widget.core.context import SessionContext, SessionMoves
@@ -51,6 +50,7 @@ from lume_widget.core.events import (
     TurnFailed,
 )
 from lume_widget.core.link import Link, LinkState
+from lume_widget.core.live_watch import LiveWatch
 from lume_widget.core.models import Message
 from lume_widget.core.requests import TurnRequests
 from lume_widget.core.settings import Settings
@@ -122,11 +122,6 @@ class Session:
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
-        self._live_ever_up = False
-        self._live_up_since: float | None = None
-        self._last_ping = 0.0
-        self._pong_due: float | None = None
-        """When the live link must have answered the last app ping (the one keepalive)."""
         self._turn_ids = itertools.count(1)
         self._started = False
         self.requests = TurnRequests(self._ctx)
@@ -135,6 +130,8 @@ class Session:
         """Decides the tier: probes, demotions, pins; sends a turn on it."""
         self.delivery = TurnDelivery(self._ctx, self.requests, self.tiers)
         """Delivers the turns: the results of requests and the frames go through it."""
+        self.live_watch = LiveWatch(self._ctx, self.requests, self.tiers)
+        """Follows the live link: its opening, failures, losses and keepalive."""
 
     # ------------------------------------------------------------------- state
 
@@ -203,12 +200,7 @@ class Session:
     def next_deadline(self) -> float | None:
         """The time at which :meth:`tick` must be called if no other input arrives."""
         times = [] if self._turn is None else self.delivery.deadlines(self._turn)
-        if self.live.up:
-            times.append(self._last_ping + self.settings.app_ping_interval_s)
-            if self._pong_due is not None:
-                times.append(self._pong_due)
-            if self._live_up_since is not None and self.tiers.live_failures:
-                times.append(self._live_up_since + self.settings.stable_link_s)
+        times += self.live_watch.deadlines()
         return min(times) if times else None
 
     # ------------------------------------------------------------------ inputs
@@ -223,7 +215,7 @@ class Session:
         logger.info("session %s starts on tier %s", self.consultation_id, self.tier.value)
         self._events.append(StatusChanged(self.status, None, "opening the consultation", now))
         if self.tier is Tier.LIVE:
-            self._connect_live(0.0, self.settings.connect_timeout_s, probe=False, now=now)
+            self.live_watch.connect(0.0, self.settings.connect_timeout_s)
         else:
             if self.tier is Tier.LEGACY:
                 self._connect_legacy(0.0)
@@ -251,7 +243,7 @@ class Session:
         if self.tiers.should_probe(now):
             self.tiers.last_probe = now
             move(turn, P.PROBING)
-            self._connect_live(0.0, self.settings.probe_timeout_s, probe=True, now=now)
+            self.live_watch.connect(0.0, self.settings.probe_timeout_s, probe=True)
         else:
             self.tiers.dispatch(turn, now)
         self._refresh_status("a reply is in flight", now)
@@ -285,7 +277,7 @@ class Session:
         if not self.live.up:
             raise IllegalTransition("the live socket is not open, so there is nothing to drop")
         self._actions.append(self.live.close_action("simulated drop", abrupt=True))
-        self._live_lost("simulated drop", now)
+        self.live_watch.lost("simulated drop", now)
 
     def close(self, now: float) -> None:
         """The user closed the consultation: everything stops."""
@@ -315,32 +307,7 @@ class Session:
         """The live WebSocket of ``generation`` is open (after the handshake)."""
         if self._stale_live(generation) or self.live.state is not LinkState.CONNECTING:
             return
-        probe = self.live.probing
-        self.live.probing = False
-        self.live.opened(now)
-        self._live_up_since = now
-        self._last_ping = now
-        self._pong_due = None
-        turn = self._turn
-        if self._live_ever_up and turn is not None and not probe:
-            turn.reconnects += 1
-        self._live_ever_up = True
-        logger.info("live link open (generation %d)", generation)
-        if probe and self.tier is not Tier.LIVE:
-            if self.pinned is None:
-                self.tiers.switch(Tier.LIVE, "live is reachable again", now)
-            else:  # pinned while the probe was on its way: the probed link is not wanted
-                why = f"tier {self.pinned.value} pinned"
-                self._actions.append(self.live.close_action(why))
-                self.live.close(why)
-                self._live_up_since = None
-                self.live.backoff.link_down(now)
-        if probe:
-            if turn is not None and turn.phase is P.PROBING:
-                self.tiers.dispatch(turn, now)
-        elif turn is not None and turn.phase is P.WAITING_LINK:
-            self.tiers.dispatch(turn, now)
-        self._refresh_status("live link open", now)
+        self.live_watch.opened(generation, now)
 
     def live_connect_failed(
         self, generation: int, status: int | None, reason: str, now: float
@@ -348,50 +315,13 @@ class Session:
         """Opening the live WebSocket failed; ``status`` is the refused upgrade's HTTP status."""
         if self._stale_live(generation) or self.live.state is not LinkState.CONNECTING:
             return
-        self.live.failed(reason)
-        logger.info("live connect failed: %s", reason)
-        if self.live.probing:
-            self.live.probing = False
-            turn = self._turn
-            if turn is not None and turn.phase is P.PROBING:
-                self.tiers.dispatch(turn, now)
-            return
-        self.tiers.live_failures += 1
-        refused = status in (400, 401, 403, 404)
-        exhausted = self.tiers.budget_spent()
-        if refused or exhausted:
-            why = (
-                f"live upgrade refused ({status})"
-                if refused
-                else f"live failed to connect {self.tiers.live_failures} times ({reason})"
-            )
-            if self.pinned is Tier.LIVE:
-                self.tiers.live_failures = 0
-                self.live.backoff.reset()
-                if self._turn is not None:
-                    self._fail_turn(
-                        ConnectionFailedError(
-                            f"The live tier is pinned and unavailable: {why}. Unpin the tier "
-                            "(pin_tier(None)) to let the client fall back to REST.",
-                            unsent_text=self._turn.unsent_text,
-                        ),
-                        now,
-                        why,
-                    )
-                self._refresh_status(why, now)
-                return
-            self.tiers.demote(why, now)
-            return
-        self._connect_live(
-            self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
-        )
-        self._refresh_status(f"live connect failed ({reason}); retrying", now)
+        self.live_watch.connect_failed(status, reason, now)
 
     def live_closed(self, generation: int, reason: str, now: float) -> None:
         """The live WebSocket closed (cleanly or not) without the client asking for it."""
         if self._stale_live(generation) or not self.live.up:
             return
-        self._live_lost(reason, now)
+        self.live_watch.lost(reason, now)
 
     def message_received(self, generation: int, frame: str | bytes, now: float) -> None:
         """A frame arrived on the live WebSocket."""
@@ -479,26 +409,7 @@ class Session:
             return
         if self._turn is not None:
             self.delivery.tick(self._turn, now)
-        if self.live.up and self._pong_due is not None and now >= self._pong_due:
-            # half-open (the peer gone without a FIN or RST): drop the link at once, no
-            # closing handshake waited for, within ping interval + pong timeout
-            reason = f"no pong within {self.settings.app_pong_timeout_s:g} s"
-            logger.info("live link: %s", reason)
-            self._actions.append(self.live.close_action(reason, abrupt=True))
-            self._live_lost(reason, now)
-        if self.live.up:
-            if now >= self._last_ping + self.settings.app_ping_interval_s:
-                self._last_ping = now
-                if self._pong_due is None:
-                    self._pong_due = now + self.settings.app_pong_timeout_s
-                self._actions.append(SendPing(self.live.generation))
-            if (
-                self._live_up_since is not None
-                and now - self._live_up_since >= self.settings.stable_link_s
-            ):
-                self.tiers.live_failures = 0
-                self.tiers.live_proven = True
-                self.live.backoff.tick(now)
+        self.live_watch.tick(now)
 
     # outcomes of the driver's tasks ----------------------------------------------
 
@@ -538,9 +449,6 @@ class Session:
     def _stale_live(self, generation: int) -> bool:
         return generation != self.live.generation or self.closed
 
-    def _legacy_delivers(self) -> bool:
-        return self.tier is Tier.LEGACY and self.legacy.up
-
     def _set_status(self, status: ConnectionStatus, reason: str, now: float) -> None:
         if status is self.status:
             return
@@ -556,48 +464,13 @@ class Session:
             fatal=self._fatal is not None,
             tier=self.tier,
             live=self.live,
-            live_tried=self._live_ever_up or self.tiers.live_failures > 0,
+            live_tried=self.live_watch.ever_up or self.tiers.live_failures > 0,
             turn_in_flight=self._turn is not None,
         )
         self._set_status(status, reason, now)
 
-    def _connect_live(self, delay: float, timeout: float, probe: bool, now: float) -> None:
-        self._actions.append(self.live.connect(delay, timeout, probe=probe))
-
     def _connect_legacy(self, delay: float) -> None:
         self._actions.append(self.legacy.connect(delay))
-
-    def _live_lost(self, reason: str, now: float) -> None:
-        was_short = (
-            self._live_up_since is not None
-            and now - self._live_up_since < self.settings.stable_link_s
-        )
-        self.live.failed(reason)
-        self._live_up_since = None
-        self.live.backoff.link_down(now)
-        logger.info("live link lost: %s", reason)
-        if was_short:
-            self.tiers.live_failures += 1
-        turn = self._turn
-        if turn is not None and turn.phase in WAITING_FOR_CONTENT:
-            if turn.acknowledged:
-                move(turn, P.RECOVERING)
-                self.requests.poll(turn, 0.0)
-            else:
-                move(turn, P.CHECKING)
-                self.requests.check(turn, 0.0)
-        if self.tier is Tier.LIVE:
-            if self.tiers.budget_spent() and self.pinned is None:
-                self.tiers.demote(
-                    f"live closed {self.tiers.live_failures} times soon after opening", now
-                )
-                return
-            self._connect_live(
-                self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
-            )
-        else:  # pragma: no cover - live is up only on the live tier (an unwanted probe is closed)
-            self.live.close("live is not the tier")
-        self._refresh_status(f"live link lost: {reason}", now)
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
@@ -617,9 +490,7 @@ class Session:
         if streaming_live:
             # a fresh socket, so no leftover frame of the abandoned reply reaches the next turn
             logger.info("reopening the live link: the reply in flight was abandoned")
-            self._actions.append(self.live.close_action(f"reply abandoned: {reason}"))
-            self._live_up_since = None
-            self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
+            self.live_watch.reopen(reason)
         self._after_turn(f"turn failed: {reason}", now)
         self._events.append(TurnFailed(turn.id, error, turn.partial_text))
 
@@ -631,8 +502,11 @@ class Session:
         self._end_turn()
         self._after_turn(reason, now)
 
+    def _live_lost(self, reason: str, now: float) -> None:
+        self.live_watch.lost(reason, now)
+
     def _pong_received(self) -> None:
-        self._pong_due = None
+        self.live_watch.pong()
 
     def _after_turn(self, reason: str, now: float) -> None:
         if self._closing:
