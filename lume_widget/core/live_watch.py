@@ -19,7 +19,7 @@ from lume_widget.core.actions import SendPing
 from lume_widget.core.context import SessionContext
 from lume_widget.core.events import Tier
 from lume_widget.core.requests import TurnRequests
-from lume_widget.core.tiers import TierPolicy
+from lume_widget.core.tiers import REFUSED_UPGRADE, TierPolicy
 from lume_widget.core.turn import WAITING_FOR_CONTENT, TurnPhase, move
 from lume_widget.errors import ConnectionFailedError
 
@@ -107,7 +107,7 @@ class LiveWatch:
                 tiers.dispatch(turn, now)
             return
         tiers.live_failures += 1
-        refused = status in (400, 401, 403, 404)
+        refused = status in REFUSED_UPGRADE
         exhausted = tiers.budget_spent()
         if refused or exhausted:
             why = (

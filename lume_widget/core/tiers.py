@@ -6,10 +6,19 @@ A :class:`TierPolicy` is a part of a session (it sees the session through a
 then REST, then legacy; a pin wins), counts the failures that decide it, and moves the turn
 in flight onto it, never sending an acknowledged message twice. Pure: no I/O, time comes in
 ``now``.
+
+What follows a failure is one table, :data:`DEMOTIONS` (as h11's ``_state.py``): a tier that
+fails steps down the ladder of :meth:`Tier.below` (live, rest, legacy) when the tier is
+automatic; a pinned tier, or the last one, gives up (the turn fails, the status is offline),
+unless every tier failed during a turn and ``cycle_tiers`` starts over from live. Which
+failures demote: a refused live upgrade (:data:`REFUSED_UPGRADE`), live's attempt budget
+spent (:meth:`TierPolicy.budget_spent`), ``rest_failure_limit`` failed requests in a row.
+When live is probed again is :func:`probe_due`.
 """
 
 from __future__ import annotations
 
+import enum
 import logging
 
 from lume_widget.core.actions import SendLive
@@ -19,12 +28,58 @@ from lume_widget.core.requests import TurnRequests
 from lume_widget.core.turn import Turn, TurnPhase, move
 from lume_widget.errors import ConnectionFailedError, LumeError, ServerError
 
-__all__ = ["TierPolicy"]
+__all__ = ["DEMOTIONS", "REFUSED_UPGRADE", "Demotion", "TierPolicy", "probe_due"]
 
 logger = logging.getLogger("lume_widget.core.session")
 
 P = TurnPhase
 S = ConnectionStatus
+
+
+class Demotion(enum.Enum):
+    """What a failure that demotes the tier leads to."""
+
+    STEP_DOWN = "step down"
+    """Switch to the tier below; the turn in flight goes on there, never sent twice."""
+    START_OVER = "start over"
+    """Every tier failed during a turn: back to live after a growing backoff, the turn kept."""
+    GIVE_UP = "give up"
+    """The turn in flight fails with what arrived kept; the status is offline."""
+
+
+DEMOTIONS: dict[tuple[bool, bool, bool], Demotion] = {
+    # (a tier below, the tier pinned, a turn in flight that may start over): what follows
+    (True, False, True): Demotion.STEP_DOWN,
+    (True, False, False): Demotion.STEP_DOWN,
+    (True, True, True): Demotion.GIVE_UP,
+    (True, True, False): Demotion.GIVE_UP,
+    (False, False, True): Demotion.START_OVER,
+    (False, False, False): Demotion.GIVE_UP,
+    (False, True, True): Demotion.GIVE_UP,
+    (False, True, False): Demotion.GIVE_UP,
+}
+"""What a demotion does, by whether a tier is below, whether the tier is pinned, and whether a
+turn is in flight with ``cycle_tiers`` on."""
+
+REFUSED_UPGRADE = frozenset({400, 401, 403, 404})
+"""HTTP statuses of a refused live upgrade: live is not tried again, the tier demotes at once."""
+
+
+def probe_due(
+    *,
+    tier: Tier,
+    pinned: Tier | None,
+    live_down: bool,
+    last_probe: float | None,
+    now: float,
+    interval_s: float,
+) -> bool:
+    """Whether a turn starting at ``now`` first probes live: only off live, when the tier is
+    automatic and the live link is down, and ``interval_s`` after the last probe (or live's
+    last failure)."""
+    if pinned is not None or tier is Tier.LIVE or not live_down:
+        return False
+    return last_probe is None or now - last_probe >= interval_s
 
 
 class TierPolicy:
@@ -61,10 +116,16 @@ class TierPolicy:
         return spent and (s.turn is not None or not self.live_proven)
 
     def should_probe(self, now: float) -> bool:
+        """Whether the turn starting at ``now`` first probes live (:func:`probe_due`)."""
         s = self._ctx
-        if s.pinned is not None or s.tier is Tier.LIVE or not s.live.down:
-            return False
-        return self.last_probe is None or now - self.last_probe >= s.settings.probe_interval_s
+        return probe_due(
+            tier=s.tier,
+            pinned=s.pinned,
+            live_down=s.live.down,
+            last_probe=self.last_probe,
+            now=now,
+            interval_s=s.settings.probe_interval_s,
+        )
 
     def switch(self, tier: Tier, reason: str, now: float, live_delay: float = 0.0) -> None:
         s = self._ctx
@@ -121,13 +182,18 @@ class TierPolicy:
             self._requests.poll(turn, delay)
 
     def demote(self, reason: str, now: float) -> None:
+        """A failure demotes the tier: step down, start over or give up (:data:`DEMOTIONS`)."""
         s = self._ctx
         below = s.tier.below()
         turn = s.turn
-        if below is None and s.pinned is None and turn is not None and s.settings.cycle_tiers:
+        what = DEMOTIONS[
+            (below is not None, s.pinned is not None, turn is not None and s.settings.cycle_tiers)
+        ]
+        if what is Demotion.START_OVER:
+            assert turn is not None
             self.start_over(turn, reason, now)
             return
-        if below is None or s.pinned is not None:
+        if what is Demotion.GIVE_UP:
             # Demoted below legacy, or off a tier pinned mid-turn: only a turn's failures do that.
             if turn is not None:  # pragma: no branch
                 error: LumeError
@@ -147,6 +213,7 @@ class TierPolicy:
                 s.moves.fail_turn(error, now, reason)
             s.moves.set_status(S.OFFLINE, reason, now)
             return
+        assert below is not None  # a step down has a tier below (DEMOTIONS)
         self.live_failures = 0
         s.live.backoff.reset()
         if s.tier is Tier.LIVE:
