@@ -10,7 +10,9 @@ random source of backoff jitter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import importlib
 import logging
 import os
 import random
@@ -166,7 +168,10 @@ class LumeClient:
         if url is None:
             if start_backend is None:
                 raise ConfigurationError(NO_URL.format(env=ENV_URL))
-            server = await asyncio.to_thread(start_backend)
+            # While the backend starts, a second thread imports what the first request needs.
+            server, _ = await asyncio.gather(
+                asyncio.to_thread(start_backend), asyncio.to_thread(_load_http_backend)
+            )
             url = server.url
             api_key = api_key or server.api_key
             if not token:
@@ -184,9 +189,12 @@ class LumeClient:
         admin_token = admin_token or os.environ.get(ENV_ADMIN_TOKEN) or None
         settings = settings or Settings()
         tls = tls_context(verify)
-        if tls is not None and urlsplit(url).scheme == "https":
+        scheme = urlsplit(url).scheme
+        if tls is not None and scheme == "https":
             transport = transport or httpx.AsyncHTTPTransport(verify=tls)
             ws_connector = ws_connector or functools.partial(ws_connect, ssl=tls)
+        elif scheme == "http":
+            transport = transport or httpx.AsyncHTTPTransport(verify=_trusts_nothing())
         auth = LumeAuth(
             api_key,
             access_token=token,
@@ -547,6 +555,20 @@ def base_url(url: str) -> str:
         logger.info("using %s without %s: every route adds it", redact_url(url), API_PREFIX)
         return urlunsplit(parts._replace(path=path[: -len(API_PREFIX)], query="", fragment=""))
     return url
+
+
+def _trusts_nothing() -> ssl.SSLContext:
+    """The TLS context of a plain-http backend, which never does TLS: it verifies, but trusts no
+    certificate, so it costs nothing to make (httpx's default loads every CA certificate, about
+    20 ms) and would refuse any https connection it was ever asked for."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def _load_http_backend() -> None:
+    """Import anyio's asyncio backend, which httpx's first request under asyncio imports (about
+    25 ms): done in a thread while the embedded backend starts, the first request does not wait."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("anyio._backends._asyncio")
 
 
 def tls_context(verify: bool | str | os.PathLike[str] | ssl.SSLContext) -> ssl.SSLContext | None:
