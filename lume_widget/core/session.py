@@ -20,11 +20,12 @@ An unacknowledged one is looked for in history first, then sent once more.
 
 The session holds its parts: two :class:`~lume_widget.core.link.Link` objects (live,
 legacy), a :class:`~lume_widget.core.requests.TurnRequests`, a
-:class:`~lume_widget.core.tiers.TierPolicy` and a
-:class:`~lume_widget.core.delivery.TurnDelivery`. They share its state through one
+:class:`~lume_widget.core.tiers.TierPolicy`, a :class:`~lume_widget.core.delivery.TurnDelivery`
+and a :class:`~lume_widget.core.live_watch.LiveWatch`. They share its state through one
 :class:`~lume_widget.core.context.SessionContext` (the tier, the pin, the turn in flight, the
-queued outputs, and the moves only the session makes), never the session itself. Link state, turn phase and connection status
-are enums whose legal moves are tables (``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``);
+queued outputs, and the moves only the session makes), never the session itself. Link
+state, turn phase and connection status are enums whose legal moves are tables
+(``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``; a demotion's outcome is ``DEMOTIONS``);
 an illegal move raises :class:`IllegalTransition` leaving state unchanged. Every change is
 logged.
 """
