@@ -25,6 +25,7 @@ from lume_widget.core.events import (
 )
 from lume_widget.core.models import Message
 from lume_widget.core.session import IllegalTransition, Session, TurnPhase
+from lume_widget.core.turn import move
 from lume_widget.errors import AuthenticationError, ConnectionFailedError, ServerError
 from tests.test_core_session import CID, Driver, frame, history
 
@@ -186,7 +187,7 @@ def test_session_illegal_moves_raise_without_changing_state() -> None:
     turn = d.session._turn
     assert turn is not None
     with pytest.raises(IllegalTransition):
-        d.session._move(turn, TurnPhase.PROBING)
+        move(turn, TurnPhase.PROBING)
     assert d.session.turn_phase is TurnPhase.SENT
     d.session.close(2.0)
     with pytest.raises(IllegalTransition):

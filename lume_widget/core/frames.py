@@ -3,8 +3,8 @@
 :func:`lume_widget.core.wire.parse_frames` turns each JSON object of a text frame into one of
 these (as h11 turns bytes into events): the session core then matches on the class, never on
 ``event.get("type")``. Every event carries the ``consultation_id`` and the server's ``stamp``
-(its text, parsed only when it is compared: see ``lume_widget.core.delivery``) when the frame
-had them, so frames of another consultation, or stamped before the turn they
+(its text, parsed only when it is compared: see :func:`lume_widget.core.turn.from_before`)
+when the frame had them, so frames of another consultation, or stamped before the turn they
 would join, are recognised without looking inside. Text is valid Unicode, except a chunk's
 ``content``, whose last half-character the session joins with the next chunk.
 """
