@@ -58,6 +58,7 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
     "many": ("benchmarks.many", "200 consultations at once, one turn each"),
     "frontend": ("benchmarks.frontend", "headless chromium: long tasks, fps, history, bundle size"),
     "evaluation": ("benchmarks.evaluation", "evaluation runner throughput and overhead per turn"),
+    "start": ("benchmarks.start", "imports and ChatWidget() to connected, fresh interpreters"),
 }
 
 

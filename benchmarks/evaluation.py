@@ -324,7 +324,8 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             client_cpu,
             floor_cpu,
             reference_name="floor",
-            note="the client reads the history at open and after every reply; the floor does not",
+            note="the client reads the history after every reply (stream_complete has no id); "
+            "the floor does not",
         )
     )
     rows.append(
@@ -338,6 +339,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             note="where the gap to the floor lies: the runner's own cost is the difference",
         )
     )
+    rows += await _stored_reply_rows(ctx, conversations, width)
     rows += await _judge_rows(ctx, server, conversations)
     parameters = {
         "judge_width": JUDGE_WIDTH,
@@ -347,6 +349,30 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         "active_limit": ACTIVE_LIMIT,
     }
     return rows, parameters
+
+
+async def _stored_reply_rows(ctx: Context, conversations: int, width: int) -> list[Row]:
+    """The same run against a server whose ``stream_complete`` carries the stored reply, so the
+    client reads no history after a reply: what is left of the gap once that read is gone."""
+    server = await ctx.server(max_active_consultations=ACTIVE_LIMIT, complete_with_message=True)
+    floor = await _floor(server, conversations, width)
+    ours = await _ours(server, conversations, width)
+    ctx.note(
+        f"stored reply on stream_complete, concurrency {width}: floor "
+        f"{floor['turns_per_s']:.1f} turns/s, runner {ours['turns_per_s']:.1f} turns/s"
+    )
+    return [
+        row(
+            NAME,
+            f"stored reply on stream_complete, concurrency {width}: throughput",
+            "turns/s",
+            ours["turns_per_s"],
+            floor["turns_per_s"],
+            reference_name="floor",
+            target=FLOOR_RATIO,
+            note="no history read after a reply (server --complete-with-message)",
+        )
+    ]
 
 
 async def _judge_rows(ctx: Context, server: ServerHandle, conversations: int) -> list[Row]:

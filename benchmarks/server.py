@@ -44,6 +44,23 @@ class ServerHandle:
     def ws_url(self) -> str:
         return "ws" + self.url.removeprefix("http")
 
+    def cpu_s(self) -> float | None:
+        """CPU seconds the server's process has used so far (user and system); None unknown.
+
+        Unknown without psutil (an optional dev dependency) or once the process is gone.
+        """
+        if self.process is None:
+            return None
+        try:
+            import psutil
+        except ImportError:
+            return None
+        try:
+            times = psutil.Process(self.process.pid).cpu_times()
+        except psutil.Error:
+            return None
+        return float(times.user + times.system)
+
     async def _admin(self, method: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
         async with httpx.AsyncClient(base_url=self.url, timeout=10.0) as http:
             response = await http.request(

@@ -18,6 +18,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from lume_widget._httpx_cli import defer_httpx_cli
 from lume_widget._logging import log_to_notebook
 from lume_widget._version import __version__
 from lume_widget.errors import (
@@ -41,6 +42,9 @@ from lume_widget.errors import (
     TurnCancelledError,
     TurnTimeoutError,
 )
+
+# Before anything imports httpx: its command-line client (click, pygments, rich) stays out.
+defer_httpx_cli()
 
 if TYPE_CHECKING:
     from lume_widget.client import Consultation, LumeClient, SyncConsultation

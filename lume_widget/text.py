@@ -21,12 +21,27 @@ __all__ = [
     "has_lone_surrogate",
     "is_high_surrogate",
     "lone_surrogate_at",
+    "may_hold_surrogate",
     "repair_json",
     "repair_text",
 ]
 
 REPLACEMENT = "\ufffd"
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_SURROGATE_IN_JSON = re.compile("[\ud800-\udfff]|\\\\u[dD][89a-fA-F]")
+_SURROGATE_IN_JSON_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+
+
+def may_hold_surrogate(json_text: str | bytes) -> bool:
+    """Whether JSON text could decode to a string holding a surrogate: it has one itself, or
+    a ``\\ud800``..``\\udfff`` escape. False means certainly not, so the decoded value needs
+    no :func:`has_lone_surrogate` walk (a quick test on the wire text, before any parsing)."""
+    if isinstance(json_text, str):
+        return _SURROGATE_IN_JSON.search(json_text) is not None
+    if b"\x00" in json_text[:4] or json_text.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return True  # UTF-16 or UTF-32 (json.loads decodes those too): not looked into
+    # UTF-8: an escape, or a surrogate encoded as three bytes (decoded with surrogatepass)
+    return _SURROGATE_IN_JSON_BYTES.search(json_text) is not None
 
 
 def lone_surrogate_at(text: str) -> int | None:

@@ -147,3 +147,31 @@ def test_benchmarks_busiest_second_counts_the_densest_window() -> None:
     # a burst of four within 0.3 s, then one message a second
     assert _busiest_second([0.0, 0.1, 0.2, 0.3, 1.5, 2.5, 3.5]) == 4
     assert _busiest_second([3.0, 0.0, 1.0, 2.0]) == 2  # window edges included, order ignored
+
+
+async def test_benchmarks_server_cpu_is_read_from_its_process_and_none_without_one() -> None:
+    import asyncio
+
+    from benchmarks.server import ServerHandle
+
+    handle = ServerHandle("http://127.0.0.1:1", "k", "e", "p", "a")
+    assert handle.cpu_s() is None
+    burn = (
+        "import sys, time\nend = time.process_time() + 0.05\n"
+        "while time.process_time() < end: pass\nprint('burnt', flush=True)\nsys.stdin.read()\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", burn, stdin=subprocess.PIPE, stdout=subprocess.PIPE
+    )
+    handle.process = process
+    try:
+        assert process.stdout is not None
+        assert await process.stdout.readline() == b"burnt\n"
+        used = handle.cpu_s()
+        assert used is not None
+        assert used >= 0.04
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        await process.wait()
+    assert handle.cpu_s() is None  # gone: unknown, not zero

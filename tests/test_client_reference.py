@@ -10,8 +10,10 @@ import asyncio
 import dataclasses
 import math
 import time
+from collections.abc import Callable
 from typing import Any
 
+import httpx
 import pytest
 
 from lume_widget.client import Consultation, LumeClient, Settings, Tier
@@ -555,3 +557,44 @@ async def test_client_consultation_connect_owns_its_client(
         assert reply.consultation_id == chat.id
         assert len(await chat.history()) == len(chat.transcript)
     assert chat.status is ConnectionStatus.OFFLINE
+
+
+class _CountingTransport(httpx.AsyncBaseTransport):
+    """Forwards to a real transport and counts the history reads."""
+
+    def __init__(self) -> None:
+        self._inner = httpx.AsyncHTTPTransport()
+        self.history_reads = 0
+        self.offsets: list[str | None] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.method == "GET" and request.url.path.endswith("/messages"):
+            self.history_reads += 1
+            self.offsets.append(request.url.params.get("offset"))
+        return await self._inner.handle_async_request(request)
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+@pytest.mark.parametrize("with_message", [False, True])
+async def test_client_live_turns_read_the_history_only_without_the_stored_reply(
+    reference_server_factory: Callable[..., ReferenceServer],
+    api_factory: Callable[[ReferenceServer], Api],
+    settings: Settings,
+    with_message: bool,
+) -> None:
+    server = reference_server_factory(complete_with_message=with_message)
+    api = api_factory(server)
+    await api.login()
+    transport = _CountingTransport()
+    async with await connect(server, settings, transport=transport) as client:
+        chat = await client.open("nutritionist")
+        assert transport.history_reads == 0  # a new consultation: its greeting came with it
+        for text in ("First question", "Second question", "A third one"):
+            reply = await _ask_and_check(chat, api, text)
+            assert reply.tier is Tier.LIVE
+    # the observed backend's stream_complete has no id: one read per turn to learn it, a page
+    # from the turn's baseline (greeting, then two messages a turn), never the whole history
+    assert transport.history_reads == (0 if with_message else 3)
+    assert transport.offsets == ([] if with_message else ["1", "3", "5"])

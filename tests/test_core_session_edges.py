@@ -25,6 +25,7 @@ from lume_widget.core.events import (
 )
 from lume_widget.core.models import Message
 from lume_widget.core.session import IllegalTransition, Session, TurnPhase
+from lume_widget.core.turn import move
 from lume_widget.errors import AuthenticationError, ConnectionFailedError, ServerError
 from tests.test_core_session import CID, Driver, frame, history
 
@@ -186,7 +187,7 @@ def test_session_illegal_moves_raise_without_changing_state() -> None:
     turn = d.session._turn
     assert turn is not None
     with pytest.raises(IllegalTransition):
-        d.session._move(turn, TurnPhase.PROBING)
+        move(turn, TurnPhase.PROBING)
     assert d.session.turn_phase is TurnPhase.SENT
     d.session.close(2.0)
     with pytest.raises(IllegalTransition):
@@ -382,3 +383,67 @@ def test_session_credentials_failing_stop_the_legacy_link_until_the_next_turn() 
     assert not any(isinstance(a, ConnectLegacy) for a in session.actions_to_perform())
     session.begin_turn("Hello again", 2.0)
     assert any(isinstance(a, ConnectLegacy) for a in session.actions_to_perform())
+
+
+@pytest.mark.parametrize(
+    ("stamp", "kept"),
+    [
+        ("2025-01-01T00:00:02.600000000Z", True),  # the backend's own form, later
+        ("2025-01-01T00:00:02.500000000Z", True),  # the same instant
+        ("2025-01-01T00:00:02.400000000Z", False),  # the same form, earlier: a late frame
+        ("2025-01-01T00:00:03Z", True),  # another length: parsed
+        ("2025-01-01T00:00:02Z", False),
+        ("2025-01-01T01:00:03+01:00", True),  # an offset: parsed (00:00:03 UTC)
+        ("2025-01-01T01:00:01+01:00", False),
+        ("2025-13-01T00:00:03.000000000Z", True),  # no such date: never taken as earlier
+        ("not a time", True),
+    ],
+)
+def test_session_chunks_stamped_before_the_ack_are_dropped_whatever_their_form(
+    stamp: str, kept: bool
+) -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "message_received", "timestamp": "2025-01-01T00:00:02.500000000Z"})
+    d.frames(1.2, {"type": "stream_chunk", "content": "x", "timestamp": stamp})
+    assert [c.text for c in d.of(ChunkReceived)] == (["x"] if kept else [])
+    assert d.session.frames_dropped == (0 if kept else 1)
+
+
+def test_session_turn_reads_a_page_from_its_baseline_and_joins_it() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "stream_chunk", "content": "ok"}, {"type": "stream_complete"})
+    read = d.last(FetchHistory)
+    assert read.offset == 1  # the greeting is held: read from the turn's baseline on
+    d.session.history_received(
+        read.request_id,
+        [Message("u1", "user", "Hi"), Message("a1", "assistant", "ok")],
+        1.2,
+        start=1,
+    )
+    d.drain()
+    assert [m.id for m in d.session.transcript.messages] == ["g", "u1", "a1"]
+    assert d.of(ReplyCompleted)[0].reply.message_id == "a1"
+
+
+def test_session_page_that_no_longer_joins_the_transcript_is_read_again() -> None:
+    d = Driver()
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "stream_chunk", "content": "ok"}, {"type": "stream_complete"})
+    stale_page = d.last(FetchHistory)
+    d.session.history_received(0, [], 1.15)  # a read the user asked for: nothing stored yet
+    d.drain()
+    d.session.history_received(
+        stale_page.request_id, [Message("a1", "assistant", "ok")], 1.2, start=1
+    )
+    d.drain()
+    again = d.last(FetchHistory)
+    assert (again.purpose, again.offset) == ("reconcile", 0)
+    assert not d.of(ReplyCompleted)
+    d.session.history_received(stale_page.request_id, [], 1.3, start=5)  # stale: ignored
+    d.drain()
+    assert d.last(FetchHistory) is again

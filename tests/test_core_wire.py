@@ -228,3 +228,18 @@ def test_wire_hostile_frames_and_stamps_never_raise() -> None:
     assert batch.skipped == 3
     assert parse_timestamp("2025-01-01T00:00:00+24:00") is None
     assert parse_timestamp("2025-01-01T00:00:00.5-99:99") is None
+
+
+def test_wire_history_page_is_placed_only_when_the_answer_says_where() -> None:
+    from lume_widget.core.wire import history_page
+
+    one = [{"id": "m3", "role": "user", "content": "hi"}]
+    assert history_page({"messages": one, "offset": 3, "limit": 100}, 3)[1] == 3  # echoed
+    assert history_page({"messages": one, "total_count": 4}, 3)[1] == 3  # the tail of 4
+    assert history_page({"messages": one * 4, "total_count": 4}, 3)[1] == 0  # paging ignored
+    assert history_page({"messages": one, "total": 1}, 3)[1] == 0  # CBS's `total`
+    assert history_page({"messages": one}, 3)[1] is None  # cannot tell
+    assert history_page(one, 3)[1] is None  # a bare list
+    assert history_page({"messages": one, "offset": True, "total_count": 9}, 3)[1] is None
+    messages, start = history_page({"messages": one}, 0)
+    assert (start, [m.id for m in messages]) == (0, ["m3"])

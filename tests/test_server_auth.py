@@ -13,6 +13,9 @@ import websockets
 from conftest import Api, scaled
 
 from lume_widget.server import ReferenceServer
+from lume_widget.server.auth import InvalidTokenError, decode_jwt, encode_jwt
+
+SECRET = "a-secret-long-enough-for-hs256-and-for-hs512-tokens-0123456789abcdef"
 
 
 async def refresh(api: Api, token: str) -> tuple[int, dict[str, object]]:
@@ -22,6 +25,42 @@ async def refresh(api: Api, token: str) -> tuple[int, dict[str, object]]:
         headers={"X-API-Key": api.server.api_key},
     )
     return response.status_code, response.json()
+
+
+def test_server_jwt_is_standard_hs256_both_ways() -> None:
+    claims = {"sub": "u-1", "email": "é@lume.local", "iat": 1, "exp": 2.5}
+    ours = encode_jwt(claims, SECRET)
+    assert jwt.get_unverified_header(ours) == {"alg": "HS256", "typ": "JWT"}
+    assert jwt.decode(ours, SECRET, algorithms=["HS256"], options={"verify_exp": False}) == claims
+    assert decode_jwt(jwt.encode(claims, SECRET, algorithm="HS256"), SECRET) == claims
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        jwt.encode({"sub": "u"}, "another-secret-entirely-and-long-enough", algorithm="HS256"),
+        jwt.encode({"sub": "u"}, None, algorithm="none"),  # type: ignore[arg-type]
+        jwt.encode({"sub": "u"}, SECRET, algorithm="HS512"),
+        jwt.encode({"sub": "u"}, SECRET, algorithm="HS256")[:-3],
+        jwt.encode({"sub": "u"}, SECRET, algorithm="HS256").rsplit(".", 1)[0],
+        "not-a-jwt",
+        "a.b.c",
+        "é.é.é",
+    ],
+    ids=[
+        "other key",
+        "alg none",
+        "HS512",
+        "cut signature",
+        "no signature",
+        "garbage",
+        "junk",
+        "non-ascii",
+    ],
+)
+def test_server_jwt_refuses_what_it_did_not_sign(token: str) -> None:
+    with pytest.raises(InvalidTokenError, match="not an HS256 token signed by this server"):
+        decode_jwt(token, SECRET)
 
 
 async def test_server_access_token_carries_sub_email_and_exp(api: Api) -> None:

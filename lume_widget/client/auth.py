@@ -72,6 +72,8 @@ class LumeAuth(httpx.Auth):
         self._margin = refresh_margin_s
         self._wall_clock = wall_clock
         self._lock = asyncio.Lock()
+        self._expiry: tuple[str, float | None] | None = None
+        """The last access token whose ``exp`` was read, and that ``exp`` (read once a token)."""
         self._client: httpx.AsyncClient | None = None
         self.refresh_count = 0
         self.login_count = 0
@@ -174,7 +176,10 @@ class LumeAuth(httpx.Auth):
     def _expiring_soon(self) -> bool:
         if self._access_token is None or not (self._refresh_token or self._password):
             return False
-        exp = jwt_expiry(self._access_token)
+        token = self._access_token
+        if self._expiry is None or self._expiry[0] != token:
+            self._expiry = (token, jwt_expiry(token))
+        exp = self._expiry[1]
         return exp is not None and exp - self._wall_clock() <= self._margin
 
     def _adopt(self, data: Any) -> None:

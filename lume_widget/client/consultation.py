@@ -46,7 +46,13 @@ from lume_widget.core.events import (
 )
 from lume_widget.core.models import ConsultationInfo, Message
 from lume_widget.core.session import IllegalTransition, Session
-from lume_widget.core.wire import messages_from_json, send_answer, validate_message
+from lume_widget.core.wire import (
+    HISTORY_PAGE,
+    history_page,
+    messages_from_json,
+    send_answer,
+    validate_message,
+)
 from lume_widget.errors import (
     AuthenticationError,
     ConnectionFailedError,
@@ -143,11 +149,17 @@ class Consultation:
         )
         self._clock = client.clock
         self._sleep = client.sleep
-        self._subscribers: list[asyncio.Queue[Any]] = []
+        self._subscribers: list[tuple[asyncio.Queue[Any], tuple[type, ...] | None]] = []
+        """Each listener's queue, and the event types it wants (None: every event)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._live: tuple[int, SocketLink] | None = None
         self._legacy: tuple[int, SocketLink] | None = None
         self._wake = asyncio.Event()
+        self._paging: bool | None = None
+        """Whether the backend pages history reads (``limit``/``offset``): None until an
+        answer shows it; False after one answered a page with the whole history."""
+        self._pump_until: float | None = None
+        """The deadline the pump sleeps until (None: no deadline, only a wake-up)."""
         self._pump_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing_links: set[SocketLink] = set()
@@ -245,7 +257,8 @@ class Consultation:
 
     async def ask(self, text: str) -> Reply:
         """Send ``text`` and return the complete reply; raises the turn's error if it fails."""
-        async with contextlib.aclosing(self.stream(text)) as events:
+        ends = (ReplyCompleted, TurnFailed)  # only the end is queued, not every chunk
+        async with contextlib.aclosing(self._turn_events(text, ends)) as events:
             async for event in events:
                 if isinstance(event, ReplyCompleted):
                     return event.reply
@@ -253,14 +266,19 @@ class Consultation:
                     raise event.error
         raise LumeError("The turn ended without a reply.")  # pragma: no cover
 
-    async def stream(self, text: str) -> AsyncGenerator[Event, None]:
+    def stream(self, text: str) -> AsyncGenerator[Event, None]:
         """Send ``text`` and yield every event until the reply completes or the turn fails.
 
         The last event is :class:`ReplyCompleted` or :class:`TurnFailed` (not raised).
         Leaving the loop early (break, cancellation) stops the reply.
         """
+        return self._turn_events(text, None)
+
+    async def _turn_events(
+        self, text: str, kinds: tuple[type, ...] | None
+    ) -> AsyncGenerator[Event, None]:
         self._check_sendable(text)
-        queue = self._subscribe()
+        queue = self._subscribe(kinds)
         turn_id = ""
         finished = False
         try:
@@ -402,7 +420,7 @@ class Consultation:
         self._live = self._legacy = None
         self._apply(self._session.close)
         self._closed = True
-        for queue in list(self._subscribers):
+        for queue, _ in list(self._subscribers):
             queue.put_nowait(_END)
         self._wake.set()
         for task in list(self._tasks):
@@ -439,14 +457,13 @@ class Consultation:
                 unsent_text=text,
             )
 
-    def _subscribe(self) -> asyncio.Queue[Any]:
+    def _subscribe(self, kinds: tuple[type, ...] | None = None) -> asyncio.Queue[Any]:
         queue: asyncio.Queue[Any] = asyncio.Queue()
-        self._subscribers.append(queue)
+        self._subscribers.append((queue, kinds))
         return queue
 
     def _unsubscribe(self, queue: asyncio.Queue[Any]) -> None:
-        with contextlib.suppress(ValueError):
-            self._subscribers.remove(queue)
+        self._subscribers = [pair for pair in self._subscribers if pair[0] is not queue]
 
     def _apply(self, step: Callable[[float], T]) -> T:
         """Feed one input to the session at the current time, then perform and publish."""
@@ -461,13 +478,21 @@ class Consultation:
         for event in events:
             if isinstance(event, ConnectionStatus):  # pragma: no cover - defensive
                 continue
-            for queue in list(self._subscribers):
-                queue.put_nowait(event)
-        self._wake.set()
+            for queue, kinds in self._subscribers:  # rebound, never changed, by unsubscribing
+                if kinds is None or isinstance(event, kinds):
+                    queue.put_nowait(event)
+        # Wake the pump only when it must tick sooner than it planned: a later deadline (a
+        # chunk pushing the inactivity deadline on) is found when it wakes anyway, and a tick
+        # before a deadline does nothing, so most frames cost no task switch.
+        deadline = self._session.next_deadline()
+        planned = self._pump_until
+        if deadline is not None and (planned is None or deadline < planned):
+            self._wake.set()
 
     async def _pump(self) -> None:
         while not self._closed:
             deadline = self._session.next_deadline()
+            self._pump_until = deadline
             timeout = None if deadline is None else max(0.0, deadline - self._clock())
             self._wake.clear()
             with contextlib.suppress(asyncio.TimeoutError, TimeoutError):
@@ -663,13 +688,29 @@ class Consultation:
         if action.delay_s > 0:
             await self._sleep(action.delay_s)
         base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
-        outcome = await self._client.rest.call("GET", f"{base}/messages")
+        path = f"{base}/messages"
+        offset = action.offset if self._paging is not False else 0
+        params = {"offset": offset, "limit": HISTORY_PAGE} if offset else None
+        outcome = await self._client.rest.call("GET", path, params=params)
         rid = action.request_id
+        start = 0
+        messages: list[Message] = []
+        if outcome.ok:
+            messages, found = history_page(outcome.data, offset)
+            if offset:  # True: it pages; False: it answered whole, or could not be placed
+                self._paging = found == offset
+            if found is None or (found and len(messages) >= HISTORY_PAGE):
+                # a page that cannot be placed, or more pages after it: read it all
+                outcome = await self._client.rest.call("GET", path)
+                messages = messages_from_json(outcome.data) if outcome.ok else []
+                found = 0
+            start = found
         if self._credentials_gone(outcome):
             return
         if outcome.ok:
-            messages = messages_from_json(outcome.data)
-            self._apply(lambda now: self._session.history_received(rid, messages, now))
+            self._apply(
+                lambda now: self._session.history_received(rid, messages, now, start=start)
+            )
             return
         info = outcome.error
         reason = info.message if info else "no answer"

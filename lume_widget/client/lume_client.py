@@ -10,7 +10,9 @@ random source of backoff jitter.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
+import importlib
 import logging
 import os
 import random
@@ -166,7 +168,10 @@ class LumeClient:
         if url is None:
             if start_backend is None:
                 raise ConfigurationError(NO_URL.format(env=ENV_URL))
-            server = await asyncio.to_thread(start_backend)
+            # While the backend starts, a second thread imports what the first request needs.
+            server, _ = await asyncio.gather(
+                asyncio.to_thread(start_backend), asyncio.to_thread(_load_http_backend)
+            )
             url = server.url
             api_key = api_key or server.api_key
             if not token:
@@ -184,9 +189,12 @@ class LumeClient:
         admin_token = admin_token or os.environ.get(ENV_ADMIN_TOKEN) or None
         settings = settings or Settings()
         tls = tls_context(verify)
-        if tls is not None and urlsplit(url).scheme == "https":
+        scheme = urlsplit(url).scheme
+        if tls is not None and scheme == "https":
             transport = transport or httpx.AsyncHTTPTransport(verify=tls)
             ws_connector = ws_connector or functools.partial(ws_connect, ssl=tls)
+        elif scheme == "http":
+            transport = transport or httpx.AsyncHTTPTransport(verify=_trusts_nothing())
         auth = LumeAuth(
             api_key,
             access_token=token,
@@ -411,6 +419,7 @@ class LumeClient:
         """Open a consultation: an existing one by id, else (``resume``) the newest active one of
         this persona and goal, else a new one. ``tier`` pins live, rest or legacy."""
         pinned = Tier.parse(tier)
+        known: list[Any] | None = None  # the whole history, when the create answer gave it
         if consultation_id is not None:
             info = await self.get_consultation(consultation_id)
             greeting: list[Any] = []
@@ -429,8 +438,12 @@ class LumeClient:
             if existing is not None:
                 info, greeting = existing, []
             else:
-                info, greeting = await self._create(persona, goal, initial_message, quick_action)
-        history = await self._history(info.id, pinned)
+                info, greeting, fresh = await self._create(
+                    persona, goal, initial_message, quick_action
+                )
+                if fresh and initial_message is None and info.message_count == len(greeting):
+                    known = greeting  # a new consultation holds its greeting, if any: no read
+        history = known if known is not None else await self._history(info.id, pinned)
         if not history and greeting:
             history = greeting
         chat = Consultation(self, info, history, tier=pinned)
@@ -444,7 +457,8 @@ class LumeClient:
         goal: str | None,
         initial_message: str | None,
         quick_action: str | None,
-    ) -> tuple[ConsultationInfo, list[Any]]:
+    ) -> tuple[ConsultationInfo, list[Any], bool]:
+        """Create a consultation: its info, its greeting, and whether it is new (not adopted)."""
         body: dict[str, Any] = {"persona": persona}
         if goal is not None:
             body["context_type"] = "goal"
@@ -465,11 +479,11 @@ class LumeClient:
                     "say which; list them with list_consultations() and open it by id."
                 )
             logger.info("create answered 409; adopting the existing consultation")
-            return await self.get_consultation(existing), []
+            return await self.get_consultation(existing), [], False
         info, greeting = consultation_from_create(outcome.data)
         if info is None:
             raise LumeError("The backend's answer to creating a consultation had no id.")
-        return info, greeting
+        return info, greeting, True
 
     async def _history(self, consultation_id: str, tier: Tier | None) -> list[Any]:
         if tier is Tier.LEGACY:
@@ -541,6 +555,20 @@ def base_url(url: str) -> str:
         logger.info("using %s without %s: every route adds it", redact_url(url), API_PREFIX)
         return urlunsplit(parts._replace(path=path[: -len(API_PREFIX)], query="", fragment=""))
     return url
+
+
+def _trusts_nothing() -> ssl.SSLContext:
+    """The TLS context of a plain-http backend, which never does TLS: it verifies, but trusts no
+    certificate, so it costs nothing to make (httpx's default loads every CA certificate, about
+    20 ms) and would refuse any https connection it was ever asked for."""
+    return ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+
+
+def _load_http_backend() -> None:
+    """Import anyio's asyncio backend, which httpx's first request under asyncio imports (about
+    25 ms): done in a thread while the embedded backend starts, the first request does not wait."""
+    with contextlib.suppress(ImportError):
+        importlib.import_module("anyio._backends._asyncio")
 
 
 def tls_context(verify: bool | str | os.PathLike[str] | ssl.SSLContext) -> ssl.SSLContext | None:

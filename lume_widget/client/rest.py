@@ -24,7 +24,7 @@ from lume_widget.core.errors_map import error_for_status
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import ErrorInfo, error_info, redact_url, unwrap
 from lume_widget.errors import AuthenticationError, ConnectionFailedError, LumeError
-from lume_widget.text import repair_json
+from lume_widget.text import may_hold_surrogate, repair_json
 
 __all__ = ["Outcome", "RestApi"]
 
@@ -88,6 +88,16 @@ class RestApi:
     async def aclose(self) -> None:
         await self._client.aclose()
 
+    def url(self, path: str, params: Mapping[str, Any] | None = None) -> str:
+        """The absolute URL of ``path`` under the base URL, with ``params`` (None values left out).
+
+        Built once as text, so httpx parses it once: a relative path and separate params are
+        each parsed again (merged with the base URL, then with the query) on every request.
+        """
+        query = {k: v for k, v in (params or {}).items() if v is not None}
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        return f"{url}?{httpx.QueryParams(query)}" if query else url
+
     async def call(
         self,
         method: str,
@@ -101,9 +111,8 @@ class RestApi:
         try:
             response = await self._client.request(
                 method,
-                path,
+                self.url(path, params),
                 json=json,
-                params={k: v for k, v in (params or {}).items() if v is not None} or None,
                 headers=dict(headers) if headers else None,
             )
         except httpx.HTTPError as exc:
@@ -116,12 +125,15 @@ class RestApi:
             status = exc.status if isinstance(exc, AuthenticationError) else None
             return Outcome(status, error=ErrorInfo(exc.message), failure=exc)
         payload: Any = None
-        if response.content:
+        content = response.content
+        if content:
             try:
                 payload = response.json()
             except ValueError:
-                payload = response.text
-            payload = repair_json(payload)  # valid Unicode from here on, whatever was sent
+                payload = repair_json(response.text)
+            else:
+                if may_hold_surrogate(content):  # JSON escapes a lone half as \udXXX
+                    payload = repair_json(payload)  # valid Unicode from here on
         logger.debug("%s %s -> %d", method, path, response.status_code)
         if response.status_code >= 400:
             info = error_info(payload, response.reason_phrase or f"HTTP {response.status_code}")

@@ -73,12 +73,14 @@ class SendRest:
 
 @dataclass(frozen=True, slots=True)
 class FetchHistory:
-    """GET the message history on the route of ``tier`` after ``delay_s``."""
+    """GET the message history on the route of ``tier`` after ``delay_s``: from message
+    ``offset`` on (a page, with the backend's ``limit``/``offset``), or all of it (0)."""
 
     request_id: int
     tier: Tier
     delay_s: float = 0.0
     purpose: str = "poll"
+    offset: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,7 @@
 :func:`lume_widget.core.wire.parse_frames` turns each JSON object of a text frame into one of
 these (as h11 turns bytes into events): the session core then matches on the class, never on
 ``event.get("type")``. Every event carries the ``consultation_id`` and the server's ``stamp``
+(its text, parsed only when it is compared: see :func:`lume_widget.core.turn.from_before`)
 when the frame had them, so frames of another consultation, or stamped before the turn they
 would join, are recognised without looking inside. Text is valid Unicode, except a chunk's
 ``content``, whose last half-character the session joins with the next chunk.
@@ -12,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, ClassVar
 
 from lume_widget.core.models import Message
@@ -35,7 +35,8 @@ class Frame:
 
     TYPE: ClassVar[str] = ""
     consultation_id: str | None = None
-    stamp: datetime | None = None
+    stamp: str | None = None
+    """The ``timestamp`` as the server wrote it (RFC 3339), or None."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,10 +70,13 @@ class Chunk(Frame):
 
 @dataclass(frozen=True, slots=True)
 class Completed(Frame):
-    """The reply is complete (``stream_complete``), with the server's ``metadata``."""
+    """The reply is complete (``stream_complete``), with the server's ``metadata``, and
+    ``message``, the stored reply, when the backend sends it there (the observed one does
+    not: no id comes with ``stream_complete``, so the client reads the history for it)."""
 
     TYPE: ClassVar[str] = "stream_complete"
     metadata: Mapping[str, Any] = field(default_factory=dict)
+    message: Message | None = None
 
 
 @dataclass(frozen=True, slots=True)

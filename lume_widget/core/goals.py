@@ -204,14 +204,14 @@ def new_goal_body(
             f"{', '.join(GOAL_TYPES)}"
         )
     body["goal_type"] = goal_type
-    body["target_value"] = _check_amount(target_value, "target_value", problems, required=True)
+    body["target_value"] = _check_amount(target_value, "target_value", problems)
     if target_unit is None or (isinstance(target_unit, str) and not target_unit.strip()):
         problems["target_unit"] = "target_unit is required, e.g. steps, kg or minutes"
     elif not isinstance(target_unit, str) or len(target_unit.strip()) > MAX_UNIT_CHARS:
         problems["target_unit"] = f"target_unit must be text of at most {MAX_UNIT_CHARS} characters"
     else:
         body["target_unit"] = target_unit.strip()
-    body["start_date"] = _check_date(start_date, "start_date", problems, required=True)
+    body["start_date"] = _check_date(start_date, "start_date", problems)
     if description is not None:
         body["description"] = _check_description(description, problems)
     if target_date is not None:
@@ -264,7 +264,7 @@ def goal_update_body(
             None if description is None else _check_description(description, problems)
         )
     if target_value is not UNSET:
-        body["target_value"] = _check_amount(target_value, "target_value", problems, required=True)
+        body["target_value"] = _check_amount(target_value, "target_value", problems)
     if target_date is not UNSET:
         body["target_date"] = (
             None if target_date is None else _check_date(target_date, "target_date", problems)
@@ -282,7 +282,7 @@ def goal_update_body(
 def progress_body(current_value: Any) -> dict[str, Any]:
     """The JSON body of ``PATCH /goals/{id}/progress``: ``{current_value}``, a number >= 0."""
     problems: dict[str, str] = {}
-    value = _check_amount(current_value, "current_value", problems, required=True)
+    value = _check_amount(current_value, "current_value", problems)
     _raise_if(problems, "The progress was not recorded")
     return {"current_value": value}
 
@@ -319,10 +319,10 @@ def _check_description(value: Any, problems: dict[str, str]) -> Any:
     return value
 
 
-def _check_amount(value: Any, name: str, problems: dict[str, str], *, required: bool) -> Any:
+def _check_amount(value: Any, name: str, problems: dict[str, str]) -> Any:
+    """A required amount: a finite number, 0 or more."""
     if value is None:
-        if required:
-            problems[name] = f"{name} is required: a number, 0 or more"
+        problems[name] = f"{name} is required: a number, 0 or more"
         return value
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
         problems[name] = f"{name} must be a number, not {value!r}"
@@ -331,10 +331,10 @@ def _check_amount(value: Any, name: str, problems: dict[str, str], *, required: 
     return value
 
 
-def _check_date(value: Any, name: str, problems: dict[str, str], *, required: bool = False) -> Any:
+def _check_date(value: Any, name: str, problems: dict[str, str]) -> Any:
+    """A date given as ``YYYY-MM-DD`` (an optional date is checked only when given)."""
     if value is None:
-        if required:
-            problems[name] = f"{name} is required: a date as YYYY-MM-DD"
+        problems[name] = f"{name} is required: a date as YYYY-MM-DD"
         return value
     parsed = parse_goal_date(value)
     if parsed is None or (isinstance(value, str) and _DATE.match(value) is None):

@@ -19,9 +19,13 @@ demotion never resends an acknowledged message: the reply is recovered from hist
 An unacknowledged one is looked for in history first, then sent once more.
 
 The session holds its parts: two :class:`~lume_widget.core.link.Link` objects (live,
-legacy), a :class:`~lume_widget.core.delivery.TurnDelivery` and a
-:class:`~lume_widget.core.tiers.TierPolicy`. Link state, turn phase and connection status
-are enums whose legal moves are tables (``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``);
+legacy), a :class:`~lume_widget.core.requests.TurnRequests`, a
+:class:`~lume_widget.core.tiers.TierPolicy`, a :class:`~lume_widget.core.delivery.TurnDelivery`
+and a :class:`~lume_widget.core.live_watch.LiveWatch`. They share its state through one
+:class:`~lume_widget.core.context.SessionContext` (the tier, the pin, the turn in flight, the
+queued outputs, and the moves only the session makes), never the session itself. Link
+state, turn phase and connection status are enums whose legal moves are tables
+(``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``; a demotion's outcome is ``DEMOTIONS``);
 an illegal move raises :class:`IllegalTransition` leaving state unchanged. Every change is
 logged.
 """
@@ -35,9 +39,9 @@ from datetime import datetime
 
 from lume_widget.core.actions import (
     Action,
-    SendPing,
 )
 from lume_widget.core.backoff import Backoff
+from lume_widget.core.context import SessionContext, SessionMoves
 from lume_widget.core.delivery import TurnDelivery
 from lume_widget.core.events import (
     ConnectionStatus,
@@ -47,17 +51,19 @@ from lume_widget.core.events import (
     TurnFailed,
 )
 from lume_widget.core.link import Link, LinkState
+from lume_widget.core.live_watch import LiveWatch
 from lume_widget.core.models import Message
+from lume_widget.core.requests import TurnRequests
 from lume_widget.core.settings import Settings
 from lume_widget.core.status import check_status_move, status_for
 from lume_widget.core.tiers import TierPolicy
 from lume_widget.core.transcript import Transcript
 from lume_widget.core.turn import (
-    PHASE_MOVES,
     WAITING_FOR_CONTENT,
     IllegalTransition,
     Turn,
     TurnPhase,
+    move,
 )
 from lume_widget.core.wire import validate_message
 from lume_widget.errors import (
@@ -90,51 +96,86 @@ class Session:
         self.consultation_id = consultation_id
         self.settings = settings or Settings()
         rnd = random if random is not None else _default_random()
-        self._random = rnd
-        self.pinned = pinned
-        self.tier: Tier = pinned or Tier.LIVE
         self.status: ConnectionStatus = S.CONNECTING
         self.transcript = Transcript(history)
         self.live = Link(Tier.LIVE, Backoff(self.settings, rnd))
         self.legacy = Link(Tier.LEGACY, Backoff(self.settings, rnd))
-        self.frames_skipped = 0
-        self.frames_dropped = 0
-        """Frames of another consultation, or late ones of a finished reply (logged at debug)."""
+        self._ctx = SessionContext(
+            consultation_id=consultation_id,
+            settings=self.settings,
+            transcript=self.transcript,
+            live=self.live,
+            legacy=self.legacy,
+            random=rnd,
+            moves=SessionMoves(
+                fail_turn=self._fail_turn,
+                finish_turn=self._finish_turn,
+                live_lost=self._live_lost,
+                refresh_status=self._refresh_status,
+                set_status=self._set_status,
+                pong_received=self._pong_received,
+            ),
+            tier=pinned or Tier.LIVE,
+            pinned=pinned,
+        )
+        self._actions: list[Action] = self._ctx.actions
+        self._events: list[Event] = self._ctx.events
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
-        self.live.generation = 0
-        self.legacy.generation = 0
-        self._live_failures = 0
-        self._live_ever_up = False
-        self._live_proven = False
-        """Live delivered a reply or stayed up past ``stable_link_s`` in this session."""
-        self._live_up_since: float | None = None
-        self._last_ping = 0.0
-        self._pong_due: float | None = None
-        """When the live link must have answered the last app ping (the one keepalive)."""
-        self._last_probe: float | None = None
-        self._rest_failures = 0
         self._turn_ids = itertools.count(1)
-        self._turn: Turn | None = None
-        self._actions: list[Action] = []
-        self._events: list[Event] = []
         self._started = False
-        self.delivery = TurnDelivery(self)
-        self.tiers = TierPolicy(self)
+        self.requests = TurnRequests(self._ctx)
+        """Issues the turn's sends and history reads and tells which answers count."""
+        self.tiers = TierPolicy(self._ctx, self.requests)
         """Decides the tier: probes, demotions, pins; sends a turn on it."""
+        self.delivery = TurnDelivery(self._ctx, self.requests, self.tiers)
         """Delivers the turns: the results of requests and the frames go through it."""
+        self.live_watch = LiveWatch(self._ctx, self.requests, self.tiers)
+        """Follows the live link: its opening, failures, losses and keepalive."""
+
+    # ------------------------------------------------------------------- state
+
+    @property
+    def tier(self) -> Tier:
+        """The tier that delivers turns now."""
+        return self._ctx.tier
+
+    @property
+    def pinned(self) -> Tier | None:
+        """The tier the user pinned (None: automatic)."""
+        return self._ctx.pinned
+
+    @property
+    def _turn(self) -> Turn | None:
+        return self._ctx.turn
+
+    @_turn.setter
+    def _turn(self, turn: Turn | None) -> None:
+        self._ctx.turn = turn
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frame parts that could not be used (not JSON, no type, ...)."""
+        return self.delivery.frames_skipped
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames of another consultation, or late ones of a finished reply (logged at debug)."""
+        return self.delivery.frames_dropped
 
     # ----------------------------------------------------------------- outputs
 
     def actions_to_perform(self) -> list[Action]:
         """I/O the driver must perform now, in order; the list is emptied."""
-        actions, self._actions = self._actions, []
+        actions = list(self._actions)
+        self._actions.clear()
         return actions
 
     def events_received(self) -> list[Event]:
         """Facts to report, in order; the list is emptied."""
-        events, self._events = self._events, []
+        events = list(self._events)
+        self._events.clear()
         return events
 
     @property
@@ -160,12 +201,7 @@ class Session:
     def next_deadline(self) -> float | None:
         """The time at which :meth:`tick` must be called if no other input arrives."""
         times = [] if self._turn is None else self.delivery.deadlines(self._turn)
-        if self.live.up:
-            times.append(self._last_ping + self.settings.app_ping_interval_s)
-            if self._pong_due is not None:
-                times.append(self._pong_due)
-            if self._live_up_since is not None and self._live_failures:
-                times.append(self._live_up_since + self.settings.stable_link_s)
+        times += self.live_watch.deadlines()
         return min(times) if times else None
 
     # ------------------------------------------------------------------ inputs
@@ -180,7 +216,7 @@ class Session:
         logger.info("session %s starts on tier %s", self.consultation_id, self.tier.value)
         self._events.append(StatusChanged(self.status, None, "opening the consultation", now))
         if self.tier is Tier.LIVE:
-            self._connect_live(0.0, self.settings.connect_timeout_s, probe=False, now=now)
+            self.live_watch.connect(0.0, self.settings.connect_timeout_s)
         else:
             if self.tier is Tier.LEGACY:
                 self._connect_legacy(0.0)
@@ -206,9 +242,9 @@ class Session:
         self._fatal = None
         logger.info("turn %s begins on tier %s", turn.id, self.tier.value)
         if self.tiers.should_probe(now):
-            self._last_probe = now
-            self._move(turn, P.PROBING)
-            self._connect_live(0.0, self.settings.probe_timeout_s, probe=True, now=now)
+            self.tiers.last_probe = now
+            move(turn, P.PROBING)
+            self.live_watch.connect(0.0, self.settings.probe_timeout_s, probe=True)
         else:
             self.tiers.dispatch(turn, now)
         self._refresh_status("a reply is in flight", now)
@@ -228,10 +264,10 @@ class Session:
     def pin(self, tier: Tier | None, now: float) -> None:
         """Pin a tier (None: automatic). Takes effect at once when idle, else after the turn."""
         self._require_open()
-        self.pinned = tier
+        self._ctx.pinned = tier
         logger.info("tier pinned to %s", "automatic" if tier is None else tier.value)
         if tier is None:
-            self._last_probe = None
+            self.tiers.last_probe = None
             return
         if self._turn is None and tier is not self.tier:
             self.tiers.switch(tier, "pinned by the user", now)
@@ -242,7 +278,7 @@ class Session:
         if not self.live.up:
             raise IllegalTransition("the live socket is not open, so there is nothing to drop")
         self._actions.append(self.live.close_action("simulated drop", abrupt=True))
-        self._live_lost("simulated drop", now)
+        self.live_watch.lost("simulated drop", now)
 
     def close(self, now: float) -> None:
         """The user closed the consultation: everything stops."""
@@ -272,32 +308,7 @@ class Session:
         """The live WebSocket of ``generation`` is open (after the handshake)."""
         if self._stale_live(generation) or self.live.state is not LinkState.CONNECTING:
             return
-        probe = self.live.probing
-        self.live.probing = False
-        self.live.opened(now)
-        self._live_up_since = now
-        self._last_ping = now
-        self._pong_due = None
-        turn = self._turn
-        if self._live_ever_up and turn is not None and not probe:
-            turn.reconnects += 1
-        self._live_ever_up = True
-        logger.info("live link open (generation %d)", generation)
-        if probe and self.tier is not Tier.LIVE:
-            if self.pinned is None:
-                self.tiers.switch(Tier.LIVE, "live is reachable again", now)
-            else:  # pinned while the probe was on its way: the probed link is not wanted
-                why = f"tier {self.pinned.value} pinned"
-                self._actions.append(self.live.close_action(why))
-                self.live.close(why)
-                self._live_up_since = None
-                self.live.backoff.link_down(now)
-        if probe:
-            if turn is not None and turn.phase is P.PROBING:
-                self.tiers.dispatch(turn, now)
-        elif turn is not None and turn.phase is P.WAITING_LINK:
-            self.tiers.dispatch(turn, now)
-        self._refresh_status("live link open", now)
+        self.live_watch.opened(generation, now)
 
     def live_connect_failed(
         self, generation: int, status: int | None, reason: str, now: float
@@ -305,50 +316,13 @@ class Session:
         """Opening the live WebSocket failed; ``status`` is the refused upgrade's HTTP status."""
         if self._stale_live(generation) or self.live.state is not LinkState.CONNECTING:
             return
-        self.live.failed(reason)
-        logger.info("live connect failed: %s", reason)
-        if self.live.probing:
-            self.live.probing = False
-            turn = self._turn
-            if turn is not None and turn.phase is P.PROBING:
-                self.tiers.dispatch(turn, now)
-            return
-        self._live_failures += 1
-        refused = status in (400, 401, 403, 404)
-        exhausted = self.tiers.budget_spent()
-        if refused or exhausted:
-            why = (
-                f"live upgrade refused ({status})"
-                if refused
-                else f"live failed to connect {self._live_failures} times ({reason})"
-            )
-            if self.pinned is Tier.LIVE:
-                self._live_failures = 0
-                self.live.backoff.reset()
-                if self._turn is not None:
-                    self._fail_turn(
-                        ConnectionFailedError(
-                            f"The live tier is pinned and unavailable: {why}. Unpin the tier "
-                            "(pin_tier(None)) to let the client fall back to REST.",
-                            unsent_text=self._turn.unsent_text,
-                        ),
-                        now,
-                        why,
-                    )
-                self._refresh_status(why, now)
-                return
-            self.tiers.demote(why, now)
-            return
-        self._connect_live(
-            self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
-        )
-        self._refresh_status(f"live connect failed ({reason}); retrying", now)
+        self.live_watch.connect_failed(status, reason, now)
 
     def live_closed(self, generation: int, reason: str, now: float) -> None:
         """The live WebSocket closed (cleanly or not) without the client asking for it."""
         if self._stale_live(generation) or not self.live.up:
             return
-        self._live_lost(reason, now)
+        self.live_watch.lost(reason, now)
 
     def message_received(self, generation: int, frame: str | bytes, now: float) -> None:
         """A frame arrived on the live WebSocket."""
@@ -381,9 +355,12 @@ class Session:
         """A POST of the user's message failed (``status`` None: no answer at all)."""
         self.delivery.send_failed(request_id, status, retry_after, reason, now, code=code)
 
-    def history_received(self, request_id: int, messages: Sequence[Message], now: float) -> None:
-        """A history read answered; ``request_id`` 0 is a read the user asked for."""
-        self.delivery.history_received(request_id, messages, now)
+    def history_received(
+        self, request_id: int, messages: Sequence[Message], now: float, *, start: int = 0
+    ) -> None:
+        """A history read answered; ``request_id`` 0 is a read the user asked for. ``start``
+        is the index of the first of ``messages`` in the whole history (a page's offset)."""
+        self.delivery.history_received(request_id, messages, now, start=start)
 
     def history_failed(
         self,
@@ -420,7 +397,7 @@ class Session:
             self._connect_legacy(self.legacy.backoff.next_delay())
             turn = self._turn
             if was_up and turn is not None and turn.phase is P.RECOVERING:
-                self.delivery.poll(turn, 0.0)  # the socket was delivering: poll while it is down
+                self.requests.poll(turn, 0.0)  # the socket was delivering: poll while it is down
 
     def legacy_message_received(self, generation: int, frame: str | bytes, now: float) -> None:
         if generation != self.legacy.generation:
@@ -433,26 +410,7 @@ class Session:
             return
         if self._turn is not None:
             self.delivery.tick(self._turn, now)
-        if self.live.up and self._pong_due is not None and now >= self._pong_due:
-            # half-open (the peer gone without a FIN or RST): drop the link at once, no
-            # closing handshake waited for, within ping interval + pong timeout
-            reason = f"no pong within {self.settings.app_pong_timeout_s:g} s"
-            logger.info("live link: %s", reason)
-            self._actions.append(self.live.close_action(reason, abrupt=True))
-            self._live_lost(reason, now)
-        if self.live.up:
-            if now >= self._last_ping + self.settings.app_ping_interval_s:
-                self._last_ping = now
-                if self._pong_due is None:
-                    self._pong_due = now + self.settings.app_pong_timeout_s
-                self._actions.append(SendPing(self.live.generation))
-            if (
-                self._live_up_since is not None
-                and now - self._live_up_since >= self.settings.stable_link_s
-            ):
-                self._live_failures = 0
-                self._live_proven = True
-                self.live.backoff.tick(now)
+        self.live_watch.tick(now)
 
     # outcomes of the driver's tasks ----------------------------------------------
 
@@ -492,17 +450,6 @@ class Session:
     def _stale_live(self, generation: int) -> bool:
         return generation != self.live.generation or self.closed
 
-    def _legacy_delivers(self) -> bool:
-        return self.tier is Tier.LEGACY and self.legacy.up
-
-    def _move(self, turn: Turn, phase: TurnPhase) -> None:
-        if phase not in PHASE_MOVES[turn.phase]:
-            raise IllegalTransition(
-                f"turn cannot move from {turn.phase and turn.phase.value} to {phase.value}"
-            )
-        logger.debug("turn %s: %s -> %s", turn.id, turn.phase and turn.phase.value, phase.value)
-        turn.phase = phase
-
     def _set_status(self, status: ConnectionStatus, reason: str, now: float) -> None:
         if status is self.status:
             return
@@ -518,48 +465,13 @@ class Session:
             fatal=self._fatal is not None,
             tier=self.tier,
             live=self.live,
-            live_tried=self._live_ever_up or self._live_failures > 0,
+            live_tried=self.live_watch.ever_up or self.tiers.live_failures > 0,
             turn_in_flight=self._turn is not None,
         )
         self._set_status(status, reason, now)
 
-    def _connect_live(self, delay: float, timeout: float, probe: bool, now: float) -> None:
-        self._actions.append(self.live.connect(delay, timeout, probe=probe))
-
     def _connect_legacy(self, delay: float) -> None:
         self._actions.append(self.legacy.connect(delay))
-
-    def _live_lost(self, reason: str, now: float) -> None:
-        was_short = (
-            self._live_up_since is not None
-            and now - self._live_up_since < self.settings.stable_link_s
-        )
-        self.live.failed(reason)
-        self._live_up_since = None
-        self.live.backoff.link_down(now)
-        logger.info("live link lost: %s", reason)
-        if was_short:
-            self._live_failures += 1
-        turn = self._turn
-        if turn is not None and turn.phase in WAITING_FOR_CONTENT:
-            if turn.acknowledged:
-                self._move(turn, P.RECOVERING)
-                self.delivery.poll(turn, 0.0)
-            else:
-                self._move(turn, P.CHECKING)
-                self.delivery.check(turn, 0.0)
-        if self.tier is Tier.LIVE:
-            if self.tiers.budget_spent() and self.pinned is None:
-                self.tiers.demote(
-                    f"live closed {self._live_failures} times soon after opening", now
-                )
-                return
-            self._connect_live(
-                self.live.backoff.next_delay(), self.settings.connect_timeout_s, False, now
-            )
-        else:  # pragma: no cover - live is up only on the live tier (an unwanted probe is closed)
-            self.live.close("live is not the tier")
-        self._refresh_status(f"live link lost: {reason}", now)
 
     def _fail_turn(self, error: LumeError, now: float, reason: str) -> None:
         turn = self._turn
@@ -579,15 +491,23 @@ class Session:
         if streaming_live:
             # a fresh socket, so no leftover frame of the abandoned reply reaches the next turn
             logger.info("reopening the live link: the reply in flight was abandoned")
-            self._actions.append(self.live.close_action(f"reply abandoned: {reason}"))
-            self._live_up_since = None
-            self._connect_live(0.0, self.settings.connect_timeout_s, False, now)
+            self.live_watch.reopen(reason)
         self._after_turn(f"turn failed: {reason}", now)
         self._events.append(TurnFailed(turn.id, error, turn.partial_text))
 
     def _end_turn(self) -> None:
         self._turn = None
-        self.delivery.forget_requests()
+        self.requests.forget()
+
+    def _finish_turn(self, reason: str, now: float) -> None:
+        self._end_turn()
+        self._after_turn(reason, now)
+
+    def _live_lost(self, reason: str, now: float) -> None:
+        self.live_watch.lost(reason, now)
+
+    def _pong_received(self) -> None:
+        self.live_watch.pong()
 
     def _after_turn(self, reason: str, now: float) -> None:
         if self._closing:

@@ -109,6 +109,13 @@ class Transcript:
         self._messages = unique
         return changed
 
+    def replace_from(self, start: int, messages: Iterable[Message]) -> bool:
+        """Adopt the server's history from message ``start`` on (a page read from there; the
+        messages before it are the ones already held); returns whether anything changed."""
+        if start <= 0:
+            return self.replace(messages)
+        return self.replace([*self._messages[:start], *messages])
+
     def add(self, message: Message) -> bool:
         """Append a message the server reported outside a history read, unless its id is known."""
         if any(m.id == message.id for m in self._messages):

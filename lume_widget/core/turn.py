@@ -7,13 +7,16 @@ functions, no I/O.
 from __future__ import annotations
 
 import enum
+import logging
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypedDict
 
 from lume_widget.core.events import Reply, Tier, TierChanged
-from lume_widget.core.frames import FrameError
+from lume_widget.core.frames import Frame, FrameError
 from lume_widget.core.models import Message
+from lume_widget.core.wire import parse_timestamp
 from lume_widget.errors import (
     ConsultationNotActiveError,
     IllegalTransition,
@@ -25,6 +28,7 @@ from lume_widget.text import repair_text
 __all__ = [
     "MAX_SENDS",
     "PHASE_MOVES",
+    "UTC_STAMP",
     "WAITING_FOR_CONTENT",
     "IllegalTransition",
     "KeptText",
@@ -32,8 +36,14 @@ __all__ = [
     "TurnPhase",
     "build_reply",
     "error_from_frame",
+    "from_before",
+    "has_text",
+    "is_utc_stamp",
+    "move",
     "reply_not_stored",
 ]
+
+logger = logging.getLogger("lume_widget.core.session")
 
 
 class TurnPhase(enum.Enum):
@@ -65,6 +75,18 @@ PHASE_MOVES: dict[TurnPhase | None, frozenset[TurnPhase]] = {
     P.RECONCILING: frozenset({P.RECONCILING}),
 }
 """Legal turn-phase moves (ending a turn is always legal)."""
+
+
+def move(turn: Turn, phase: TurnPhase) -> None:
+    """Move ``turn`` to ``phase`` if :data:`PHASE_MOVES` allows it, else raise
+    :class:`IllegalTransition` and leave the turn as it was."""
+    if phase not in PHASE_MOVES[turn.phase]:
+        raise IllegalTransition(
+            f"turn cannot move from {turn.phase and turn.phase.value} to {phase.value}"
+        )
+    logger.debug("turn %s: %s -> %s", turn.id, turn.phase and turn.phase.value, phase.value)
+    turn.phase = phase
+
 
 WAITING_FOR_CONTENT = frozenset({P.SENT, P.ACKNOWLEDGED, P.STREAMING})
 MAX_SENDS = 8
@@ -105,6 +127,8 @@ class Turn:
     last_status: int | None = None
     acknowledged_stamp: datetime | None = None
     """The server's timestamp on ``message_received`` for this turn's message, if it sent one."""
+    acknowledged_stamp_text: str | None = None
+    """That timestamp as written, when it has the fixed-width UTC form (see ``UTC_STAMP``)."""
     held_back: str = ""
     """The first half of a UTF-16 pair that ended the last chunk, joined with the next one."""
     reconcile_since: float | None = None
@@ -186,3 +210,40 @@ def reply_not_stored(turn: Turn) -> ServerError:
         code="REPLY_NOT_STORED",
         partial_text=turn.partial_text,
     )
+
+
+def has_text(turn: Turn) -> bool:
+    """Whether the turn holds its reply's text (streamed, or a whole message)."""
+    return bool(turn.partial_text) or turn.whole_message is not None
+
+
+UTC_STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z")
+"""The form the backend stamps its frames with (``2025-11-19T14:03:58.151465961Z``): two stamps
+of this form and of one length sort as text in time order."""
+
+
+def is_utc_stamp(text: str | None) -> bool:
+    """Whether ``text`` is a stamp of the :data:`UTC_STAMP` form."""
+    return text is not None and UTC_STAMP.fullmatch(text) is not None
+
+
+def from_before(turn: Turn, event: Frame) -> bool:
+    """Whether a frame is stamped before the server acknowledged this turn's message: a late
+    frame of an earlier reply (server stamps are compared only with server stamps).
+
+    Every chunk is compared, so the common case (a stamp written like the acknowledgement's,
+    and not earlier) is told from the text alone; anything else is parsed and compared."""
+    began = turn.acknowledged_stamp
+    text = event.stamp
+    if began is None or text is None:
+        return False
+    began_text = turn.acknowledged_stamp_text
+    if (
+        began_text is not None
+        and len(text) == len(began_text)
+        and text >= began_text
+        and UTC_STAMP.fullmatch(text) is not None
+    ):
+        return False
+    stamp = parse_timestamp(text)
+    return stamp is not None and stamp < began

@@ -29,15 +29,23 @@ from lume_widget.core.frames import (
 from lume_widget.core.models import ConsultationInfo, Message, QuickAction
 from lume_widget.defaults import MAX_MESSAGE_CHARS, PERSONAS
 from lume_widget.errors import InvalidIdError, InvalidMessageError, InvalidPersonaError
-from lume_widget.text import has_lone_surrogate, lone_surrogate_at, repair_json, repair_text
+from lume_widget.text import (
+    has_lone_surrogate,
+    lone_surrogate_at,
+    may_hold_surrogate,
+    repair_json,
+    repair_text,
+)
 
 __all__ = [
+    "HISTORY_PAGE",
     "KNOWN_FRAME_TYPES",
     "ErrorInfo",
     "FrameBatch",
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
+    "history_page",
     "looks_like_html",
     "message_from_json",
     "messages_from_json",
@@ -56,7 +64,8 @@ __all__ = [
 KNOWN_FRAME_TYPES = frozenset(FRAME_TYPES)
 
 _STAMP = re.compile(
-    r"^(\d{4}-\d{2}-\d{2})[Tt ](\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?\d*([Zz]|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?\d*"
+    r"([Zz]|[+-]\d{2}:?\d{2})?$"
 )
 
 
@@ -71,12 +80,8 @@ def parse_timestamp(value: Any) -> datetime | None:
     match = _STAMP.match(value.strip())
     if match is None:
         return None
-    date_part, time_part, fraction, offset = match.groups()
-    micros = int((fraction or "0")[:6].ljust(6, "0"))
-    try:
-        base = datetime.fromisoformat(f"{date_part}T{time_part}")
-    except ValueError:
-        return None
+    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    micros = int(fraction[:6].ljust(6, "0")) if fraction else 0
     if offset is None or offset in ("Z", "z"):
         tz = timezone.utc
     else:
@@ -86,7 +91,12 @@ def parse_timestamp(value: Any) -> datetime | None:
             tz = timezone(sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:])))
         except ValueError:  # an offset of 24 hours or more
             return None
-    return base.replace(microsecond=micros, tzinfo=tz)
+    try:
+        return datetime(
+            int(year), int(month), int(day), int(hour), int(minute), int(second), micros, tz
+        )
+    except ValueError:  # no such date or time (2025-02-30, 25:00)
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +164,34 @@ def message_from_json(data: Any) -> Message | None:
         processing_time_ms=_int_or_none(data.get("processing_time_ms")),
         reply_to=_lower_or_none(data.get("reply_to") or data.get("in_reply_to")),
     )
+
+
+HISTORY_PAGE = 100
+"""Messages asked for in one page of a history read (the most any spec allows, B2.12)."""
+
+
+def history_page(payload: Any, offset: int) -> tuple[list[Message], int | None]:
+    """The messages of an answer to a history read from ``offset`` on (``limit``/``offset``,
+    SW32), and where they begin in the whole history: ``offset`` when the answer shows it
+    honoured the page (it echoes the offset, or its ``total_count`` says so), 0 when it is the
+    whole history (a backend that ignores paging, as SC34 has none), None when it cannot tell.
+    """
+    messages = messages_from_json(payload)
+    if offset <= 0:
+        return messages, 0
+    if isinstance(payload, Mapping):
+        echoed = payload.get("offset")
+        if isinstance(echoed, int) and not isinstance(echoed, bool) and echoed == offset:
+            return messages, offset
+        total = payload.get("total_count", payload.get("total"))
+        items = payload.get("messages")
+        count = len(items) if isinstance(items, list) else len(messages)
+        if isinstance(total, int) and not isinstance(total, bool):
+            if count == total:
+                return messages, 0
+            if count == total - offset:
+                return messages, offset
+    return messages, None
 
 
 def messages_from_json(payload: Any) -> list[Message]:
@@ -262,7 +300,7 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
         return FrameBatch((), 1)
     events: list[Frame] = []
     skipped = 0
-    for line in frame.split("\n"):
+    for line in frame.split("\n") if "\n" in frame else (frame,):
         line = line.strip()
         if not line:
             continue
@@ -273,7 +311,9 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
             continue
         kind = event.get("type") if isinstance(event, dict) else None
         if isinstance(kind, str) and kind in KNOWN_FRAME_TYPES:
-            events.append(_frame_event(kind, _repaired_event(event)))
+            if may_hold_surrogate(line):
+                event = _repaired_event(event)
+            events.append(_frame_event(kind, event))
         else:
             skipped += 1
     return FrameBatch(tuple(events), skipped)
@@ -281,16 +321,24 @@ def parse_frames(frame: str | bytes) -> FrameBatch:
 
 def _frame_event(kind: str, event: Mapping[str, Any]) -> Frame:
     """The typed event of one decoded JSON object of a known ``type``."""
-    common: dict[str, Any] = {
-        "consultation_id": _lower_or_none(event.get("consultation_id")),
-        "stamp": parse_timestamp(event.get("timestamp")),
-    }
-    if kind == "stream_chunk":
+    owner = event.get("consultation_id")
+    stamp = event.get("timestamp")
+    stamp = stamp if isinstance(stamp, str) else None  # parsed when compared, if ever
+    if kind == "stream_chunk":  # most frames are chunks: built without the common dict
         content = event.get("content")
-        return Chunk(**common, content=content if isinstance(content, str) else None)
+        return Chunk(
+            owner.lower() if isinstance(owner, str) else None,
+            stamp,
+            content if isinstance(content, str) else None,
+        )
+    common: dict[str, Any] = {"consultation_id": _lower_or_none(owner), "stamp": stamp}
     if kind == "stream_complete":
         metadata = event.get("metadata")
-        return Completed(**common, metadata=dict(metadata) if isinstance(metadata, Mapping) else {})
+        return Completed(
+            **common,
+            metadata=dict(metadata) if isinstance(metadata, Mapping) else {},
+            message=message_from_json(event.get("message")),
+        )
     if kind == "message":
         return WholeMessage(**common, message=message_from_json(event.get("message")))
     if kind == "error":

@@ -15,15 +15,15 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from lume_widget.core.models import Goal
 from lume_widget.defaults import PERSONAS
 from lume_widget.errors import ConfigurationError
 from lume_widget.evaluation.records import valid_text
-from lume_widget.evaluation.scenarios import ScenarioFile, parse_scenarios
+
+if TYPE_CHECKING:
+    from lume_widget.evaluation.scenarios import ScenarioFile
 
 __all__ = [
     "RATINGS",
@@ -94,6 +94,8 @@ def goal_fields(goal: Goal) -> dict[str, Any]:
 
 def _scalar(value: Any) -> str:
     """One YAML value on one line, quoted when it is text (any character round-trips)."""
+    import yaml  # (here and below: the panel imports this module, and writes YAML rarely)
+
     if isinstance(value, str):
         dumped = yaml.safe_dump(
             valid_text(value), default_style='"', allow_unicode=True, width=float("inf")
@@ -108,6 +110,8 @@ def _scalar(value: Any) -> str:
 
 def _block(value: Mapping[str, Any], indent: int) -> list[str]:
     """A mapping in block style, each line indented by ``indent`` spaces."""
+    import yaml
+
     dumped = yaml.safe_dump(
         dict(value),
         default_flow_style=False,
@@ -204,6 +208,9 @@ def scenario_text(
 
 def check(text: str, *, base_dir: Path | None = None) -> ScenarioFile:
     """Load ``text`` as the loader would; a ConfigurationError says what is wrong."""
+    # The loader (pydantic models) is imported when a scenario is saved, not with the panel.
+    from lume_widget.evaluation.scenarios import parse_scenarios
+
     return parse_scenarios(text, name="<scenario to save>", base_dir=base_dir)
 
 

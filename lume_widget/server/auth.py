@@ -1,7 +1,10 @@
 """Authentication for the reference server: API key, password hashes, JWTs, refresh tokens.
 
 Access tokens are HS256 JWTs carrying ``sub`` (user id), ``email``, ``iat`` and ``exp``,
-signed with a secret kept in the database so they survive a restart. Refresh tokens are
+signed with a secret kept in the database so they survive a restart. They are made and
+checked here with ``hmac`` (RFC 7519 with the one algorithm this server issues): a JWT
+library would load its public-key algorithms (cryptography), a good part of the embedded
+server's start, for tokens that only ever use HS256. Refresh tokens are
 random strings stored only as SHA-256 hashes; each is single-use and is replaced on
 every refresh (PROTOCOL B1.4).
 """
@@ -12,12 +15,11 @@ import asyncio
 import base64
 import hashlib
 import hmac
+import json
 import secrets
 import time
 from dataclasses import dataclass
 from typing import Any
-
-import jwt
 
 from lume_widget.server.store import Store
 from lume_widget.server.wire import ApiProblem
@@ -56,6 +58,50 @@ def verify_password(password: str, stored: str) -> bool:
     except (ValueError, TypeError):
         return False
     return hmac.compare_digest(digest, expected)
+
+
+def _b64url(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64url(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+_JWT_HEADER = _b64url(json.dumps({"alg": "HS256", "typ": "JWT"}, separators=(",", ":")).encode())
+
+
+def _hs256(signing_input: str, secret: str) -> bytes:
+    return hmac.new(secret.encode(), signing_input.encode("ascii"), hashlib.sha256).digest()
+
+
+def encode_jwt(claims: dict[str, Any], secret: str) -> str:
+    """An HS256 JWT of ``claims``."""
+    payload = _b64url(json.dumps(claims, separators=(",", ":")).encode())
+    signing_input = f"{_JWT_HEADER}.{payload}"
+    return f"{signing_input}.{_b64url(_hs256(signing_input, secret))}"
+
+
+class InvalidTokenError(ValueError):
+    """A token this server did not sign: another algorithm (``none`` included), another key,
+    or not a JWT at all."""
+
+
+def decode_jwt(token: str, secret: str) -> dict[str, Any]:
+    """The claims of an HS256 JWT signed with ``secret``; InvalidTokenError for anything else."""
+    try:
+        head, payload, signature = token.split(".")
+        header = json.loads(_unb64url(head))
+        signed = isinstance(header, dict) and header.get("alg") == "HS256"
+        if signed and hmac.compare_digest(
+            _hs256(f"{head}.{payload}", secret), _unb64url(signature)
+        ):
+            claims = json.loads(_unb64url(payload))
+            if isinstance(claims, dict):
+                return claims
+    except (ValueError, TypeError, RecursionError):
+        pass
+    raise InvalidTokenError("not an HS256 token signed by this server")
 
 
 def hash_refresh_token(token: str) -> str:
@@ -127,7 +173,7 @@ class Authenticator:
             else now + self.access_ttl_s,
             "jti": secrets.token_hex(8),
         }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        return encode_jwt(claims, self._secret)
 
     def check_access_token(self, token: str | None) -> Principal:
         if not token:
@@ -137,22 +183,18 @@ class Authenticator:
                 code="UNAUTHORIZED",
             )
         try:
-            # Expiry is checked below with sub-second precision (PyJWT rounds "now" to
-            # whole seconds), so lifetimes well under a second work for refresh tests.
-            claims = jwt.decode(
-                token,
-                self._secret,
-                algorithms=["HS256"],
-                options={"require": ["exp", "sub"], "verify_exp": False},
-            )
+            # Expiry is checked below with sub-second precision, so lifetimes well under a
+            # second work for refresh tests.
+            claims = decode_jwt(token, self._secret)
             expires = float(claims["exp"])
-        except (jwt.PyJWTError, TypeError, ValueError):
+            subject = claims["sub"]
+        except (InvalidTokenError, KeyError, TypeError, ValueError):
             raise ApiProblem(
                 401, "invalid access token: log in again", code="UNAUTHORIZED"
             ) from None
         if expires <= time.time():
             raise ApiProblem(401, "access token has expired: refresh it", code="TOKEN_EXPIRED")
-        return Principal(user_id=str(claims["sub"]), email=str(claims.get("email", "")))
+        return Principal(user_id=str(subject), email=str(claims.get("email", "")))
 
     # -- refresh tokens -------------------------------------------------------------
 

@@ -91,6 +91,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="deprecated backend behaviour: 409 CONSULTATION_EXISTS for a second active consultation of the same persona and goal",
     )
+    data.add_argument(
+        "--complete-with-message",
+        action="store_true",
+        help="stream_complete also carries the stored reply as message (the observed backend "
+        "sends no id there), so clients need no history read after a stream",
+    )
     creds = parser.add_argument_group("credentials (also from the environment)")
     creds.add_argument(
         "--api-key", default=None, help=f"API key clients must send (env {defaults.ENV_API_KEY})"
@@ -280,6 +286,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         "max_active_consultations": args.max_active,
         "max_body_bytes": args.max_body_bytes,
         "conflict_on_duplicate": args.conflict_on_duplicate,
+        "complete_with_message": args.complete_with_message,
         "faults": faults_from_args(args),
     }
     admin = args.admin_token or _env(defaults.ENV_ADMIN_TOKEN, None)

@@ -168,6 +168,10 @@ class ServerConfig:
     max_active_consultations: int = 10
     max_body_bytes: int = 64 * 1024
     conflict_on_duplicate: bool = False
+    complete_with_message: bool = False
+    """``stream_complete`` also carries the stored reply as ``message`` (a Message with its
+    ``reply_to``), so a client needs no history read to learn its id. The observed backend
+    sends no id there; this is what one that wants to save its clients that read could add."""
     faults: Faults = field(default_factory=Faults)
     busy_timeout_ms: int = 5000
     """How long one SQLite statement waits for a lock held by another connection."""

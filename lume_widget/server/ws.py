@@ -29,7 +29,14 @@ from lume_widget.server.responders import ResponderError
 from lume_widget.server.rest import validate_content
 from lume_widget.server.state import LoopYield, ReplyNotStored, ServerState, estimate_tokens
 from lume_widget.server.store import Row
-from lume_widget.server.wire import ApiProblem, dump_json, error_response, parse_id, ws_event
+from lume_widget.server.wire import (
+    ApiProblem,
+    dump_json,
+    error_response,
+    message_json,
+    parse_id,
+    ws_event,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -375,6 +382,9 @@ async def _stream_turn(session: SocketSession, consultation: Row, user_message_i
             "processing_time_ms": stored["processing_time_ms"],
             "function_calls": 0,  # a count (SW32), and the scripted replies call no functions
         }
-        await session.send_event(session.event("stream_complete", metadata=metadata))
+        extra: dict[str, Any] = {}
+        if state.config.complete_with_message:
+            extra["message"] = message_json(stored, state.profile)
+        await session.send_event(session.event("stream_complete", metadata=metadata, **extra))
     await session.flush()
     logger.debug("turn of %s done: %d chunks, %d sent", cid, len(parts), sent)

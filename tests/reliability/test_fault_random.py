@@ -112,7 +112,7 @@ async def test_widget_shows_each_message_once_through_drops_and_duplicates(
             await widget.ask_async("Second: and potatoes?")
             assert widget.consultation is not None
             stored = await history(r.http, r.user, widget.consultation.id)
-            shown = [(m["id"], m["role"], m["content"]) for m in widget.get_state()["messages"]]
+            shown = [(m["id"], m["role"], m["content"]) for m in widget.messages]
             expected = [(m["id"], m["role"], m["content"]) for m in stored]
             assert shown == expected
             assert len({m[0] for m in shown}) == len(shown)

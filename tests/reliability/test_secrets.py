@@ -214,8 +214,14 @@ async def test_widget_state_holds_no_secret(
         assert widget.client is not None
         secrets.add_client_tokens(widget.client)
         state = widget.get_state()
-        text = repr(state) + repr(widget) + log_text(debug_logs)
-        assert state["messages"], "the run produced no messages to check"
+        blocks = []  # the synced chain of finished messages (docs/widget-protocol.md)
+        block = widget.newest
+        while block is not None:
+            blocks.append(block.get_state())
+            block = block.previous
+        text = repr(state) + repr(blocks) + repr(widget) + log_text(debug_logs)
+        assert widget.messages, "the run produced no messages to check"
+        assert blocks, "the finished messages are in no synced block"
         assert secrets.leaks(text) == []
     finally:
         widget.close()

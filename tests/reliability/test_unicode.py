@@ -20,7 +20,7 @@ from lume_widget.core.session import Session
 from lume_widget.core.wire import message_from_json, parse_frames, validate_message
 from lume_widget.errors import InvalidMessageError
 from lume_widget.server import ReferenceServer
-from lume_widget.text import lone_surrogate_at, repair_text
+from lume_widget.text import lone_surrogate_at, may_hold_surrogate, repair_text
 from tests.reliability.harness import rig
 from tests.reliability.support import API, create_consultation, create_goal, login_user
 
@@ -34,6 +34,37 @@ def test_text_repair_joins_a_pair_and_replaces_a_lone_half() -> None:
     assert repair_text(LOW) == "\ufffd"
     assert repair_text("plain") == "plain"
     assert lone_surrogate_at("ok" + LOW) == 2
+
+
+def test_wire_text_that_may_hold_a_surrogate_is_told_before_parsing() -> None:
+    for value in ("x" + HIGH, LOW):
+        raw = json.dumps({"a": value}, ensure_ascii=False)
+        assert may_hold_surrogate(json.dumps({"a": value}))  # a \\udXXX escape
+        assert may_hold_surrogate(raw)
+        assert may_hold_surrogate(raw.encode("utf-8", "surrogatepass"))  # json.loads takes it
+        assert may_hold_surrogate(raw.encode("utf-16", "surrogatepass"))  # walked after parsing
+    assert may_hold_surrogate(json.dumps({"a": GRIN}))  # a pair escaped: walked, found valid
+    plain = ('{"a": "caf\\u00e9 \\u2603"}', json.dumps({"a": "café ☃" + GRIN}, ensure_ascii=False))
+    for text in plain:
+        assert not may_hold_surrogate(text)
+        assert not may_hold_surrogate(text.encode())
+
+
+async def test_a_lone_surrogate_in_a_history_body_is_repaired() -> None:
+    from lume_widget.client.auth import LumeAuth
+    from lume_widget.client.rest import RestApi
+    from lume_widget.core.settings import Settings
+
+    body = '{"data": {"messages": [{"id": "m1", "role": "assistant", "content": "x\\ud83d"}]}}'
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, text=body))
+    auth = LumeAuth("k", access_token="t")
+    rest = RestApi("http://backend.test", auth, Settings(), transport=transport)
+    try:
+        outcome = await rest.call("GET", "/api/v1/consultations/c/messages")
+    finally:
+        await rest.aclose()
+    (message,) = outcome.data["messages"]
+    assert message["content"] == "x\ufffd"
 
 
 def test_user_message_with_a_lone_surrogate_is_refused_saying_so() -> None:
