@@ -10,7 +10,9 @@ Screenshots go to ``artifacts/screenshots/<host>-history-*.png``.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +22,6 @@ import pytest
 from conftest import scaled
 
 from lume_widget.server import ReferenceServer, ServerConfig
-from lume_widget.widget import ChatWidget
 from lume_widget.widget.history import OPEN_MESSAGES, PAGE_MESSAGES, WINDOW_MESSAGES
 
 pytestmark = pytest.mark.browser
@@ -153,16 +154,29 @@ LONG_TURNS = 300  # 600 messages and the greeting
 
 
 def seed_long_consultation(server: ReferenceServer, persona: str) -> None:
-    """A consultation of ``persona`` with more than 600 messages, for the panel to resume."""
-    from test_widget_ratings import credentials
+    """A consultation of ``persona`` with more than 600 messages, for the panel to resume.
 
-    chat = ChatWidget(url=server.url, persona=persona, **credentials(server))
-    try:
-        chat.wait_ready()
-        for i in range(LONG_TURNS):
-            chat.ask(f"/long 2 question {i}")
-    finally:
-        chat.close()
+    Made with the client on a loop of its own in a thread of its own (the test's thread runs
+    Playwright's), closed before it returns."""
+    from lume_widget.client import LumeClient
+
+    async def seed() -> None:
+        client = await LumeClient.connect(
+            server.url, api_key=server.api_key, email=server.email, password=server.password
+        )
+        try:
+            chat = await client.open(persona=persona, resume=False)
+            for i in range(LONG_TURNS):
+                async for _ in chat.stream(f"/long 2 question {i}"):
+                    pass
+            await chat.aclose()
+        finally:
+            await client.aclose()
+
+    worker = threading.Thread(target=lambda: asyncio.run(seed()), name="seed-history")
+    worker.start()
+    worker.join(timeout=120)
+    assert not worker.is_alive(), "seeding the long consultation took over 2 minutes"
 
 
 def test_history_long_consultation_opens_newest_first_and_loads_older_on_scroll_up(
