@@ -447,3 +447,50 @@ def test_session_page_that_no_longer_joins_the_transcript_is_read_again() -> Non
     d.session.history_received(stale_page.request_id, [], 1.3, start=5)  # stale: ignored
     d.drain()
     assert d.last(FetchHistory) is again
+
+
+def test_session_opened_on_the_newest_page_reads_and_matches_from_the_whole_history() -> None:
+    d = Driver()
+    held = [Message("u4800", "user", "Hi"), Message("a4801", "assistant", "Hello again")]
+    d.session = Session(CID, d.session.settings, history=held, history_offset=4800)
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "stream_chunk", "content": "ok"}, {"type": "stream_complete"})
+    read = d.last(FetchHistory)
+    assert read.offset == 4802  # where the turn began in the whole history, not in the page
+    d.session.history_received(
+        read.request_id,
+        [Message("u4802", "user", "Hi"), Message("a4803", "assistant", "ok")],
+        1.2,
+        start=4802,
+    )
+    d.drain()
+    assert d.session.transcript.offset == 4800
+    assert [m.id for m in d.session.transcript.messages] == ["u4800", "a4801", "u4802", "a4803"]
+    assert d.of(ReplyCompleted)[0].reply.message_id == "a4803"
+
+
+def test_session_opened_on_a_page_takes_a_whole_answer_and_still_skips_older_twins() -> None:
+    d = Driver()
+    held = [Message("u2", "user", "Hi"), Message("a3", "assistant", "Hello again")]
+    d.session = Session(CID, d.session.settings, history=held, history_offset=2)
+    d.live_up()
+    d.session.begin_turn("Hi", 1.0)
+    d.frames(1.1, {"type": "stream_chunk", "content": "ok"}, {"type": "stream_complete"})
+    read = d.last(FetchHistory)
+    whole = [
+        Message("u0", "user", "Hi"),
+        Message("a1", "assistant", "Hello"),
+        *held,
+        Message("u4", "user", "Hi"),
+    ]
+    # a backend without paging answers the whole history: taken as it is, from message 0
+    d.session.history_received(read.request_id, whole, 1.2, start=0)
+    d.drain()
+    assert (d.session.transcript.offset, len(d.session.transcript)) == (0, 5)
+    assert not d.of(ReplyCompleted)  # the identical messages before the turn are not ours
+    d.session.history_received(
+        d.last(FetchHistory).request_id, [*whole, Message("a5", "assistant", "ok")], 1.3
+    )
+    d.drain()
+    assert d.of(ReplyCompleted)[0].reply.message_id == "a5"

@@ -88,3 +88,18 @@ def test_transcript_streamed_text_picks_the_reply_when_a_stopped_one_lands_later
     assert find_turn(other, "Short version", 1, draft="Short.").reply is None
     # a whole reply frame's id wins outright
     assert find_turn(later, "Short version", 1, reply_id="a2").reply == history[2]
+
+
+def test_transcript_holding_the_newest_part_keeps_its_offset_through_pages() -> None:
+    transcript = Transcript([m("m10", "user", "a"), m("m11", "assistant", "b")], offset=10)
+    assert (transcript.offset, transcript.end, len(transcript)) == (10, 12, 2)
+    assert transcript.replace_from(12, [m("m12", "user", "c")])  # a page from the end: joined
+    assert [x.id for x in transcript.messages] == ["m10", "m11", "m12"]
+    assert transcript.offset == 10
+    assert transcript.replace_from(11, [m("m11b", "assistant", "b2")])  # replaces from there
+    assert [x.id for x in transcript.messages] == ["m10", "m11b"]
+    assert not transcript.replace_from(10, transcript.messages)  # the same page: no change
+    assert transcript.replace_from(8, [m("m8", "user", "x")])  # from before the first held
+    assert (transcript.offset, [x.id for x in transcript.messages]) == (8, ["m8"])
+    assert transcript.replace([m("m8", "user", "x")])  # the same messages, now the whole history
+    assert (transcript.offset, transcript.end) == (0, 1)

@@ -243,3 +243,13 @@ def test_wire_history_page_is_placed_only_when_the_answer_says_where() -> None:
     assert history_page({"messages": one, "offset": True, "total_count": 9}, 3)[1] is None
     messages, start = history_page({"messages": one}, 0)
     assert (start, [m.id for m in messages]) == (0, ["m3"])
+
+
+def test_wire_history_total_is_the_count_the_answer_states() -> None:
+    from lume_widget.core.wire import history_total
+
+    assert history_total({"messages": [], "total_count": 5001}) == 5001
+    assert history_total({"messages": [], "total": 3}) == 3  # CBS's `total`
+    assert history_total({"messages": [], "total_count": True}) is None
+    assert history_total({"messages": []}) is None
+    assert history_total([]) is None  # a bare list says nothing

@@ -47,6 +47,18 @@ def shown_ids(chat: ChatWidget) -> list[str]:
     return [str(m["id"]) for m in chat.messages]
 
 
+def whole_history(chat: ChatWidget) -> list[Any]:
+    """Every message of the panel's consultation, read page by page (the transcript left alone)."""
+    consultation = chat.consultation
+    assert consultation is not None
+    out: list[Any] = []
+    while True:
+        page, _total = chat._runner.run_blocking(consultation.history_page(100, len(out)))
+        out += page
+        if len(page) < 100:
+            return out
+
+
 def walked(chat: ChatWidget) -> list[dict[str, Any]]:
     """The messages the front end gets, walking from ``newest`` through ``previous``."""
     out: list[dict[str, Any]] = []
@@ -63,9 +75,14 @@ def test_history_opens_newest_first_and_pages_back_to_the_start(server: Referenc
     try:
         chat.wait_ready()
         assert chat.consultation is not None
-        transcript = [m for m in chat.consultation.transcript if m.role in ("user", "assistant")]
-        total = len(chat.consultation.transcript)
+        whole = whole_history(chat)
+        transcript = [m for m in whole if m.role in ("user", "assistant")]
+        total = len(whole)
         assert total > 500
+        # The client read only the newest messages when it opened the consultation.
+        assert len(chat.consultation.transcript) == OPEN_MESSAGES
+        assert chat.consultation.transcript_offset == total - OPEN_MESSAGES
+        assert chat.consultation.transcript == whole[-OPEN_MESSAGES:]
         assert len(chat.messages) <= OPEN_MESSAGES
         assert chat.older == total - OPEN_MESSAGES
         assert shown_ids(chat) == [m.id for m in transcript][-len(chat.messages) :]
@@ -106,7 +123,8 @@ def test_history_page_reads_one_page_with_the_backends_limit_and_offset(
         chat.wait_ready()
         consultation = chat.consultation
         assert consultation is not None
-        transcript = consultation.transcript
+        transcript = whole_history(chat)
+        held = consultation.transcript
 
         async def read() -> tuple[list[Any], int | None]:
             return await consultation.history_page(50, 10)
@@ -114,7 +132,7 @@ def test_history_page_reads_one_page_with_the_backends_limit_and_offset(
         page, total = chat._runner.run_blocking(read())
         assert total == len(transcript)
         assert [m.id for m in page] == [m.id for m in transcript[10:60]]
-        assert len(consultation.transcript) == len(transcript), "the transcript is left alone"
+        assert consultation.transcript == held, "the transcript is left alone"
         with pytest.raises(ValueError, match="1 to 100"):
             chat._runner.run_blocking(consultation.history_page(101, 0))
     finally:

@@ -49,6 +49,7 @@ from lume_widget.core.session import IllegalTransition, Session
 from lume_widget.core.wire import (
     HISTORY_PAGE,
     history_page,
+    history_total,
     messages_from_json,
     send_answer,
     validate_message,
@@ -137,6 +138,7 @@ class Consultation:
         *,
         tier: Tier | None = None,
         owns_client: bool = False,
+        history_offset: int = 0,
     ) -> None:
         self._client = client
         self.info = info
@@ -145,7 +147,12 @@ class Consultation:
         self.goal_id = info.effective_goal_id
         self._owns_client = owns_client
         self._session = Session(
-            info.id, client.settings, pinned=tier, history=history, random=client.random
+            info.id,
+            client.settings,
+            pinned=tier,
+            history=history,
+            history_offset=history_offset,
+            random=client.random,
         )
         self._clock = client.clock
         self._sleep = client.sleep
@@ -235,8 +242,17 @@ class Consultation:
 
     @property
     def transcript(self) -> list[Message]:
-        """The messages of this consultation so far, in order (a copy)."""
+        """The messages of this consultation held so far, in order (a copy): the newest ones
+        of a long consultation that was opened (see :attr:`transcript_offset`), all of it after
+        :meth:`history`."""
         return list(self._session.transcript.messages)
+
+    @property
+    def transcript_offset(self) -> int:
+        """Where :attr:`transcript` begins in the server's whole history: 0 when it holds all
+        of it, ``total - 200`` for a longer consultation opened by the client (its newest 200
+        messages; older ones with :meth:`history_page` or :meth:`history`)."""
+        return self._session.transcript.offset
 
     @property
     def frames_skipped(self) -> int:
@@ -386,9 +402,7 @@ class Consultation:
         outcome = await self._client.rest.request(
             "GET", f"{path}/messages", params={"limit": limit, "offset": offset}
         )
-        data = outcome.data
-        total = data.get("total_count") if isinstance(data, dict) else None
-        return messages_from_json(data), total if isinstance(total, int) else None
+        return messages_from_json(outcome.data), history_total(outcome.data)
 
     async def refresh_info(self) -> ConsultationInfo:
         """Re-read the consultation (``message_count`` is stale right after sending, B7.26)."""

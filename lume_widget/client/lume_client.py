@@ -35,11 +35,15 @@ from lume_widget.client.live import WsConnector
 from lume_widget.client.rest import RestApi
 from lume_widget.core.events import Tier
 from lume_widget.core.goals import UNSET, GoalActivity, GoalHistory, GoalInstance, GoalSuggestion
-from lume_widget.core.models import ConsultationInfo, Goal, QuickAction
+from lume_widget.core.models import ConsultationInfo, Goal, Message, QuickAction
 from lume_widget.core.settings import Settings
 from lume_widget.core.wire import (
+    HISTORY_PAGE,
+    OPEN_HISTORY,
     consultation_from_create,
     consultation_from_json,
+    history_page,
+    history_total,
     messages_from_json,
     normalize_id,
     quick_actions_from_json,
@@ -443,10 +447,14 @@ class LumeClient:
                 )
                 if fresh and initial_message is None and info.message_count == len(greeting):
                     known = greeting  # a new consultation holds its greeting, if any: no read
-        history = known if known is not None else await self._history(info.id, pinned)
+        offset = 0
+        if known is not None:
+            history: list[Any] = known
+        else:
+            history, offset = await self._newest_history(info.id, pinned)
         if not history and greeting:
-            history = greeting
-        chat = Consultation(self, info, history, tier=pinned)
+            history, offset = greeting, 0
+        chat = Consultation(self, info, history, tier=pinned, history_offset=offset)
         chat._start()
         self._consultations.append(chat)
         return chat
@@ -485,11 +493,40 @@ class LumeClient:
             raise LumeError("The backend's answer to creating a consultation had no id.")
         return info, greeting, True
 
-    async def _history(self, consultation_id: str, tier: Tier | None) -> list[Any]:
+    async def _newest_history(
+        self, consultation_id: str, tier: Tier | None
+    ) -> tuple[list[Message], int]:
+        """The newest :data:`OPEN_HISTORY` messages of a consultation and where they begin in
+        its whole history: a one-message page tells the ``total_count``, then pages of
+        :data:`HISTORY_PAGE` are read from ``total - OPEN_HISTORY`` to the end. A backend that
+        ignores paging answers the whole history, which is taken as it is (offset 0)."""
         if tier is Tier.LEGACY:
             path = f"/api/v1/wellness/ai/chat/conversations/{consultation_id}/messages"
         else:
             path = f"{_CONSULTATIONS}/{consultation_id}/messages"
+        probe = await self.rest.request("GET", path, params={"limit": 1, "offset": 0})
+        messages = messages_from_json(probe.data)
+        total = history_total(probe.data)
+        if (total is not None and total <= len(messages)) or len(messages) > 1:
+            return messages, 0  # the whole history (paging ignored, or one message at most)
+        start = max(0, total - OPEN_HISTORY) if total is not None else 0
+        if total is None or start == 0:
+            return await self._whole_history(path), 0
+        newest: list[Message] = []
+        offset = start
+        while True:
+            page = await self.rest.request(
+                "GET", path, params={"limit": HISTORY_PAGE, "offset": offset}
+            )
+            messages, found = history_page(page.data, offset)
+            if found != offset:  # the whole history, or a page that cannot be placed
+                return (messages, 0) if found == 0 else (await self._whole_history(path), 0)
+            newest.extend(messages)
+            offset += len(messages)
+            if len(messages) < HISTORY_PAGE or offset >= total:
+                return newest, start  # (messages stored since are read by the next turn)
+
+    async def _whole_history(self, path: str) -> list[Message]:
         outcome = await self.rest.request("GET", path)
         return messages_from_json(outcome.data)
 

@@ -144,7 +144,7 @@ class TurnDelivery:
         turn = self._requests.take(request_id) if request_id else None
         stale = request_id != 0 and turn is None
         transcript = self._ctx.transcript
-        if start > len(transcript):
+        if start > transcript.end:
             # the transcript got shorter since the page was asked for: it cannot be joined
             if turn is not None:  # (a read the user asked for is whole: start 0)
                 self._requests.again(turn, turn.phase or P.RECOVERING, 0.0)
@@ -158,7 +158,7 @@ class TurnDelivery:
         match = find_turn(
             self._ctx.transcript.messages,
             turn.text,
-            turn.baseline,
+            turn.baseline - self._ctx.transcript.offset,
             None if turn.user_message is None else turn.user_message.id,
             turn.partial_text if turn.phase is P.RECONCILING else "",
             None if turn.whole_message is None else turn.whole_message.id,
@@ -346,7 +346,8 @@ class TurnDelivery:
         if turn.user_message is not None:
             return message.reply_to != turn.user_message.id
         # it answers a message shown before this turn began (an initial message, a stopped turn)
-        return any(m.id == message.reply_to for m in known[: turn.baseline])
+        before = known[: max(0, turn.baseline - self._ctx.transcript.offset)]
+        return any(m.id == message.reply_to for m in before)
 
     def _handle_message_frame(self, turn: Turn, message: Message | None, now: float) -> None:
         if message is None:

@@ -80,7 +80,7 @@ class TurnRequests:
         """Read the history for ``turn`` from its baseline on: what came before it is held
         already, so a turn costs a page, not the whole consultation."""
         request_id = self._new()
-        offset = min(turn.baseline, len(self._ctx.transcript))
+        offset = min(turn.baseline, self._ctx.transcript.end)
         self._ctx.act(FetchHistory(request_id, self._history_tier(), delay, purpose, offset))
 
     def _history_tier(self) -> Tier:

@@ -91,13 +91,14 @@ class Session:
         *,
         pinned: Tier | None = None,
         history: Sequence[Message] = (),
+        history_offset: int = 0,
         random: Callable[[], float] | None = None,
     ) -> None:
         self.consultation_id = consultation_id
         self.settings = settings or Settings()
         rnd = random if random is not None else _default_random()
         self.status: ConnectionStatus = S.CONNECTING
-        self.transcript = Transcript(history)
+        self.transcript = Transcript(history, history_offset)
         self.live = Link(Tier.LIVE, Backoff(self.settings, rnd))
         self.legacy = Link(Tier.LEGACY, Backoff(self.settings, rnd))
         self._ctx = SessionContext(
@@ -235,7 +236,7 @@ class Session:
             text=trimmed,
             began_at=now,
             wall_start=wall,
-            baseline=len(self.transcript),
+            baseline=self.transcript.end,
             last_activity=now,
         )
         self._turn = turn

@@ -84,37 +84,57 @@ def find_turn(
 
 
 class Transcript:
-    """The messages the client shows, kept equal to the server's history (deduplicated by id)."""
+    """The messages the client shows, kept equal to the server's history (deduplicated by id).
 
-    def __init__(self, messages: Iterable[Message] = ()) -> None:
+    It may hold only the newest part of the history (a consultation opened on its last pages):
+    ``offset`` is where its first message stands in the whole history, ``end`` the number of
+    messages the server held as last read.
+    """
+
+    def __init__(self, messages: Iterable[Message] = (), offset: int = 0) -> None:
         self._messages: list[Message] = []
-        self.replace(messages)
+        self._offset = 0
+        self.replace(messages, offset)
 
     @property
     def messages(self) -> tuple[Message, ...]:
         return tuple(self._messages)
 
+    @property
+    def offset(self) -> int:
+        """Where the first message held stands in the whole history (0: it is all held)."""
+        return self._offset
+
+    @property
+    def end(self) -> int:
+        """Where the history ends as last read: ``offset`` plus the messages held."""
+        return self._offset + len(self._messages)
+
     def __len__(self) -> int:
         return len(self._messages)
 
-    def replace(self, messages: Iterable[Message]) -> bool:
-        """Adopt the server's history; returns whether anything changed. Duplicate ids keep the first."""
+    def replace(self, messages: Iterable[Message], offset: int = 0) -> bool:
+        """Adopt the server's history from message ``offset`` on (0: the whole of it); returns
+        whether anything changed. Duplicate ids keep the first."""
         seen: set[str] = set()
         unique: list[Message] = []
         for message in messages:
             if message.id not in seen:
                 seen.add(message.id)
                 unique.append(message)
-        changed = unique != self._messages
+        start = max(0, offset)
+        changed = unique != self._messages or start != self._offset
         self._messages = unique
+        self._offset = start
         return changed
 
     def replace_from(self, start: int, messages: Iterable[Message]) -> bool:
-        """Adopt the server's history from message ``start`` on (a page read from there; the
-        messages before it are the ones already held); returns whether anything changed."""
-        if start <= 0:
-            return self.replace(messages)
-        return self.replace([*self._messages[:start], *messages])
+        """Adopt the server's history from message ``start`` of the whole history on (a page
+        read from there to the end; the messages held before it are kept); returns whether
+        anything changed. A page from the first message held or before replaces them all."""
+        if start <= self._offset:
+            return self.replace(messages, start)
+        return self.replace([*self._messages[: start - self._offset], *messages], self._offset)
 
     def add(self, message: Message) -> bool:
         """Append a message the server reported outside a history read, unless its id is known."""

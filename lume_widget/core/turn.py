@@ -108,6 +108,7 @@ class Turn:
     began_at: float
     wall_start: datetime | None
     baseline: int
+    """Messages in the server's whole history when the turn began (the transcript's end)."""
     phase: TurnPhase | None = None
     sent_at: float | None = None
     sends: int = 0

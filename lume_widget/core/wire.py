@@ -40,12 +40,14 @@ from lume_widget.text import (
 __all__ = [
     "HISTORY_PAGE",
     "KNOWN_FRAME_TYPES",
+    "OPEN_HISTORY",
     "ErrorInfo",
     "FrameBatch",
     "consultation_from_create",
     "consultation_from_json",
     "error_info",
     "history_page",
+    "history_total",
     "looks_like_html",
     "message_from_json",
     "messages_from_json",
@@ -169,6 +171,10 @@ def message_from_json(data: Any) -> Message | None:
 HISTORY_PAGE = 100
 """Messages asked for in one page of a history read (the most any spec allows, B2.12)."""
 
+OPEN_HISTORY = 200
+"""Messages an opened consultation reads (its newest ones, in pages from ``total - 200``):
+the panel's open window; older ones are read in pages when asked for."""
+
 
 def history_page(payload: Any, offset: int) -> tuple[list[Message], int | None]:
     """The messages of an answer to a history read from ``offset`` on (``limit``/``offset``,
@@ -183,15 +189,24 @@ def history_page(payload: Any, offset: int) -> tuple[list[Message], int | None]:
         echoed = payload.get("offset")
         if isinstance(echoed, int) and not isinstance(echoed, bool) and echoed == offset:
             return messages, offset
-        total = payload.get("total_count", payload.get("total"))
+        total = history_total(payload)
         items = payload.get("messages")
         count = len(items) if isinstance(items, list) else len(messages)
-        if isinstance(total, int) and not isinstance(total, bool):
+        if total is not None:
             if count == total:
                 return messages, 0
             if count == total - offset:
                 return messages, offset
     return messages, None
+
+
+def history_total(payload: Any) -> int | None:
+    """The ``total_count`` (or older ``total``) of a history answer: the messages the whole
+    history holds; None when the answer does not say."""
+    if not isinstance(payload, Mapping):
+        return None
+    total = payload.get("total_count", payload.get("total"))
+    return total if isinstance(total, int) and not isinstance(total, bool) else None
 
 
 def messages_from_json(payload: Any) -> list[Message]:

@@ -180,7 +180,7 @@ class PanelConnection:
         w._consultation = consultation
         # One opened from the drawer may be completed: it shows, and takes no more messages.
         w._closed_consultation = consultation.info.status not in ("active", "pending")
-        shown, older = newest_window(transcript)
+        shown, older = newest_window(transcript, consultation.transcript_offset)
         with w.hold_sync():
             w.consultation_id = consultation.id
             w.messages = shown

@@ -19,6 +19,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from lume_widget.core.wire import OPEN_HISTORY
 from lume_widget.errors import ConfigurationError
 from lume_widget.widget.model import SHOWN_ROLES, message_dict
 
@@ -30,20 +31,24 @@ __all__ = ["OPEN_MESSAGES", "PAGE_MESSAGES", "WINDOW_MESSAGES", "PanelHistory", 
 
 logger = logging.getLogger(__name__)
 
-OPEN_MESSAGES = 200
-"""Messages a consultation opens with (the newest ones); a shorter one opens whole."""
+OPEN_MESSAGES = OPEN_HISTORY
+"""Messages a consultation opens with (the newest ones, those the client reads when it opens
+one); a shorter one opens whole."""
 PAGE_MESSAGES = 100
 """Messages one ``load_older`` reads: the backend's largest page (PROTOCOL B2.6)."""
 WINDOW_MESSAGES = 400
 """After a turn, the most messages the panel keeps; the oldest blocks beyond it are closed."""
 
 
-def newest_window(transcript: Sequence[Message]) -> tuple[list[dict[str, Any]], int]:
+def newest_window(
+    transcript: Sequence[Message], offset: int = 0
+) -> tuple[list[dict[str, Any]], int]:
     """The messages a consultation opens with (those the panel shows, of the newest
-    :data:`OPEN_MESSAGES`) and the backend offset of the first of them (``older``)."""
+    :data:`OPEN_MESSAGES`) and the backend offset of the first of them (``older``);
+    ``offset`` is where ``transcript`` begins in the whole history."""
     start = max(0, len(transcript) - OPEN_MESSAGES)
     shown = [message_dict(m) for m in transcript[start:] if m.role in SHOWN_ROLES]
-    return shown, start
+    return shown, offset + start
 
 
 class PanelHistory:
