@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import importlib.util
+import statistics
 import time
 import tracemalloc
 from pathlib import Path
@@ -103,15 +104,19 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
 
 
 async def _kernel_memory(ctx: Context) -> list[Row]:
-    """Python memory of a panel opened on a long consultation, next to the client's alone.
+    """Python memory of a panel opened on a long consultation, next to the client's alone,
+    and the time the client takes to open it, next to one read of its whole history.
 
     The consultation is made on the reference server (``/long 1`` turns); both sides are
     measured with tracemalloc, side by side, from before opening to once it is open. The
-    client reads the whole history when it opens (its transcript, for reconciling replies):
-    that is the floor; the panel adds its window (``chat.messages``) and the blocks."""
+    client reads the newest 200 messages when it opens (a one-message page for the
+    ``total_count``, then pages of 100): that is the floor; the panel adds its window
+    (``chat.messages``) and the blocks. Opening used to read the whole history: the time row
+    sets the open (median of interleaved rounds) next to that one whole read."""
     from lume_widget.widget import ChatWidget
 
     count = ctx.size(5_000, 1_000)
+    rounds = ctx.size(5, 3)
     server = await ctx.server()
     client = await open_client(server)
     persona = "general_wellness"
@@ -125,11 +130,22 @@ async def _kernel_memory(ctx: Context) -> list[Row]:
             held += 2
         await close_chat(chat)
         ctx.note(f"kernel memory: {held:,} messages made in {time.perf_counter() - started:.1f} s")
+        opens: list[float] = []
+        wholes: list[float] = []
+        for _ in range(rounds):  # the two sides interleaved, round by round
+            started = time.perf_counter()
+            timed = await open_chat(client, persona=persona, resume=True)
+            opens.append(time.perf_counter() - started)
+            started = time.perf_counter()
+            await timed.history()
+            wholes.append(time.perf_counter() - started)
+            await close_chat(timed)
         tracemalloc.start()
         try:
             base = tracemalloc.get_traced_memory()[0]
             alone = await open_chat(client, persona=persona, resume=True)
             floor = tracemalloc.get_traced_memory()[0] - base
+            transcript = len(alone.transcript)
             await close_chat(alone)
             del alone
             base = tracemalloc.get_traced_memory()[0]
@@ -151,6 +167,16 @@ async def _kernel_memory(ctx: Context) -> list[Row]:
             floor / 1e6,
             reference_name="the client's open alone",
             note=f"the panel holds the newest {shown} ({older:,} older, paged in on scroll-up);"
-            " the client's transcript holds them all",
-        )
+            f" the client's transcript holds {transcript}",
+        ),
+        row(
+            NAME,
+            f"kernel: the client opening a consultation of {held:,} messages, time",
+            "s",
+            statistics.median(opens),
+            statistics.median(wholes),
+            reference_name="one read of the whole history",
+            note=f"median of {rounds} interleaved rounds; the open reads a one-message page and"
+            " the newest 200 in pages of 100",
+        ),
     ]

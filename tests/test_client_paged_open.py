@@ -171,5 +171,3 @@ async def test_client_open_of_a_short_consultation_reads_it_whole_after_the_coun
         assert transport.reads == [("1", "0"), (None, None)]  # 3 messages: fewer than a window
         assert chat.transcript_offset == 0
         same_messages(chat.transcript, await api.messages(cid))
-
-
