@@ -10,6 +10,7 @@ backend that ignores paging answers the whole history, which is taken as it is.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
@@ -27,11 +28,17 @@ QUESTION = "How much water should I drink?"
 
 class _RecordingTransport(httpx.AsyncBaseTransport):
     """Forwards to a real transport and keeps the ``limit``/``offset`` of each history read;
-    with ``paging=False`` it drops them, as a backend without paging would ignore them."""
+    with ``paging=False`` it drops them, as a backend without paging would ignore them; the
+    keys in ``hide`` are left out of page answers (of the one-message read too with
+    ``hide_probe``)."""
 
-    def __init__(self, *, paging: bool = True) -> None:
+    def __init__(
+        self, *, paging: bool = True, hide: tuple[str, ...] = (), hide_probe: bool = False
+    ) -> None:
         self._inner = httpx.AsyncHTTPTransport()
         self._paging = paging
+        self._hide = hide
+        self._hide_probe = hide_probe
         self.reads: list[tuple[str | None, str | None]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -40,7 +47,18 @@ class _RecordingTransport(httpx.AsyncBaseTransport):
             self.reads.append((params.get("limit"), params.get("offset")))
             if not self._paging:
                 request.url = request.url.copy_with(query=None)
+            if self._hide and (self._hide_probe or params.get("limit") != "1"):
+                return await self._hiding(request)
         return await self._inner.handle_async_request(request)
+
+    async def _hiding(self, request: httpx.Request) -> httpx.Response:
+        """The answer without the keys in ``hide`` (a backend that does not say where a page is)."""
+        response = await self._inner.handle_async_request(request)
+        await response.aread()
+        body = json.loads(response.content)
+        for key in self._hide:
+            body.get("data", {}).pop(key, None)
+        return httpx.Response(response.status_code, json=body, request=request)
 
     async def aclose(self) -> None:
         await self._inner.aclose()
@@ -169,5 +187,32 @@ async def test_client_open_of_a_short_consultation_reads_it_whole_after_the_coun
     async with await connect(server, settings, transport=transport) as client:
         chat = await client.open(consultation_id=cid)
         assert transport.reads == [("1", "0"), (None, None)]  # 3 messages: fewer than a window
+        assert chat.transcript_offset == 0
+        same_messages(chat.transcript, await api.messages(cid))
+
+
+@pytest.mark.parametrize(
+    ("hide_everywhere", "reads"),
+    [
+        (True, [("1", "0"), (None, None)]),  # no total_count: the count is unknown
+        (False, [("1", "0"), ("100", "101"), (None, None)]),  # a page that cannot be placed
+    ],
+)
+async def test_client_open_reads_the_whole_history_when_a_page_cannot_be_placed(
+    reference_server_factory: Callable[..., ReferenceServer],
+    api_factory: Callable[[ReferenceServer], Api],
+    settings: Settings,
+    hide_everywhere: bool,
+    reads: list[tuple[str | None, str | None]],
+) -> None:
+    server = reference_server_factory()
+    api = api_factory(server)
+    await api.login()
+    cid = await _long_consultation(server, settings)
+    hidden = ("total_count", "offset")
+    transport = _RecordingTransport(hide=hidden, hide_probe=hide_everywhere)
+    async with await connect(server, settings, transport=transport) as client:
+        chat = await client.open(consultation_id=cid)
+        assert transport.reads == reads
         assert chat.transcript_offset == 0
         same_messages(chat.transcript, await api.messages(cid))
