@@ -73,6 +73,7 @@ class FakeConsultation:
         self.completed = False
         self.closed = False
         self._events: asyncio.Queue[Event] = asyncio.Queue()
+        self.transcript_offset = 0  # the whole (short) history is held
         self.transcript = [
             Message(id=f"{self.id}-greet", role="assistant", content="Welcome", created_at=now())
         ]
