@@ -196,12 +196,23 @@ def test_history_long_consultation_opens_newest_first_and_loads_older_on_scroll_
         shot(page, host, "long-open")
         transcript = page.locator(".lume-transcript")
         transcript.hover()
-        for _ in range(3):  # a reader scrolling up to the top, page after page
+        total = 2 * LONG_TURNS + 1  # and the greeting
+        pages = 0
+        while rows.count() < total:  # a reader scrolling up to the top, page after page
             before = rows.count()
             page.mouse.wheel(0, -200)
             transcript.evaluate("el => { el.scrollTop = 0; }")
-            expect(rows).not_to_have_count(before, timeout=UI_TIMEOUT_MS)
-            assert rows.count() >= before + PAGE_MESSAGES - 2
+            # A page is drawn above in slices, and a reader still at the top may be given
+            # the next one too: wait for at least the whole of one page (or what is left).
+            page.wait_for_function(
+                "n => document.querySelectorAll('.lume-row').length >= n",
+                arg=before + min(PAGE_MESSAGES, total - before) - 2,
+                timeout=UI_TIMEOUT_MS,
+            )
+            pages += 1
+            assert pages <= (total - OPEN_MESSAGES) // PAGE_MESSAGES + 1, rows.count()
+        expect(rows).to_have_count(total, timeout=UI_TIMEOUT_MS)
+        expect(bar).to_be_hidden(timeout=UI_TIMEOUT_MS)
         shot(page, host, "long-older-loaded")
         # Back at the bottom, a new turn lands after the newest message, and the panel
         # goes back to its window (the older pages stay loadable).
