@@ -242,6 +242,11 @@ def test_history_long_consultation_screenshots_dark_and_narrow(
     finally:
         host.set_theme(None)
     try:
+        if host.app == "lab":
+            # As a reader on a narrow screen would: the file browser closed, the notebook
+            # given the width (clicking the open sidebar tab folds the sidebar away).
+            page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab.lm-mod-current").click()
+            expect(page.locator("#jp-left-stack")).to_be_hidden(timeout=UI_TIMEOUT_MS)
         page.set_viewport_size({"width": 480, "height": 900})
         expect(page.locator(".lume-older")).to_be_visible(timeout=UI_TIMEOUT_MS)
         page.wait_for_timeout(300)
