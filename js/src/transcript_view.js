@@ -66,8 +66,14 @@ export function createTranscript(actions, { announce, afterDraw, best = false })
       actions.loadOlder();
     }
   };
+  // A click always asks: after a page that failed to come (the panel shows why), the same
+  // count is asked again; scrolling asks once per count.
+  const clickOlder = () => {
+    asked = -1;
+    askOlder();
+  };
   const olderBar = h('div', { class: 'lume-older', hidden: true },
-    h('span'), button('Load older', null, askOlder, { className: 'lume-btn--link' }));
+    h('span'), button('Load older', null, clickOlder, { className: 'lume-btn--link' }));
   const el = h('div', {
     class: 'lume-transcript', tabindex: '0', role: 'log', 'aria-live': 'off', 'aria-label': 'Conversation',
   }, olderBar, hiddenBar, empty, list);
