@@ -92,6 +92,7 @@ class ConsultationHost(Protocol):
         initial_message: str | None = None,
         quick_action: str | None = None,
         tier: Tier | str | None = None,
+        await_stored_reply: bool | None = None,
     ) -> Consultation: ...
 
     async def aclose(self) -> None: ...
@@ -139,6 +140,7 @@ class Consultation:
         tier: Tier | None = None,
         owns_client: bool = False,
         history_offset: int = 0,
+        settings: Settings | None = None,
     ) -> None:
         self._client = client
         self.info = info
@@ -148,7 +150,7 @@ class Consultation:
         self._owns_client = owns_client
         self._session = Session(
             info.id,
-            client.settings,
+            settings or client.settings,
             pinned=tier,
             history=history,
             history_offset=history_offset,

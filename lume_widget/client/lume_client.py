@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import functools
 import importlib
 import logging
@@ -419,10 +420,19 @@ class LumeClient:
         initial_message: str | None = None,
         quick_action: str | None = None,
         tier: Tier | str | None = None,
+        await_stored_reply: bool | None = None,
     ) -> Consultation:
         """Open a consultation: an existing one by id, else (``resume``) the newest active one of
-        this persona and goal, else a new one. ``tier`` pins live, rest or legacy."""
+        this persona and goal, else a new one. ``tier`` pins live, rest or legacy.
+
+        ``await_stored_reply`` (default: the client's settings, on) False: a streamed reply
+        completes as soon as it has streamed, with an empty ``message_id``, instead of after
+        the history read that finds its stored copy (see :class:`~lume_widget.core.settings.Settings`);
+        for runs that need the text and not the ids, such as evaluations."""
         pinned = Tier.parse(tier)
+        settings = None
+        if await_stored_reply is not None:
+            settings = dataclasses.replace(self.settings, await_stored_reply=await_stored_reply)
         known: list[Any] | None = None  # the whole history, when the create answer gave it
         if consultation_id is not None:
             info = await self.get_consultation(consultation_id)
@@ -454,7 +464,9 @@ class LumeClient:
             history, offset = await self._newest_history(info.id, pinned)
         if not history and greeting:
             history, offset = greeting, 0
-        chat = Consultation(self, info, history, tier=pinned, history_offset=offset)
+        chat = Consultation(
+            self, info, history, tier=pinned, history_offset=offset, settings=settings
+        )
         chat._start()
         self._consultations.append(chat)
         return chat

@@ -151,6 +151,7 @@ class TurnDelivery:
             return
         if transcript.replace_from(start, messages):
             self._ctx.tell(HistoryLoaded(transcript.messages))
+        after = self._match_unmatched()
         if stale or turn is None:
             return
         if turn.phase is not P.CHECKING:
@@ -158,7 +159,7 @@ class TurnDelivery:
         match = find_turn(
             self._ctx.transcript.messages,
             turn.text,
-            turn.baseline - self._ctx.transcript.offset,
+            max(turn.baseline - self._ctx.transcript.offset, after),
             None if turn.user_message is None else turn.user_message.id,
             turn.partial_text if turn.phase is P.RECONCILING else "",
             None if turn.whole_message is None else turn.whole_message.id,
@@ -281,7 +282,11 @@ class TurnDelivery:
                 if turn.phase in WAITING_FOR_CONTENT:
                     turn.metadata.update(event.metadata)
                     turn.acknowledged = True
-                    if not self._complete_from_frame(turn, event, now):
+                    if self._complete_from_frame(turn, event, now):
+                        continue
+                    if not self._ctx.settings.await_stored_reply and turn.partial_text:
+                        self._complete_streamed(turn, now)
+                    else:
                         self._requests.reconcile(turn, 0.0, now)
             elif isinstance(event, WholeMessage):
                 self._handle_message_frame(turn, event.message, now)
@@ -330,6 +335,48 @@ class TurnDelivery:
         self._ctx.tell(HistoryLoaded(self._ctx.transcript.messages))
         self._complete(turn, stored, now)
         return True
+
+    def _complete_streamed(self, turn: Turn, now: float) -> None:
+        """The streamed reply is complete and its stored copy is not awaited
+        (``await_stored_reply`` off): the turn completes with the text that streamed and an
+        empty id; the next history read matches it to its stored copy."""
+        reply = Message(
+            id="",
+            role="assistant",
+            content=turn.partial_text,
+            consultation_id=self._ctx.consultation_id,
+        )
+        self._requests.completed_unmatched(turn)
+        self._complete(turn, reply, now)
+
+    def _match_unmatched(self) -> int:
+        """Find the turns that completed with their streamed text in the transcript just read,
+        oldest first, each after the one before (by content and order, as a turn's own read
+        finds it); those found are done. Returns where the messages after the last one found
+        begin in the transcript (0 when none waited), so a turn in flight with the same text
+        is never matched to an earlier one's messages."""
+        waiting = self._requests.unmatched
+        if not waiting:
+            return 0
+        transcript = self._ctx.transcript
+        messages = transcript.messages
+        position = 0
+        for count, earlier in enumerate(waiting):
+            match = find_turn(
+                messages,
+                earlier.text,
+                max(earlier.baseline - transcript.offset, position),
+                earlier.user_message_id,
+                earlier.reply,
+            )
+            found = match.reply or match.user_message
+            if found is not None:
+                position = next(i for i, m in enumerate(messages) if m is found) + 1
+            if match.reply is None:
+                del waiting[:count]  # this one and those after it wait for a later read
+                return position
+        waiting.clear()
+        return position
 
     def _adopt_message(self, message: Message) -> None:
         """A whole stored message that is not the reply in flight: show it where it belongs."""

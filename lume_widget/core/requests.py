@@ -5,13 +5,16 @@ A :class:`TurnRequests` is a part of a session (it sees the session through a
 :class:`FetchHistory` actions of a turn, names each with a request id, and tells which answer
 belongs to the turn in flight: only the last request asked for does; an answer to an earlier
 one, or to a turn that is over, is stale. It also keeps the background reads of a reply that
-completed without its stored copy. Pure: no I/O, time comes in ``now``.
+completed without its stored copy, and the replies that completed with their streamed text
+and wait for the next history read to be matched to their stored copies
+(``Settings.await_stored_reply`` off). Pure: no I/O, time comes in ``now``.
 """
 
 from __future__ import annotations
 
 import itertools
 import logging
+from dataclasses import dataclass
 
 from lume_widget.core.actions import FetchHistory, SendRest
 from lume_widget.core.context import SessionContext
@@ -19,7 +22,7 @@ from lume_widget.core.events import Tier
 from lume_widget.core.polling import PollSchedule, first_gap, poll_gap
 from lume_widget.core.turn import Turn, TurnPhase, move
 
-__all__ = ["BACKGROUND_READS", "TurnRequests"]
+__all__ = ["BACKGROUND_READS", "UNMATCHED_LIMIT", "TurnRequests", "Unmatched"]
 
 logger = logging.getLogger("lume_widget.core.session")
 
@@ -27,6 +30,24 @@ P = TurnPhase
 
 BACKGROUND_READS = 8
 """History reads tried after a turn completed without its stored copy."""
+
+UNMATCHED_LIMIT = 32
+"""Replies completed with their streamed text that may wait for the next history read; one
+more asks for a read to catch up (from the oldest one's start: their messages fit one page)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Unmatched:
+    """A turn that completed with its streamed text and is not yet matched to its stored copy:
+    enough to find its messages in a history read by content and order."""
+
+    text: str
+    """The user's message."""
+    reply: str
+    """The reply as streamed."""
+    baseline: int
+    """Messages in the whole history when the turn began."""
+    user_message_id: str | None
 
 
 class TurnRequests:
@@ -37,6 +58,8 @@ class TurnRequests:
         self._request_ids = itertools.count(1)
         self._pending: set[int] = set()
         self._background: dict[int, int] = {}
+        self.unmatched: list[Unmatched] = []
+        """Turns completed with their streamed text, oldest first, waiting for a history read."""
 
     @property
     def pending(self) -> bool:
@@ -145,3 +168,16 @@ class TurnRequests:
         else:
             logger.info("history still unreadable; the next history load reconciles it")
         return True
+
+    # replies completed with their streamed text ---------------------------------------
+
+    def completed_unmatched(self, turn: Turn) -> None:
+        """``turn`` completed with its streamed text: match it on the next history read; past
+        :data:`UNMATCHED_LIMIT` waiting, read now (in the background) to catch up."""
+        user_id = None if turn.user_message is None else turn.user_message.id
+        self.unmatched.append(Unmatched(turn.text, turn.partial_text, turn.baseline, user_id))
+        if len(self.unmatched) > UNMATCHED_LIMIT and not self._background:
+            request_id = next(self._request_ids)
+            self._background[request_id] = BACKGROUND_READS  # tried once; a later read matches
+            offset = min(min(u.baseline for u in self.unmatched), self._ctx.transcript.end)
+            self._ctx.act(FetchHistory(request_id, self._history_tier(), 0.0, "catch up", offset))

@@ -82,6 +82,12 @@ class Settings:
     reconcile_grace_s: float = 10.0
     """How long a complete reply waits for its stored copy (ids, stored text) before the turn
     completes with the text it has; the stored copy is then read in the background."""
+    await_stored_reply: bool = True
+    """Whether a reply streamed to its ``stream_complete`` waits for its stored copy (a history
+    read: the server's id and text, PROTOCOL A1) before its turn completes. Off, the turn
+    completes at once with the streamed text and an empty ``message_id``, and the stored copy
+    is matched to it on the next history read (any read: a later turn's, :meth:`history`, or a
+    catch-up read once many replies wait), so a run that needs no ids makes no read per turn."""
     retry_after_default_s: float = 1.0
     refresh_margin_s: float = 300.0
     """Refresh an access token this long before its JWT ``exp`` (not scaled: a token lifetime)."""

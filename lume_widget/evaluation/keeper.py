@@ -117,6 +117,8 @@ class ConsultationKeeper:
                     initial_message=scenario.initial_message,
                     quick_action=scenario.quick_action,
                     tier=conversation.tier,
+                    # a record needs the reply's text, not its stored id: no read per turn
+                    await_stored_reply=False,
                 )
             except RateLimitedError as exc:
                 if attempts >= self.options.max_attempts:
