@@ -5,7 +5,15 @@ expectations judged, every turn written to ``transcripts.jsonl``). The floor run
 same conversations with bare httpx and websockets at the same concurrency: create a
 consultation, open its socket, three turns, close, delete. Overhead per turn is the
 turn's wall time minus the time the server itself reports for producing the reply
-(``processing_time_ms``), so it is what the client side adds.
+(``processing_time_ms``), so it is what the client side adds. Runner and floor take turns
+at each concurrency, three rounds (one with ``--quick``), each side going first in turn; the
+rows are the rounds' medians, with the server process's CPU per turn of each side (psutil).
+
+The runner opens its consultations with ``await_stored_reply=False``: a reply completes when
+it has streamed, and no ``GET .../messages`` follows it (a record needs the text, not the
+stored id). The CPU rows place what is left: a bare loop over the client opened the same way
+against the floor, the same loop awaiting each reply's stored copy (the client's default),
+and the runner against the bare loop.
 
 The backend allows 10 active consultations per user; to measure concurrency 32 the
 benchmark's server raises that limit, and the runner is told the same limit.
@@ -21,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import statistics
 import subprocess
@@ -108,6 +117,7 @@ def _scenario_file(conversations: int, *, rubric: bool = False) -> Any:
 
 
 async def _floor(server: ServerHandle, conversations: int, concurrency: int) -> dict[str, float]:
+    server_cpu = server.cpu_s()
     api = RawApi(server)
     token = await api.login()
     gate = asyncio.Semaphore(concurrency)
@@ -138,7 +148,16 @@ async def _floor(server: ServerHandle, conversations: int, concurrency: int) -> 
         "turns_per_s": len(overheads) / wall,
         "overhead_ms": statistics.mean(overheads) * 1000,
         "server_ms": statistics.mean(server_times) * 1000,
+        "server_cpu_per_turn_ms": _server_cpu_per_turn(server, server_cpu, len(overheads)),
     }
+
+
+def _server_cpu_per_turn(server: ServerHandle, before: float | None, turns: int) -> float:
+    """The server process's CPU milliseconds per turn since ``before`` (NaN without psutil)."""
+    after = server.cpu_s()
+    if before is None or after is None:
+        return float("nan")
+    return (after - before) / turns * 1000
 
 
 async def _ours(
@@ -147,6 +166,7 @@ async def _ours(
     from lume_widget.evaluation import evaluate_async
 
     client = await open_client(server)
+    server_cpu = server.cpu_s()
     judge: dict[str, Any] = {}
     if judge_url is not None:
         judge = {"judge_url": judge_url, "judge_model": "bench-judge", "cache": False}
@@ -191,17 +211,23 @@ async def _ours(
         "server_ms": statistics.mean(server_ms),
         "wall_per_turn_ms": wall / expected * 1000,
         "cpu_per_turn_ms": cpu / expected * 1000,
+        "server_cpu_per_turn_ms": _server_cpu_per_turn(server, server_cpu, expected),
     }
 
 
-async def _client_loop(server: ServerHandle, conversations: int, concurrency: int) -> float:
-    """CPU milliseconds per turn of the same script on the bare client (open, ask, delete)."""
+async def _client_loop(
+    server: ServerHandle, conversations: int, concurrency: int, *, await_stored: bool
+) -> float:
+    """CPU milliseconds per turn of the same script on the bare client (open, ask, delete);
+    ``await_stored`` False opens as the runner does (no history read after each reply)."""
     client = await open_client(server)
     gate = asyncio.Semaphore(concurrency)
 
     async def conversation() -> None:
         async with gate:
-            chat = await client.open(persona="general_wellness", resume=False)
+            chat = await client.open(
+                persona="general_wellness", resume=False, await_stored_reply=await_stored
+            )
             try:
                 for say in TURNS:
                     await chat.ask(say)
@@ -274,47 +300,14 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     levels = ctx.size((1, 8, 32), (1, 8))
     server = await ctx.server(max_active_consultations=ACTIVE_LIMIT)
     rows: list[Row] = []
+    rounds = ctx.size(3, 1)
     for level in levels:
-        floor = await _floor(server, conversations, level)
-        ours: dict[str, float] | None = None
-        why: str | None = None
-        try:
-            require_module("lume_widget.evaluation", "the evaluation runner")
-            ours = await _ours(server, conversations, level)
-        except Skip as exc:
-            why = str(exc)
-        ctx.note(
-            f"concurrency {level}: floor {floor['turns_per_s']:.1f} turns/s"
-            + (f", runner {ours['turns_per_s']:.1f} turns/s" if ours else "")
-        )
-        rows.append(
-            row(
-                NAME,
-                f"concurrency {level}: throughput",
-                "turns/s",
-                ours["turns_per_s"] if ours else None,
-                floor["turns_per_s"],
-                reference_name="floor",
-                target=FLOOR_RATIO,
-                skipped=why,
-            )
-        )
-        rows.append(
-            row(
-                NAME,
-                f"concurrency {level}: overhead per turn over server time",
-                "ms",
-                ours["overhead_ms"] if ours else None,
-                floor["overhead_ms"],
-                reference_name="floor",
-                note=_relative_note(ours),
-                skipped=why,
-            )
-        )
+        rows += await _throughput_rows(ctx, server, conversations, level, rounds)
     width = JUDGE_WIDTH
     await _ours(server, 2, 1)  # imports and first use out of the CPU figure
     runner_cpu = (await _ours(server, conversations, width))["cpu_per_turn_ms"]
-    client_cpu = await _client_loop(server, conversations, width)
+    client_cpu = await _client_loop(server, conversations, width, await_stored=False)
+    awaiting_cpu = await _client_loop(server, conversations, width, await_stored=True)
     floor_cpu = (await _floor(server, conversations, width))["cpu_per_turn_ms"]
     rows.append(
         row(
@@ -324,8 +317,18 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             client_cpu,
             floor_cpu,
             reference_name="floor",
-            note="the client reads the history after every reply (stream_complete has no id); "
-            "the floor does not",
+            note="opened as the runner opens (await_stored_reply=False): no history read per reply",
+        )
+    )
+    rows.append(
+        row(
+            NAME,
+            f"concurrency {width}: CPU per turn, the client awaiting each reply's stored copy",
+            "ms",
+            awaiting_cpu,
+            client_cpu,
+            reference_name="not awaiting it",
+            note="the default: a GET .../messages after every reply (stream_complete has no id)",
         )
     )
     rows.append(
@@ -349,6 +352,70 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         "active_limit": ACTIVE_LIMIT,
     }
     return rows, parameters
+
+
+async def _throughput_rows(
+    ctx: Context, server: ServerHandle, conversations: int, level: int, rounds: int
+) -> list[Row]:
+    """Runner and floor at one concurrency, interleaved round by round (each side going first
+    in turn, so drift on a shared machine hits both alike); the medians of the rounds."""
+    floors: list[dict[str, float]] = []
+    ours: list[dict[str, float]] = []
+    why: str | None = None
+    for index in range(rounds):
+        sides = ("floor", "ours") if index % 2 == 0 else ("ours", "floor")
+        for side in sides:
+            if side == "floor":
+                floors.append(await _floor(server, conversations, level))
+                continue
+            if why is not None:
+                continue
+            try:
+                require_module("lume_widget.evaluation", "the evaluation runner")
+                ours.append(await _ours(server, conversations, level))
+            except Skip as exc:
+                why = str(exc)
+        ctx.note(
+            f"concurrency {level}, round {index + 1}/{rounds}: floor "
+            f"{floors[-1]['turns_per_s']:.1f} turns/s"
+            + (f", runner {ours[-1]['turns_per_s']:.1f} turns/s" if ours else "")
+        )
+    floor = _medians(floors)
+    mine = _medians(ours) if ours else None
+    note = f"median of {rounds} interleaved rounds" if rounds > 1 else "one round"
+    if mine is not None and not math.isnan(mine["server_cpu_per_turn_ms"]):
+        note += (
+            f"; server CPU per turn {mine['server_cpu_per_turn_ms']:.2f} ms"
+            f" (floor {floor['server_cpu_per_turn_ms']:.2f} ms)"
+        )
+    return [
+        row(
+            NAME,
+            f"concurrency {level}: throughput",
+            "turns/s",
+            mine["turns_per_s"] if mine else None,
+            floor["turns_per_s"],
+            reference_name="floor",
+            target=FLOOR_RATIO,
+            note=note,
+            skipped=why,
+        ),
+        row(
+            NAME,
+            f"concurrency {level}: overhead per turn over server time",
+            "ms",
+            mine["overhead_ms"] if mine else None,
+            floor["overhead_ms"],
+            reference_name="floor",
+            note=_relative_note(mine),
+            skipped=why,
+        ),
+    ]
+
+
+def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
+    """Each figure's median over the runs."""
+    return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
 async def _stored_reply_rows(ctx: Context, conversations: int, width: int) -> list[Row]:
