@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,9 @@ class FakeChat:
         self.asked: list[str] = []
         self.closed_as: str | None = None
 
-    async def ask(self, text: str) -> Reply:
+    async def ask(
+        self, text: str, *, on_chunk: Callable[[ChunkReceived], None] | None = None
+    ) -> Reply:
         self.asked.append(text)
         self.client.turn_log.append((self.id, text))
         await self.client.gate.wait()
@@ -46,6 +48,9 @@ class FakeChat:
             self.client.rate_limits_left -= 1
             raise RateLimitedError("rate limited", status=429, retry_after=0.001, unsent_text=text)
         reply = f"echo {text} goal={self.goal_id}"
+        if on_chunk is not None:
+            for index, piece in enumerate(("echo ", reply[5:])):
+                on_chunk(ChunkReceived(turn_id="t", text=piece, index=index, at=index * 0.01))
         return Reply(
             text=reply,
             message_id=str(uuid.uuid4()),

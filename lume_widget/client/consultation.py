@@ -37,6 +37,7 @@ from lume_widget.core.actions import (
     SendRest,
 )
 from lume_widget.core.events import (
+    ChunkReceived,
     ConnectionStatus,
     Event,
     Reply,
@@ -160,6 +161,8 @@ class Consultation:
         self._sleep = client.sleep
         self._subscribers: list[tuple[asyncio.Queue[Any], tuple[type, ...] | None]] = []
         """Each listener's queue, and the event types it wants (None: every event)."""
+        self._chunk_listeners: list[Callable[[ChunkReceived], None]] = []
+        """The ``on_chunk`` callbacks of the turn in flight (see :meth:`ask`)."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._live: tuple[int, SocketLink] | None = None
         self._legacy: tuple[int, SocketLink] | None = None
@@ -273,10 +276,18 @@ class Consultation:
 
     # ------------------------------------------------------------------ turns
 
-    async def ask(self, text: str) -> Reply:
-        """Send ``text`` and return the complete reply; raises the turn's error if it fails."""
+    async def ask(
+        self, text: str, *, on_chunk: Callable[[ChunkReceived], None] | None = None
+    ) -> Reply:
+        """Send ``text`` and return the complete reply; raises the turn's error if it fails.
+
+        ``on_chunk`` is called with each :class:`ChunkReceived` of this turn as it arrives
+        (in order, on the event loop, before ``ask`` returns): the chunks' times and sizes
+        without an event queue and a task switch per chunk, as :meth:`stream` has. An
+        exception it raises is logged and does not end the turn."""
         ends = (ReplyCompleted, TurnFailed)  # only the end is queued, not every chunk
-        async with contextlib.aclosing(self._turn_events(text, ends)) as events:
+        turn_events = self._turn_events(text, ends, on_chunk)
+        async with contextlib.aclosing(turn_events) as events:
             async for event in events:
                 if isinstance(event, ReplyCompleted):
                     return event.reply
@@ -293,12 +304,16 @@ class Consultation:
         return self._turn_events(text, None)
 
     async def _turn_events(
-        self, text: str, kinds: tuple[type, ...] | None
+        self,
+        text: str,
+        kinds: tuple[type, ...] | None,
+        on_chunk: Callable[[ChunkReceived], None] | None = None,
     ) -> AsyncGenerator[Event, None]:
         self._check_sendable(text)
         queue = self._subscribe(kinds)
         turn_id = ""
         finished = False
+        listener: Callable[[ChunkReceived], None] | None = None
         try:
             try:
                 turn_id = self._apply(
@@ -310,6 +325,14 @@ class Consultation:
                     "sending again.",
                     unsent_text=text,
                 ) from exc
+            if on_chunk is not None:
+                callback, own = on_chunk, turn_id
+
+                def listener(event: ChunkReceived) -> None:
+                    if event.turn_id == own:
+                        callback(event)
+
+                self._chunk_listeners = [*self._chunk_listeners, listener]
             while True:
                 event = await queue.get()
                 if event is _END:
@@ -324,6 +347,8 @@ class Consultation:
                 yield event
         finally:
             self._unsubscribe(queue)
+            if listener is not None:
+                self._chunk_listeners = [f for f in self._chunk_listeners if f is not listener]
             if (
                 turn_id
                 and not finished
@@ -497,6 +522,8 @@ class Consultation:
             for queue, kinds in self._subscribers:  # rebound, never changed, by unsubscribing
                 if kinds is None or isinstance(event, kinds):
                     queue.put_nowait(event)
+            if self._chunk_listeners and type(event) is ChunkReceived:
+                self._tell_chunk(event)
         # Wake the pump only when it must tick sooner than it planned: a later deadline (a
         # chunk pushing the inactivity deadline on) is found when it wakes anyway, and a tick
         # before a deadline does nothing, so most frames cost no task switch.
@@ -504,6 +531,13 @@ class Consultation:
         planned = self._pump_until
         if deadline is not None and (planned is None or deadline < planned):
             self._wake.set()
+
+    def _tell_chunk(self, event: ChunkReceived) -> None:
+        for listener in self._chunk_listeners:  # rebound, never changed, like subscribers
+            try:
+                listener(event)
+            except Exception:  # a broken callback must not end the turn or the link
+                logger.exception("an on_chunk callback failed")
 
     async def _pump(self) -> None:
         while not self._closed:

@@ -18,7 +18,6 @@ delivered never is (that would duplicate the message).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import logging
 import time
@@ -26,7 +25,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
-from lume_widget.core.events import ChunkReceived, ReplyCompleted, TurnFailed
+from lume_widget.core.events import ChunkReceived
 from lume_widget.errors import (
     ConfigurationError,
     LumeError,
@@ -446,16 +445,13 @@ class Runner:
         while True:
             attempts += 1
             chunks: list[tuple[float, int]] = []
+
+            def arrived(event: ChunkReceived, chunks: list[tuple[float, int]] = chunks) -> None:
+                chunks.append((event.at, len(event.text)))
+
             try:
-                async with contextlib.aclosing(chat.stream(text)) as events:
-                    async for event in events:
-                        if isinstance(event, ChunkReceived):
-                            chunks.append((event.at, len(event.text)))
-                        elif isinstance(event, ReplyCompleted):
-                            return event.reply, chunks
-                        elif isinstance(event, TurnFailed):
-                            raise event.error
-                raise LumeError("the turn ended without a reply")
+                # each chunk through a callback, not an event queue: no task switch per chunk
+                return await chat.ask(text, on_chunk=arrived), chunks
             except RateLimitedError as exc:
                 # Only a message that certainly did not reach the server is sent again.
                 if exc.unsent_text is None or attempts >= self.options.max_attempts:
