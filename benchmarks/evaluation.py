@@ -13,7 +13,8 @@ The runner opens its consultations with ``await_stored_reply=False``: a reply co
 it has streamed, and no ``GET .../messages`` follows it (a record needs the text, not the
 stored id). The CPU rows place what is left: a bare loop over the client opened the same way
 against the floor, the same loop awaiting each reply's stored copy (the client's default),
-and the runner against the bare loop.
+and the runner against the bare loop (the four take turns too, medians of the rounds). The
+run against a server whose ``stream_complete`` carries the stored reply is interleaved alike.
 
 The backend allows 10 active consultations per user; to measure concurrency 32 the
 benchmark's server raises that limit, and the runner is told the same limit.
@@ -36,7 +37,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -305,10 +306,26 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         rows += await _throughput_rows(ctx, server, conversations, level, rounds)
     width = JUDGE_WIDTH
     await _ours(server, 2, 1)  # imports and first use out of the CPU figure
-    runner_cpu = (await _ours(server, conversations, width))["cpu_per_turn_ms"]
-    client_cpu = await _client_loop(server, conversations, width, await_stored=False)
-    awaiting_cpu = await _client_loop(server, conversations, width, await_stored=True)
-    floor_cpu = (await _floor(server, conversations, width))["cpu_per_turn_ms"]
+
+    async def loop(await_stored: bool) -> dict[str, float]:
+        cpu = await _client_loop(server, conversations, width, await_stored=await_stored)
+        return {"cpu_per_turn_ms": cpu}
+
+    cpu = await _interleaved(
+        ctx,
+        f"CPU per turn at concurrency {width}",
+        {
+            "runner": lambda: _ours(server, conversations, width),
+            "loop": lambda: loop(False),
+            "awaiting": lambda: loop(True),
+            "floor": lambda: _floor(server, conversations, width),
+        },
+        rounds,
+        "cpu_per_turn_ms",
+    )
+    runner_cpu, client_cpu, awaiting_cpu, floor_cpu = (
+        cpu[side]["cpu_per_turn_ms"] for side in ("runner", "loop", "awaiting", "floor")
+    )
     rows.append(
         row(
             NAME,
@@ -342,7 +359,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
             note="where the gap to the floor lies: the runner's own cost is the difference",
         )
     )
-    rows += await _stored_reply_rows(ctx, conversations, width)
+    rows += await _stored_reply_rows(ctx, conversations, width, rounds)
     rows += await _judge_rows(ctx, server, conversations)
     parameters = {
         "judge_width": JUDGE_WIDTH,
@@ -354,34 +371,50 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     return rows, parameters
 
 
+async def _interleaved(
+    ctx: Context,
+    label: str,
+    sides: dict[str, Callable[[], Awaitable[dict[str, float]]]],
+    rounds: int,
+    figure: str,
+) -> dict[str, dict[str, float]]:
+    """Run every side once per round, the order turning by one each round (so drift on a
+    shared machine hits all alike); each side's figures as medians over the rounds."""
+    names = list(sides)
+    runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+    for index in range(rounds):
+        order = names[index % len(names) :] + names[: index % len(names)]
+        for name in order:
+            runs[name].append(await sides[name]())
+        unit = "turns/s" if figure == "turns_per_s" else "ms"
+        ctx.note(
+            f"{label}, round {index + 1}/{rounds}: "
+            + ", ".join(f"{name} {runs[name][-1][figure]:.2f} {unit}" for name in names)
+        )
+    return {name: _medians(found) for name, found in runs.items()}
+
+
 async def _throughput_rows(
     ctx: Context, server: ServerHandle, conversations: int, level: int, rounds: int
 ) -> list[Row]:
-    """Runner and floor at one concurrency, interleaved round by round (each side going first
-    in turn, so drift on a shared machine hits both alike); the medians of the rounds."""
-    floors: list[dict[str, float]] = []
-    ours: list[dict[str, float]] = []
+    """Runner and floor at one concurrency, interleaved round by round; the rounds' medians."""
     why: str | None = None
-    for index in range(rounds):
-        sides = ("floor", "ours") if index % 2 == 0 else ("ours", "floor")
-        for side in sides:
-            if side == "floor":
-                floors.append(await _floor(server, conversations, level))
-                continue
-            if why is not None:
-                continue
-            try:
-                require_module("lume_widget.evaluation", "the evaluation runner")
-                ours.append(await _ours(server, conversations, level))
-            except Skip as exc:
-                why = str(exc)
-        ctx.note(
-            f"concurrency {level}, round {index + 1}/{rounds}: floor "
-            f"{floors[-1]['turns_per_s']:.1f} turns/s"
-            + (f", runner {ours[-1]['turns_per_s']:.1f} turns/s" if ours else "")
+    try:
+        require_module("lume_widget.evaluation", "the evaluation runner")
+        found = await _interleaved(
+            ctx,
+            f"concurrency {level}",
+            {
+                "floor": lambda: _floor(server, conversations, level),
+                "runner": lambda: _ours(server, conversations, level),
+            },
+            rounds,
+            "turns_per_s",
         )
-    floor = _medians(floors)
-    mine = _medians(ours) if ours else None
+        floor, mine = found["floor"], found["runner"]
+    except Skip as exc:
+        why = str(exc)
+        floor, mine = await _floor(server, conversations, level), None
     note = f"median of {rounds} interleaved rounds" if rounds > 1 else "one round"
     if mine is not None and not math.isnan(mine["server_cpu_per_turn_ms"]):
         note += (
@@ -418,26 +451,33 @@ def _medians(runs: list[dict[str, float]]) -> dict[str, float]:
     return {key: statistics.median(run[key] for run in runs) for key in runs[0]}
 
 
-async def _stored_reply_rows(ctx: Context, conversations: int, width: int) -> list[Row]:
-    """The same run against a server whose ``stream_complete`` carries the stored reply, so the
-    client reads no history after a reply: what is left of the gap once that read is gone."""
+async def _stored_reply_rows(
+    ctx: Context, conversations: int, width: int, rounds: int
+) -> list[Row]:
+    """The same run against a server whose ``stream_complete`` carries the stored reply (the
+    runner then completes each turn with the stored id, still without a read)."""
     server = await ctx.server(max_active_consultations=ACTIVE_LIMIT, complete_with_message=True)
-    floor = await _floor(server, conversations, width)
-    ours = await _ours(server, conversations, width)
-    ctx.note(
-        f"stored reply on stream_complete, concurrency {width}: floor "
-        f"{floor['turns_per_s']:.1f} turns/s, runner {ours['turns_per_s']:.1f} turns/s"
+    found = await _interleaved(
+        ctx,
+        f"stored reply on stream_complete, concurrency {width}",
+        {
+            "floor": lambda: _floor(server, conversations, width),
+            "runner": lambda: _ours(server, conversations, width),
+        },
+        rounds,
+        "turns_per_s",
     )
     return [
         row(
             NAME,
             f"stored reply on stream_complete, concurrency {width}: throughput",
             "turns/s",
-            ours["turns_per_s"],
-            floor["turns_per_s"],
+            found["runner"]["turns_per_s"],
+            found["floor"]["turns_per_s"],
             reference_name="floor",
             target=FLOOR_RATIO,
-            note="no history read after a reply (server --complete-with-message)",
+            note="server --complete-with-message: the stored id comes with the frame; "
+            + (f"median of {rounds} interleaved rounds" if rounds > 1 else "one round"),
         )
     ]
 
