@@ -26,8 +26,10 @@ and a :class:`~lume_widget.core.live_watch.LiveWatch`. They share its state thro
 queued outputs, and the moves only the session makes), never the session itself. Link
 state, turn phase and connection status are enums whose legal moves are tables
 (``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``; a demotion's outcome is ``DEMOTIONS``);
-an illegal move raises :class:`IllegalTransition` leaving state unchanged. Every change is
-logged.
+an illegal move raises :class:`IllegalTransition` leaving state unchanged. The status is
+derived after each input; a status move the table forbids (a bug) is refused, logged and
+kept in :attr:`Session.refused_moves`, never raised through the input that made it, so a
+reply being completed still completes. Every change is logged.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class Session:
                 finish_turn=self._finish_turn,
                 live_lost=self._live_lost,
                 refresh_status=self._refresh_status,
-                set_status=self._set_status,
+                give_up=self._give_up,
                 pong_received=self._pong_received,
             ),
             tier=pinned or Tier.LIVE,
@@ -124,6 +126,12 @@ class Session:
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
+        self._gave_up = False
+        """The last turn's tier gave up: offline until the next turn."""
+        self.refused_moves: list[tuple[ConnectionStatus, ConnectionStatus, str]] = []
+        """Status moves :data:`~lume_widget.core.status.STATUS_MOVES` does not allow that the
+        session refused (each logged as a bug; the status stayed as it was): always empty
+        unless the core has a bug."""
         self._turn_ids = itertools.count(1)
         self._started = False
         self.requests = TurnRequests(self._ctx)
@@ -241,6 +249,7 @@ class Session:
         )
         self._turn = turn
         self._fatal = None
+        self._gave_up = False
         logger.info("turn %s begins on tier %s", turn.id, self.tier.value)
         if self.tiers.should_probe(now):
             self.tiers.last_probe = now
@@ -454,7 +463,14 @@ class Session:
     def _set_status(self, status: ConnectionStatus, reason: str, now: float) -> None:
         if status is self.status:
             return
-        check_status_move(self.status, status, closed=self.closed)
+        try:
+            check_status_move(self.status, status, closed=self.closed)
+        except IllegalTransition as exc:
+            # A bug in the core, never the user's: keep the status and go on, so the input
+            # that made the move (a reply completing, a link opening) still has its effect.
+            logger.error("status move refused (%s): %s", exc, reason)
+            self.refused_moves.append((self.status, status, reason))
+            return
         previous, self.status = self.status, status
         logger.info("status %s -> %s: %s", previous.value, status.value, reason)
         self._events.append(StatusChanged(status, previous, reason, now))
@@ -464,9 +480,10 @@ class Session:
             return
         status = status_for(
             fatal=self._fatal is not None,
+            gave_up=self._gave_up,
             tier=self.tier,
             live=self.live,
-            live_tried=self.live_watch.ever_up or self.tiers.live_failures > 0,
+            live_tried=self.live_watch.ever_up or self.live_watch.ever_failed,
             turn_in_flight=self._turn is not None,
         )
         self._set_status(status, reason, now)
@@ -503,6 +520,10 @@ class Session:
     def _finish_turn(self, reason: str, now: float) -> None:
         self._end_turn()
         self._after_turn(reason, now)
+
+    def _give_up(self, reason: str) -> None:
+        logger.info("giving up until the next turn: %s", reason)
+        self._gave_up = True
 
     def _live_lost(self, reason: str, now: float) -> None:
         self.live_watch.lost(reason, now)
