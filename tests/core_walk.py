@@ -2,9 +2,9 @@
 
 :func:`walk` feeds a :class:`~lume_widget.core.session.Session` a random sequence of what can
 happen to it (links opening, failing and dropping; sends and history reads answering or
-failing, fresh or stale; frames of every type, ours and another consultation's; the user's
-turns, stops, pins and drops; time passing; credentials and tasks failing; close) and records
-every status move it reports. The backend model stores what was sent and answers it, so turns
+failing, fresh or stale; frames of every type, ours and another consultation's; the answer
+to an initial message; the user's turns, stops, pins and drops; time passing; credentials
+and tasks failing; close) and records every status move it reports. The backend model stores what was sent and answers it, so turns
 really complete, and any answer may also come late, twice, or for an earlier request.
 """
 
@@ -144,6 +144,10 @@ def walk(seed: int, steps: int = 60, *, pinned: Tier | None = None) -> Walk:
         return "not json"
 
     session.start(now)
+    if rnd.random() < 0.25:  # created with an initial message: its answer is a turn of its own
+        opening = backend.store("user", "opening message")
+        session.transcript.add(opening)
+        session.begin_initial_turn(opening.content, now, now)
     drain()
     for step in range(steps):
         seen.steps = step + 1

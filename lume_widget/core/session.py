@@ -133,6 +133,7 @@ class Session:
         session refused (each logged as a bug; the status stayed as it was): always empty
         unless the core has a bug."""
         self._turn_ids = itertools.count(1)
+        self._initial_turn: str | None = None
         self._started = False
         self.requests = TurnRequests(self._ctx)
         """Issues the turn's sends and history reads and tells which answers count."""
@@ -259,6 +260,45 @@ class Session:
             self.tiers.dispatch(turn, now)
         self._refresh_status("a reply is in flight", now)
         return turn.id
+
+    def begin_initial_turn(
+        self, text: str, sent_at: float, now: float, wall: datetime | None = None
+    ) -> str:
+        """The consultation was created at ``sent_at`` with ``text`` as its first user message
+        (``initial_message``): its answer is a turn of its own; returns the turn's id.
+
+        The server has the message already, so nothing is sent: the reply is the first
+        assistant message after the server's copy of it in the history (by ``reply_to`` when
+        the backend gives it, else by order), read now from the transcript, then polled for
+        or taken from a whole ``message`` frame. Its time to first token is measured from
+        ``sent_at``. Call it once, before any other turn."""
+        self._require_open()
+        trimmed = validate_message(text)
+        if self._turn is not None or self._initial_turn is not None:
+            raise IllegalTransition("the initial message's turn must come before any other")
+        turn = Turn(
+            id=f"turn-{next(self._turn_ids)}",
+            text=trimmed,
+            began_at=sent_at,
+            wall_start=wall,
+            baseline=self.transcript.offset,
+            last_activity=now,
+            sent_at=sent_at,
+            acknowledged=True,
+        )
+        self._turn = turn
+        self._initial_turn = turn.id
+        logger.info("turn %s awaits the answer to the initial message", turn.id)
+        move(turn, P.RECOVERING)
+        self.delivery.take_history(turn, now)
+        if self._turn is turn:
+            self._refresh_status("the initial message's reply is in flight", now)
+        return turn.id
+
+    @property
+    def initial_turn_id(self) -> str | None:
+        """The id of the initial message's turn (:meth:`begin_initial_turn`), if there is one."""
+        return self._initial_turn
 
     def cancel_turn(self, now: float) -> None:
         """The user stopped the reply: end the turn with TurnCancelledError."""
