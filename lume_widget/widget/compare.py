@@ -130,7 +130,8 @@ def _label(
 ) -> str:
     if spec.get("label"):
         return str(spec["label"])
-    parts = [str(spec["persona"]).replace("_", " ")]
+    persona = str(spec["persona"]).replace("_", " ")
+    parts = [persona[:1].upper() + persona[1:]]
     if sum(1 for s in specs if s["persona"] == spec["persona"]) > 1:
         if len({s.get("goal_id") or "" for s in specs}) > 1:
             parts.append(
