@@ -359,6 +359,8 @@ def test_drawers_screenshots_of_each_state_at_480px(panel: Panel, theme: str) ->
     panel.py_set(pending=pending_turn("t2", "one more"), status="streaming")
     panel.page.evaluate("() => window.lume.el.classList.add('jupyter-widgets-disconnected')")
     expect(panel.root.locator(".lume-badge--status")).to_have_text("Offline")
+    expect(panel.root.locator(".lume-badge--tier")).to_have_text("\u2014")  # claims no tier
+    assert low_contrast(panel.page, ".lume-badges") == []
     panel.shot(f"480-{theme}-kernel-restarted")
     assert panel.errors == []
 
