@@ -16,6 +16,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from lume_widget.core.events import (
     ConnectionStatus,
     Event,
@@ -172,15 +174,16 @@ async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_on_live(
     assert ends == [initial.turn_id, first.turn_id]
 
 
-async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_on_rest(
-    reference_server: ReferenceServer, time_scale: float, figures: Figures
+@pytest.mark.parametrize("tier", [Tier.REST, Tier.LEGACY])
+async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_off_live(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures, tier: Tier
 ) -> None:
     initial, first, stored, _ = await _initial_then_first_turn(
-        reference_server, time_scale, "rest", figures
+        reference_server, time_scale, tier.value, figures
     )
     opening = stored["Hi, I want to eat better"]
-    assert initial.tier is Tier.REST
-    assert first.tier is Tier.REST
+    assert initial.tier is tier
+    assert first.tier is tier
     assert initial.user_message_id == opening["id"]
     answer = next(m for m in stored.values() if m.get("reply_to") == opening["id"])
     assert initial.message_id == answer["id"]
