@@ -3,8 +3,10 @@
 #  1. the sdist and a wheel built from it (python -m build);
 #  2. a wheel built again from the sdist with Node.js off the PATH (the sdist carries the
 #     bundle: no npm needed), identical in content to the first;
-#  3. on Python 3.10 and 3.13 (the lowest and highest supported, from pyenv or the PATH; a
-#     missing one is skipped with a line saying so), a clean virtualenv with only the wheel:
+#  3. on Python 3.10, 3.12 and 3.13 (the lowest supported, the one most installs have, the
+#     highest; 3.11 runs the whole suite in .venv), from pyenv or the PATH (a missing one is
+#     skipped with a line saying so; LUME_CHECK_PYTHONS="3.10 3.11" picks others), a clean
+#     virtualenv with only the wheel:
 #     scripts/smoke_test.py (import, serve, chat, ChatWidget), then the test tools and a quick
 #     subset of the suite (unit tests, the client against the reference server, evaluations)
 #     against the installed wheel.
@@ -88,13 +90,9 @@ find_python() {  # the newest interpreter of version $1 (e.g. 3.10) on this mach
   done
 }
 
-check_python() {  # $1: version; a clean venv, the wheel alone, the smoke test, then the quick subset
-  local want=$1 python venv started
-  python=$(find_python "$want" || true)
-  if [ -z "$python" ]; then
-    say "SKIP Python $want: no python$want found (pyenv versions or PATH); install it to test it"
-    return 0
-  fi
+check_python() {  # $1: version, $2: its interpreter; a clean venv, the wheel alone, the smoke
+  # test, then the quick subset
+  local want=$1 python=$2 venv started
   started=$SECONDS
   venv=$WORK/venv-$want
   say "Python $want ($python): clean virtualenv with the wheel only"
@@ -127,6 +125,15 @@ check_python() {  # $1: version; a clean venv, the wheel alone, the smoke test, 
   say "Python $want: done in $((SECONDS - started)) s"
 }
 
-for version in ${LUME_CHECK_PYTHONS:-3.10 3.13}; do
-  check_python "$version"
+TESTED=() SKIPPED=()
+for version in ${LUME_CHECK_PYTHONS:-3.10 3.12 3.13}; do
+  python=$(find_python "$version" || true)
+  if [ -n "$python" ]; then
+    check_python "$version" "$python"
+    TESTED+=("$version")
+  else
+    say "SKIP Python $version: no python$version found (pyenv versions or PATH); install it (pyenv install $version) to test it"
+    SKIPPED+=("$version")
+  fi
 done
+say "the wheel was tested on Python ${TESTED[*]:-(none)}${SKIPPED[*]:+; skipped (not installed): ${SKIPPED[*]}}"

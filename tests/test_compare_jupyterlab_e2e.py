@@ -83,7 +83,7 @@ def test_compare_in_jupyterlab_streams_three_sides_stops_one_rates_and_saves(
     page = open_compare(browser, lab, "compare.ipynb")
     try:
         cols = page.locator(".lume-compare__col")
-        for i, title in enumerate(["nutritionist", "fitness coach", "wellness specialist"]):
+        for i, title in enumerate(["Nutritionist", "Fitness coach", "Wellness specialist"]):
             expect(cols.nth(i).locator(".lume-subtitle")).to_have_text(title)
             expect(cols.nth(i).locator(".lume-badge--tier")).to_be_visible()
         ask(page, "/long 300")
@@ -137,8 +137,8 @@ def test_compare_in_jupyterlab_streams_three_sides_stops_one_rates_and_saves(
         download = info.value
         assert download.suggested_filename.endswith(".yaml")
         text = Path(download.path()).read_text(encoding="utf-8")
-        assert "# fitness coach: rated 👍 up: one concrete change" in text
-        assert "# wellness specialist: best reply" in text
+        assert "# Fitness coach: rated 👍 up: one concrete change" in text
+        assert "# Wellness specialist: best reply" in text
         (scenario,) = parse_scenarios(text).scenarios
         assert scenario.persona == ["nutritionist", "fitness_coach", "wellness_specialist"]
         assert [t.say for t in scenario.turns or ()] == ["/long 300"]

@@ -67,6 +67,7 @@ class Driver:
         self.events: list[Any] = []
 
     def drain(self) -> tuple[list[Any], list[Any]]:
+        assert not self.session.refused_moves, "the core made a move STATUS_MOVES forbids"
         actions = self.session.actions_to_perform()
         events = self.session.events_received()
         self.actions += actions

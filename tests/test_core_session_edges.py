@@ -190,9 +190,14 @@ def test_session_illegal_moves_raise_without_changing_state() -> None:
         move(turn, TurnPhase.PROBING)
     assert d.session.turn_phase is TurnPhase.SENT
     d.session.close(2.0)
-    with pytest.raises(IllegalTransition):
-        d.session._set_status(ConnectionStatus.CONNECTED, "after close", 2.1)
-    assert d.session.status is ConnectionStatus.OFFLINE
+    d.drain()
+    d.session._set_status(ConnectionStatus.CONNECTED, "after close", 2.1)  # a bug's move
+    assert d.session.status is ConnectionStatus.OFFLINE  # refused, logged, remembered
+    assert d.session.refused_moves == [
+        (ConnectionStatus.OFFLINE, ConnectionStatus.CONNECTED, "after close")
+    ]
+    assert not d.session.events_received()
+    d.session.refused_moves.clear()
 
 
 def test_session_rest_history_failures_count_toward_demotion() -> None:

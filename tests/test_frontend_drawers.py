@@ -11,11 +11,14 @@ from pathlib import Path
 import pytest
 from browser.fixtures import browser, bundle, page_url, panel
 from browser.panel_page import (
+    CONTRAST_SCRIPT,
+    JUPYTERLAB_THEMES,
     Panel,
     assistant_message,
     low_contrast,
     pending_turn,
     use_jupyterlab_dark,
+    use_jupyterlab_theme,
     user_message,
 )
 from playwright.sync_api import expect
@@ -241,12 +244,30 @@ def test_drawers_download_button_saves_the_conversation_as_markdown(panel: Panel
     assert "Try **this**." in text
 
 
+HIGHLIGHTED = (
+    "```python\ndef plan(days: int = 7) -> str:  # a week of breakfasts\n"
+    "    return f'{days} days' if days else None\n\nprint(len('oats'))\n```\n\n"
+    '```json\n{"bedtime": "22:30", "reminders": [true, 2]}\n```'
+)
+"""Code whose highlight has every token colour: keyword, built-in, string, number, comment,
+title (def), attribute (the JSON key, the parameters)."""
+HIGHLIGHT_TOKENS = {
+    "hljs-keyword",
+    "hljs-built_in",
+    "hljs-string",
+    "hljs-number",
+    "hljs-comment",
+    "hljs-title",
+    "hljs-attr",
+}
+
 CONTRAST_STATES = {
     "messages": [
         user_message("u1", "What should I eat?"),
         assistant_message(
             "a1",
-            "Here is a plan:\n\n| Meal | Idea |\n|:---|---:|\n| Breakfast | Oats |\n\n`code` and [a link](https://example.org)\n\n```python\nprint('hi')\n```",
+            "Here is a plan:\n\n| Meal | Idea |\n|:---|---:|\n| Breakfast | Oats |\n\n`code` and [a link](https://example.org)\n\n"
+            + HIGHLIGHTED,
         ),
         assistant_message("a2", "Partial", status="stopped"),
     ],
@@ -255,17 +276,28 @@ CONTRAST_STATES = {
 }
 
 
-@pytest.mark.parametrize("theme", ["light", "dark-os", "dark-jupyterlab"])
+@pytest.mark.parametrize("theme", ["light", "dark-os", "light-jupyterlab", "dark-jupyterlab"])
 def test_drawers_text_contrast_is_at_least_4_5_in_both_themes(panel: Panel, theme: str) -> None:
+    """Every text: the transcript, the code highlight (each token colour), the status and tier
+    badges in every tone, and the drawers; with the fallbacks and with JupyterLab's themes."""
     panel.page.emulate_media(reduced_motion="reduce")  # measured at rest, not mid-animation
     if theme == "dark-os":
         panel.page.emulate_media(color_scheme="dark", reduced_motion="reduce")
-    if theme == "dark-jupyterlab":
-        use_jupyterlab_dark(panel.page)
+    if theme.endswith("-jupyterlab"):
+        use_jupyterlab_theme(panel.page, theme.split("-")[0])
     panel.mount(**CONTRAST_STATES)
     panel.frames()
     assert low_contrast(panel.page) == []
+    measured = panel.page.evaluate(CONTRAST_SCRIPT, ".lume-md pre")
+    classes = {c for m in measured for c in str(m["cls"]).split()}
+    assert classes >= HIGHLIGHT_TOKENS, sorted(HIGHLIGHT_TOKENS - classes)
     panel.shot(f"contrast-{theme}")
+    for status, tier in (("degraded", "rest"), ("reconnecting", "legacy"), ("offline", "live")):
+        panel.py_set(status=status, tier=tier)
+        panel.frames()
+        expect(panel.root.locator(f".lume-badge--{tier}")).to_have_count(1)
+        expect(panel.root.locator(f".lume-badge--{status}")).to_have_count(1)
+        assert low_contrast(panel.page, ".lume-badges") == [], (status, tier)
     panel.root.get_by_role("button", name="Explore tiers and faults").click()
     assert low_contrast(panel.page, ".lume-drawer--explore") == []
     panel.root.get_by_role("button", name="Consultations").click()
@@ -327,5 +359,35 @@ def test_drawers_screenshots_of_each_state_at_480px(panel: Panel, theme: str) ->
     panel.py_set(pending=pending_turn("t2", "one more"), status="streaming")
     panel.page.evaluate("() => window.lume.el.classList.add('jupyter-widgets-disconnected')")
     expect(panel.root.locator(".lume-badge--status")).to_have_text("Offline")
+    expect(panel.root.locator(".lume-badge--tier")).to_have_text("\u2014")  # claims no tier
+    assert low_contrast(panel.page, ".lume-badges") == []
     panel.shot(f"480-{theme}-kernel-restarted")
     assert panel.errors == []
+
+
+def test_drawers_jupyterlab_theme_variables_are_those_of_the_installed_jupyterlab() -> None:
+    """The theme copies the contrast tests use hold every ``--jp-*`` the stylesheets read, with
+    the values of the installed JupyterLab's theme CSS (``var(--md-*, x)`` taken as ``x``)."""
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    read = set(re.findall(r"var\((--jp-[a-z0-9-]+)", "".join(
+        p.read_text(encoding="utf-8") for p in (root / "js" / "src").glob("*.css")
+    ))) - {"--jp-ui-font-family", "--jp-code-font-family"}  # fmt: skip
+    for theme in JUPYTERLAB_THEMES.values():
+        assert set(theme) == read
+    jupyterlab = pytest.importorskip("jupyterlab")
+    themes = Path(jupyterlab.__file__).parent / "themes" / "@jupyterlab"
+    for name, pinned in JUPYTERLAB_THEMES.items():
+        css = (themes / f"theme-{name}-extension" / "index.css").read_text(encoding="utf-8")
+        declared = dict(re.findall(r"(--jp-[a-z0-9-]+):([^;}]+)", css))
+
+        def resolve(value: str, declared: dict[str, str] = declared) -> str:
+            found = re.fullmatch(r"var\((--[a-z0-9-]+)(?:,(.*))?\)", value.strip())
+            if found is None:
+                return value.strip()
+            if found.group(1) in declared:
+                return resolve(declared[found.group(1)])
+            return resolve(found.group(2) or "")
+
+        assert {k: resolve(declared[k]) for k in pinned} == pinned, name

@@ -7,6 +7,8 @@ tests/test_jupyterlab_e2e.py (JupyterLab and Notebook 7).
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from browser.fixtures import browser, bundle, page_url, panel
 from browser.panel_page import Panel, assistant_message, pending_turn, user_message
@@ -146,23 +148,34 @@ def test_keyboard_3000_emoji_are_3000_characters(panel: Panel) -> None:
 # ---------------------------------------------------------------- the kernel side is gone
 
 
-@pytest.mark.parametrize("signal", ["class", "event"])
+@pytest.mark.parametrize("signal", ["class", "event", "closed"])
 def test_kernel_restart_mid_stream_turns_the_panel_offline(panel: Panel, signal: str) -> None:
-    panel.mount()
+    panel.mount(tier="live", tier_reason="The live socket is open")
     panel.py_set(pending=pending_turn("t1", "tell me"), status="streaming")
     panel.delta("t1", 1, "Half a reply")
     expect(panel.root.locator(".lume-row--draft")).to_contain_text("Streaming")
+    tier = panel.root.locator(".lume-badge--tier")
+    expect(tier).to_have_text("Live")
+    reason = "The kernel restarted: run the cell again."
     if signal == "class":  # what ipywidgets does to the view when the kernel restarts
         panel.page.evaluate("() => window.lume.el.classList.add('jupyter-widgets-disconnected')")
-    else:  # and to the model
+    elif signal == "event":  # and to the model
         panel.page.evaluate("() => window.lume.model.emit('comm_live_update')")
+    else:  # the widget was closed in the kernel
+        panel.page.evaluate("() => window.lume.model.emit('comm:close')")
+        reason = "This chat was closed in the kernel: run the cell again."
     status = panel.root.locator(".lume-badge--status")
     expect(status).to_have_text("Offline")
-    expect(status).to_have_attribute("title", "The kernel restarted: run the cell again.")
-    expect(panel.root.locator("textarea")).to_be_disabled()
-    expect(panel.root.locator(".lume-hint")).to_have_text(
-        "The kernel restarted: run the cell again."
+    expect(status).to_have_attribute("title", reason)
+    # The tier badge no longer claims a tier: a dashed "—" whose tooltip says why.
+    expect(tier).to_have_text("\u2014")
+    expect(tier).to_have_class(re.compile(r"\blume-badge--none\b"))
+    expect(tier).to_have_attribute("title", f"No delivery tier: the kernel is gone. {reason}")
+    expect(tier).to_have_attribute(
+        "aria-label", f"Tier: none. No delivery tier: the kernel is gone. {reason}"
     )
+    expect(panel.root.locator("textarea")).to_be_disabled()
+    expect(panel.root.locator(".lume-hint")).to_have_text(reason)
     expect(panel.root.locator(".lume-stop")).to_be_hidden()
     expect(panel.root).not_to_contain_text("Streaming")
     expect(panel.root.locator(".lume-row--draft")).to_contain_text("Interrupted")

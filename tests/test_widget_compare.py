@@ -57,7 +57,7 @@ def test_compare_sends_to_every_side_each_with_its_own_consultation(
         cmp.wait_ready()
         assert len({side.consultation_id for side in cmp.sides}) == 3
         assert len({id(side.client) for side in cmp.sides}) == 1  # one shared client
-        assert cmp.labels == ["nutritionist", "fitness coach", "wellness specialist"]
+        assert cmp.labels == ["Nutritionist", "Fitness coach", "Wellness specialist"]
         replies = cmp.ask("I keep waking up tired. What should I change first?")
         assert all(isinstance(r, Reply) for r in replies)
         assert [r.consultation_id for r in replies if isinstance(r, Reply)] == [
@@ -80,8 +80,8 @@ def test_compare_sends_to_every_side_each_with_its_own_consultation(
         assert turns[1]["replies"] == []
         path = cmp.to_scenario(tmp_path / "compare.yaml")
         text = path.read_text(encoding="utf-8")
-        assert "# nutritionist: rated 👍 up: concrete" in text
-        assert "# fitness coach: best reply: off persona" in text
+        assert "# Nutritionist: rated 👍 up: concrete" in text
+        assert "# Fitness coach: best reply: off persona" in text
         (scenario,) = load_scenarios(path).scenarios
         assert scenario.persona == ["nutritionist", "fitness_coach", "wellness_specialist"]
         assert [t.say for t in scenario.turns or ()] == [t["say"] for t in turns]
@@ -190,7 +190,7 @@ def test_compare_two_backends_each_side_on_its_own_server(reference_server_facto
         **credentials(base),
     )
     try:
-        assert cmp.labels == ["nutritionist", "staging"]
+        assert cmp.labels == ["Nutritionist", "staging"]
         assert cmp.sides[0].client is cmp.client
         assert cmp.sides[1].client is not cmp.client
         replies = cmp.ask("Hello from both")

@@ -120,7 +120,7 @@ export function renderCompare(model, el, ChatView) {
       input_enabled: model.get('input_enabled'),
       input_disabled_reason: 'Connecting the sides...',
       error: model.get('error'),
-      persona: 'every side',
+      placeholder: 'Message every side',
     });
   };
   const onChange = () => { draw(); aligner?.schedule(); };

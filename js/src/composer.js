@@ -183,7 +183,7 @@ export function createComposer(actions, { hintId }) {
     const [text, kind] = hintFor(next, localHint);
     if (hint.textContent !== text) hint.textContent = text;
     hint.className = `lume-hint lume-hint--${kind}`;
-    input.placeholder = gone ? 'Run the cell again to chat' : `Message ${humanize(next.persona) || 'Lume'}`;
+    input.placeholder = gone ? 'Run the cell again to chat' : next.placeholder || `Message ${humanize(next.persona) || 'Lume'}`;
     const error = next.error || '';
     if (error !== dismissedError) dismissedError = '';
     errorBanner.hidden = !error || error === dismissedError;

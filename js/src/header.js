@@ -21,14 +21,17 @@ function badge(kind) {
     h('span', { class: 'lume-dot', 'aria-hidden': 'true' }), h('span', { class: 'lume-badge__label' }));
 }
 
-function setBadge(el, kind, value, label, reason) {
+function setBadge(el, kind, value, label, reason, spoken = label) {
   el.className = `lume-badge lume-badge--${kind} lume-badge--${value || 'unknown'}`;
   el.dataset.value = value || '';
   el.lastChild.textContent = label;
   const help = kind === 'tier' && TIER_HELP[value] ? `${TIER_HELP[value]} ` : '';
   el.title = reason ? `${help}${reason}` : help.trim() || label;
-  el.setAttribute('aria-label', badgeAnnouncement(kind, label, reason));
+  el.setAttribute('aria-label', badgeAnnouncement(kind, spoken, reason));
 }
+
+/** The tier badge once the kernel is gone: no tier is in use, so it claims none. */
+export const NO_TIER = 'No delivery tier: the kernel is gone.';
 
 function fillSelect(select, options, value) {
   const json = JSON.stringify(options);
@@ -94,7 +97,13 @@ export function createHeader(actions) {
       setBadge(statusBadge, 'status', t.status, words.status, t.status_reason);
       if (!quiet && words.status !== prev.statusLabel) announce(badgeAnnouncement('status', words.status, t.status_reason));
     }
-    if (t.tier !== prev.tier || t.tier_reason !== prev.tier_reason || t.pinned_tier !== prev.pinned_tier) {
+    const gone = Boolean(t.kernel_gone);
+    if (gone) {
+      // The status badge says offline and why (announced); this one stops claiming a tier.
+      if (!prev.kernel_gone || t.status_reason !== prev.status_reason) {
+        setBadge(tierBadge, 'tier', 'none', '\u2014', `${NO_TIER} ${t.status_reason || ''}`.trim(), 'none');
+      }
+    } else if (prev.kernel_gone || t.tier !== prev.tier || t.tier_reason !== prev.tier_reason || t.pinned_tier !== prev.pinned_tier) {
       const label = tierLabel(t.tier) + (t.pinned_tier ? ' (pinned)' : '');
       setBadge(tierBadge, 'tier', t.tier, label, t.tier_reason);
       if (!quiet && t.tier !== prev.tier) announce(badgeAnnouncement('tier', tierLabel(t.tier), t.tier_reason));
@@ -104,7 +113,6 @@ export function createHeader(actions) {
     const goals = Array.isArray(t.goals) ? t.goals : [];
     fillSelect(goal, [['', 'No goal'], ...goals.map((g) => [String(g.id), goalLabel(g)])], t.goal_id || '');
     const busy = Boolean(t.pending);
-    const gone = Boolean(t.kernel_gone);
     persona.disabled = busy || gone;
     goal.disabled = busy || gone;
     newButton.disabled = busy || gone;

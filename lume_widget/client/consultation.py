@@ -141,6 +141,7 @@ class Consultation:
         tier: Tier | None = None,
         owns_client: bool = False,
         history_offset: int = 0,
+        initial: tuple[str, float, datetime] | None = None,
         settings: Settings | None = None,
     ) -> None:
         self._client = client
@@ -176,6 +177,11 @@ class Consultation:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing_links: set[SocketLink] = set()
         self._closed = False
+        self._initial = initial
+        """The initial message this consultation was created with, when it was created at
+        ``sent_at`` (the client's clock) and ``wall`` (UTC): ``(text, sent_at, wall)``."""
+        self._initial_end: asyncio.Future[Reply] | None = None
+        """The initial message's reply (or the error that ended its turn)."""
 
     def __repr__(self) -> str:
         return (
@@ -226,6 +232,10 @@ class Consultation:
     def _start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._apply(self._session.start)
+        if self._initial is not None:
+            text, sent_at, wall = self._initial
+            self._initial_end = self._loop.create_future()
+            self._apply(lambda now: self._session.begin_initial_turn(text, sent_at, now, wall))
         self._pump_task = self._loop.create_task(self._pump())
 
     # ------------------------------------------------------------------ state
@@ -276,6 +286,34 @@ class Consultation:
 
     # ------------------------------------------------------------------ turns
 
+    @property
+    def initial_turn_id(self) -> str | None:
+        """The turn id of the answer to ``initial_message`` (None: opened without one)."""
+        return self._session.initial_turn_id
+
+    async def initial_reply(self) -> Reply:
+        """The answer to the ``initial_message`` this consultation was created with, as a
+        :class:`Reply` of its own turn (:attr:`initial_turn_id`): its tier, its time to first
+        token and duration from the create request, its ``message_id`` and the
+        ``user_message_id`` of the initial message. Waits for it; raises the turn's error if
+        it failed (timed out, stopped, closed). Its events (``UserMessageStored``,
+        ``ReplyCompleted`` or ``TurnFailed``) also reach :meth:`events`. :meth:`ask` and
+        :meth:`stream` wait for it before sending, so the first turn gets its own reply."""
+        end = self._initial_end
+        if end is None:
+            raise LumeError(
+                "This consultation was not created with an initial message (or an existing one "
+                "was resumed); open one with LumeClient.open(..., initial_message=..., "
+                "resume=False)."
+            )
+        return await asyncio.shield(end)
+
+    async def _initial_settled(self) -> None:
+        """Wait until the initial message's turn is over (however it ended)."""
+        end = self._initial_end
+        if end is not None and not end.done():
+            await asyncio.wait([end])
+
     async def ask(
         self, text: str, *, on_chunk: Callable[[ChunkReceived], None] | None = None
     ) -> Reply:
@@ -309,6 +347,8 @@ class Consultation:
         kinds: tuple[type, ...] | None,
         on_chunk: Callable[[ChunkReceived], None] | None = None,
     ) -> AsyncGenerator[Event, None]:
+        self._check_sendable(text)
+        await self._initial_settled()
         self._check_sendable(text)
         queue = self._subscribe(kinds)
         turn_id = ""
@@ -519,6 +559,7 @@ class Consultation:
         for event in events:
             if isinstance(event, ConnectionStatus):  # pragma: no cover - defensive
                 continue
+            self._settle_initial(event)
             for queue, kinds in self._subscribers:  # rebound, never changed, by unsubscribing
                 if kinds is None or isinstance(event, kinds):
                     queue.put_nowait(event)
@@ -538,6 +579,17 @@ class Consultation:
                 listener(event)
             except Exception:  # a broken callback must not end the turn or the link
                 logger.exception("an on_chunk callback failed")
+
+    def _settle_initial(self, event: Event) -> None:
+        end = self._initial_end
+        if end is None or end.done():
+            return
+        initial = self._session.initial_turn_id
+        if isinstance(event, ReplyCompleted) and event.reply.turn_id == initial:
+            end.set_result(event.reply)
+        elif isinstance(event, TurnFailed) and event.turn_id == initial:
+            end.set_exception(event.error)
+            end.exception()  # retrieved: nobody may ask for it, and that is no error
 
     async def _pump(self) -> None:
         while not self._closed:
@@ -758,9 +810,7 @@ class Consultation:
         if self._credentials_gone(outcome):
             return
         if outcome.ok:
-            self._apply(
-                lambda now: self._session.history_received(rid, messages, now, start=start)
-            )
+            self._apply(lambda now: self._session.history_received(rid, messages, now, start=start))
             return
         info = outcome.error
         reason = info.message if info else "no answer"

@@ -20,7 +20,7 @@ import random
 import ssl
 import time
 from collections.abc import Awaitable, Callable
-from datetime import date
+from datetime import date, datetime, timezone
 from types import TracebackType
 from typing import Any, Protocol
 from urllib.parse import urlsplit, urlunsplit
@@ -425,6 +425,11 @@ class LumeClient:
         """Open a consultation: an existing one by id, else (``resume``) the newest active one of
         this persona and goal, else a new one. ``tier`` pins live, rest or legacy.
 
+        A new consultation created with ``initial_message`` stores it as its first user
+        message; its answer is a turn of its own: ``await chat.initial_reply()`` returns it
+        as a :class:`Reply`, and the first :meth:`Consultation.ask` waits for it, so it gets
+        its own reply.
+
         ``await_stored_reply`` (default: the client's settings, on) False: a streamed reply
         completes as soon as it has streamed, with an empty ``message_id``, instead of after
         the history read that finds its stored copy (see :class:`~lume_widget.core.settings.Settings`);
@@ -434,6 +439,7 @@ class LumeClient:
         if await_stored_reply is not None:
             settings = dataclasses.replace(self.settings, await_stored_reply=await_stored_reply)
         known: list[Any] | None = None  # the whole history, when the create answer gave it
+        initial: tuple[str, float, datetime] | None = None  # what the consultation began with
         if consultation_id is not None:
             info = await self.get_consultation(consultation_id)
             greeting: list[Any] = []
@@ -452,11 +458,14 @@ class LumeClient:
             if existing is not None:
                 info, greeting = existing, []
             else:
+                sent_at, wall = self.clock(), datetime.now(timezone.utc)
                 info, greeting, fresh = await self._create(
                     persona, goal, initial_message, quick_action
                 )
                 if fresh and initial_message is None and info.message_count == len(greeting):
                     known = greeting  # a new consultation holds its greeting, if any: no read
+                if fresh and initial_message is not None:
+                    initial = (initial_message, sent_at, wall)  # its answer is a turn of its own
         offset = 0
         if known is not None:
             history: list[Any] = known
@@ -465,7 +474,13 @@ class LumeClient:
         if not history and greeting:
             history, offset = greeting, 0
         chat = Consultation(
-            self, info, history, tier=pinned, history_offset=offset, settings=settings
+            self,
+            info,
+            history,
+            tier=pinned,
+            history_offset=offset,
+            initial=initial,
+            settings=settings,
         )
         chat._start()
         self._consultations.append(chat)

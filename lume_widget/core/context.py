@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lume_widget.core.actions import Action
-from lume_widget.core.events import ConnectionStatus, Event, Tier
+from lume_widget.core.events import Event, Tier
 from lume_widget.core.link import Link
 from lume_widget.core.settings import Settings
 from lume_widget.core.transcript import Transcript
@@ -37,8 +37,9 @@ class SessionMoves:
     """The live link is gone (``reason, now``): recover the turn, reconnect or demote."""
     refresh_status: Callable[[str, float], None]
     """Derive the status from the tier, links and turn and tell it if it changed."""
-    set_status: Callable[[ConnectionStatus, str, float], None]
-    """Move to a status given (``status, reason, now``)."""
+    give_up: Callable[[str], None]
+    """The tier gave up (``reason``): the status says offline until the next turn (or a
+    switch to another tier)."""
     pong_received: Callable[[], None]
     """The live link answered the keepalive."""
 
@@ -59,6 +60,8 @@ class SessionContext:
     pinned: Tier | None = None
     turn: Turn | None = None
     """The turn in flight."""
+    gave_up: bool = False
+    """The last turn's tier gave up: offline until the next turn or another tier."""
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 

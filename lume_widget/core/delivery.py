@@ -156,6 +156,11 @@ class TurnDelivery:
             return
         if turn.phase is not P.CHECKING:
             self._tiers.rest_succeeded()  # a check between failed sends does not prove sends work
+        self._match(turn, now, after)
+
+    def _match(self, turn: Turn, now: float, after: int = 0) -> None:
+        """Find ``turn`` in the transcript (from ``after`` on at the earliest: the messages
+        before are earlier turns'): its user message, its reply; else ask again."""
         match = find_turn(
             self._ctx.transcript.messages,
             turn.text,
@@ -183,6 +188,11 @@ class TurnDelivery:
         # A turn's pending history read is a check, a reconcile or a poll: no fourth phase.
         elif turn.phase is P.RECOVERING:  # pragma: no branch
             self._requests.poll(turn, self._requests.poll_gap(turn, now))
+
+    def take_history(self, turn: Turn, now: float) -> None:
+        """Look for ``turn`` (acknowledged, recovering) in the transcript held: complete it if
+        its reply is there, else poll the history for it."""
+        self._match(turn, now, self._match_unmatched())
 
     def history_failed(
         self,

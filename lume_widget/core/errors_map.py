@@ -35,7 +35,8 @@ def certificate_message(reason: str) -> str:
         f"The backend's TLS certificate is not trusted ({detail or 'certificate verify failed'}): "
         "a certificate problem, not a server that is down. To trust a self-signed or private "
         "certificate, point SSL_CERT_FILE at its PEM file (export SSL_CERT_FILE=/path/to/ca.pem; "
-        "in Python, verify='/path/to/ca.pem' works too), or use the backend's public https URL."
+        "in Python, pass verify='/path/to/ca.pem' to ChatWidget, CompareWidget or connect), "
+        "or use the backend's public https URL."
     )
 
 

@@ -39,6 +39,8 @@ class LiveWatch:
         self._tiers = tiers
         self.ever_up = False
         """The live link was open at least once in this session."""
+        self.ever_failed = False
+        """Opening the live link failed at least once in this session (a probe too)."""
         self._up_since: float | None = None
         self._last_ping = 0.0
         self._pong_due: float | None = None
@@ -99,6 +101,7 @@ class LiveWatch:
         s = self._ctx
         tiers = self._tiers
         s.live.failed(reason)
+        self.ever_failed = True
         logger.info("live connect failed: %s", reason)
         if s.live.probing:
             s.live.probing = False

@@ -26,8 +26,10 @@ and a :class:`~lume_widget.core.live_watch.LiveWatch`. They share its state thro
 queued outputs, and the moves only the session makes), never the session itself. Link
 state, turn phase and connection status are enums whose legal moves are tables
 (``LINK_MOVES``, ``PHASE_MOVES``, ``STATUS_MOVES``; a demotion's outcome is ``DEMOTIONS``);
-an illegal move raises :class:`IllegalTransition` leaving state unchanged. Every change is
-logged.
+an illegal move raises :class:`IllegalTransition` leaving state unchanged. The status is
+derived after each input; a status move the table forbids (a bug) is refused, logged and
+kept in :attr:`Session.refused_moves`, never raised through the input that made it, so a
+reply being completed still completes. Every change is logged.
 """
 
 from __future__ import annotations
@@ -113,7 +115,7 @@ class Session:
                 finish_turn=self._finish_turn,
                 live_lost=self._live_lost,
                 refresh_status=self._refresh_status,
-                set_status=self._set_status,
+                give_up=self._give_up,
                 pong_received=self._pong_received,
             ),
             tier=pinned or Tier.LIVE,
@@ -124,7 +126,12 @@ class Session:
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
+        self.refused_moves: list[tuple[ConnectionStatus, ConnectionStatus, str]] = []
+        """Status moves :data:`~lume_widget.core.status.STATUS_MOVES` does not allow that the
+        session refused (each logged as a bug; the status stayed as it was): always empty
+        unless the core has a bug."""
         self._turn_ids = itertools.count(1)
+        self._initial_turn: str | None = None
         self._started = False
         self.requests = TurnRequests(self._ctx)
         """Issues the turn's sends and history reads and tells which answers count."""
@@ -241,6 +248,7 @@ class Session:
         )
         self._turn = turn
         self._fatal = None
+        self._ctx.gave_up = False
         logger.info("turn %s begins on tier %s", turn.id, self.tier.value)
         if self.tiers.should_probe(now):
             self.tiers.last_probe = now
@@ -250,6 +258,45 @@ class Session:
             self.tiers.dispatch(turn, now)
         self._refresh_status("a reply is in flight", now)
         return turn.id
+
+    def begin_initial_turn(
+        self, text: str, sent_at: float, now: float, wall: datetime | None = None
+    ) -> str:
+        """The consultation was created at ``sent_at`` with ``text`` as its first user message
+        (``initial_message``): its answer is a turn of its own; returns the turn's id.
+
+        The server has the message already, so nothing is sent: the reply is the first
+        assistant message after the server's copy of it in the history (by ``reply_to`` when
+        the backend gives it, else by order), read now from the transcript, then polled for
+        or taken from a whole ``message`` frame. Its time to first token is measured from
+        ``sent_at``. Call it once, before any other turn."""
+        self._require_open()
+        trimmed = validate_message(text)
+        if self._turn is not None or self._initial_turn is not None:
+            raise IllegalTransition("the initial message's turn must come before any other")
+        turn = Turn(
+            id=f"turn-{next(self._turn_ids)}",
+            text=trimmed,
+            began_at=sent_at,
+            wall_start=wall,
+            baseline=self.transcript.offset,
+            last_activity=now,
+            sent_at=sent_at,
+            acknowledged=True,
+        )
+        self._turn = turn
+        self._initial_turn = turn.id
+        logger.info("turn %s awaits the answer to the initial message", turn.id)
+        move(turn, P.RECOVERING)
+        self.delivery.take_history(turn, now)
+        if self._turn is turn:
+            self._refresh_status("the initial message's reply is in flight", now)
+        return turn.id
+
+    @property
+    def initial_turn_id(self) -> str | None:
+        """The id of the initial message's turn (:meth:`begin_initial_turn`), if there is one."""
+        return self._initial_turn
 
     def cancel_turn(self, now: float) -> None:
         """The user stopped the reply: end the turn with TurnCancelledError."""
@@ -454,7 +501,14 @@ class Session:
     def _set_status(self, status: ConnectionStatus, reason: str, now: float) -> None:
         if status is self.status:
             return
-        check_status_move(self.status, status, closed=self.closed)
+        try:
+            check_status_move(self.status, status, closed=self.closed)
+        except IllegalTransition as exc:
+            # A bug in the core, never the user's: keep the status and go on, so the input
+            # that made the move (a reply completing, a link opening) still has its effect.
+            logger.error("status move refused (%s): %s", exc, reason)
+            self.refused_moves.append((self.status, status, reason))
+            return
         previous, self.status = self.status, status
         logger.info("status %s -> %s: %s", previous.value, status.value, reason)
         self._events.append(StatusChanged(status, previous, reason, now))
@@ -464,9 +518,10 @@ class Session:
             return
         status = status_for(
             fatal=self._fatal is not None,
+            gave_up=self._ctx.gave_up,
             tier=self.tier,
             live=self.live,
-            live_tried=self.live_watch.ever_up or self.tiers.live_failures > 0,
+            live_tried=self.live_watch.ever_up or self.live_watch.ever_failed,
             turn_in_flight=self._turn is not None,
         )
         self._set_status(status, reason, now)
@@ -503,6 +558,10 @@ class Session:
     def _finish_turn(self, reason: str, now: float) -> None:
         self._end_turn()
         self._after_turn(reason, now)
+
+    def _give_up(self, reason: str) -> None:
+        logger.info("giving up until the next turn: %s", reason)
+        self._ctx.gave_up = True
 
     def _live_lost(self, reason: str, now: float) -> None:
         self.live_watch.lost(reason, now)

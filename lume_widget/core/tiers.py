@@ -23,7 +23,7 @@ import logging
 
 from lume_widget.core.actions import SendLive
 from lume_widget.core.context import SessionContext
-from lume_widget.core.events import ConnectionStatus, Tier, TierChanged
+from lume_widget.core.events import Tier, TierChanged
 from lume_widget.core.requests import TurnRequests
 from lume_widget.core.turn import Turn, TurnPhase, move
 from lume_widget.errors import ConnectionFailedError, LumeError, ServerError
@@ -33,7 +33,6 @@ __all__ = ["DEMOTIONS", "REFUSED_UPGRADE", "Demotion", "TierPolicy", "probe_due"
 logger = logging.getLogger("lume_widget.core.session")
 
 P = TurnPhase
-S = ConnectionStatus
 
 
 class Demotion(enum.Enum):
@@ -133,6 +132,7 @@ class TierPolicy:
         if tier is previous:
             return  # pragma: no cover - every caller checks the tier differs
         s.tier = tier
+        s.gave_up = False  # another tier: nothing has given up on it
         self.rest_failures = 0
         logger.info("tier %s -> %s: %s", previous.value, tier.value, reason)
         change = TierChanged(tier, previous, reason, now)
@@ -195,6 +195,7 @@ class TierPolicy:
             return
         if what is Demotion.GIVE_UP:
             # Demoted below legacy, or off a tier pinned mid-turn: only a turn's failures do that.
+            s.moves.give_up(reason)  # first, so the turn's end already says offline
             if turn is not None:  # pragma: no branch
                 error: LumeError
                 if turn.last_status is not None and turn.last_status >= 500:
@@ -211,7 +212,7 @@ class TierPolicy:
                         **turn.kept(),
                     )
                 s.moves.fail_turn(error, now, reason)
-            s.moves.set_status(S.OFFLINE, reason, now)
+            s.moves.refresh_status(reason, now)
             return
         assert below is not None  # a step down has a tier below (DEMOTIONS)
         self.live_failures = 0

@@ -63,7 +63,8 @@ class TurnPhase(enum.Enum):
 P = TurnPhase
 
 PHASE_MOVES: dict[TurnPhase | None, frozenset[TurnPhase]] = {
-    None: frozenset({P.PROBING, P.WAITING_LINK, P.SENDING, P.SENT}),
+    # RECOVERING: the initial message, stored when the consultation was created, awaits its answer
+    None: frozenset({P.PROBING, P.WAITING_LINK, P.SENDING, P.SENT, P.RECOVERING}),
     P.PROBING: frozenset({P.WAITING_LINK, P.SENDING, P.SENT}),
     P.WAITING_LINK: frozenset({P.SENT, P.SENDING, P.CHECKING}),
     P.CHECKING: frozenset({P.WAITING_LINK, P.SENDING, P.SENT, P.RECOVERING}),

@@ -51,6 +51,9 @@ from lume_widget.widget.runner import LoopRunner, latest_request_parent
 from lume_widget.widget.turns import PanelTurns
 
 if TYPE_CHECKING:
+    import os
+    import ssl
+
     from lume_widget.client import Consultation, LumeClient
     from lume_widget.core.models import Goal
 
@@ -64,6 +67,10 @@ class ChatWidget(anywidget.AnyWidget):
 
     With no ``url`` (and no ``LUME_URL``) the embedded reference server starts by itself.
     Credentials are passed to the client and never stored in the widget's state.
+    ``verify`` is how an https backend's certificate is checked, as in
+    :meth:`LumeClient.connect`: True (the system's certificates, or ``SSL_CERT_FILE``), the
+    path of a PEM file to trust (a self-signed certificate, a private CA), an
+    ``ssl.SSLContext``, or False; like the credentials it stays in Python, out of the state.
     ``tier`` pins a delivery tier (``live``, ``rest`` or ``legacy``); ``flush_ms`` is the
     coalescing window of the streamed reply. ``client`` is a ready ``LumeClient`` to use
     instead of connecting (the widget then leaves closing it to the caller).
@@ -143,6 +150,7 @@ class ChatWidget(anywidget.AnyWidget):
         password: str | None = None,
         token: str | None = None,
         admin_token: str | None = None,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
         persona: str = DEFAULT_PERSONA,
         goal_id: str | None = None,
         tier: Tier | str | None = None,
@@ -183,6 +191,7 @@ class ChatWidget(anywidget.AnyWidget):
             password=password,
             token=token,
             admin_token=admin_token,
+            verify=verify,
         )
         self._link = PanelConnection(self, credentials, share=share_consultation)
         self._runner = LoopRunner(loop)
@@ -533,8 +542,8 @@ class ChatWidget(anywidget.AnyWidget):
             reason = f"Opening the {self.persona} consultation..."
         elif self._closed_consultation:
             reason = "This consultation is completed; start a new consultation to keep chatting."
-        elif self.status == ConnectionStatus.OFFLINE.value:
-            reason = "Offline: Lume cannot be reached right now; the client keeps retrying."
+        # Offline (every tier gave up, or the pinned tier is unavailable) keeps the box open:
+        # nothing retries until the next message, which tries again; the status badge says why.
         with self.hold_sync():
             self.input_enabled = reason == ""
             self.input_disabled_reason = reason

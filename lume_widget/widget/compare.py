@@ -42,6 +42,9 @@ from lume_widget.widget.ratings import script_turns
 from lume_widget.widget.runner import LoopRunner
 
 if TYPE_CHECKING:
+    import os
+    import ssl
+
     from lume_widget.client import LumeClient
     from lume_widget.core.events import Reply
 
@@ -69,7 +72,18 @@ def delta_budget_per_s(sides: int) -> float:
     return float(COMM_BUDGET_PER_S - EDGE_UPDATES_PER_SIDE * sides)
 
 
-_SIDE_KEYS = {"persona", "goal_id", "url", "tier", "label", "api_key", "email", "password", "token"}
+_SIDE_KEYS = {
+    "persona",
+    "goal_id",
+    "url",
+    "tier",
+    "label",
+    "api_key",
+    "email",
+    "password",
+    "token",
+    "verify",
+}
 _CREDENTIAL_KEYS = ("api_key", "email", "password", "token", "admin_token")
 
 
@@ -116,7 +130,8 @@ def _label(
 ) -> str:
     if spec.get("label"):
         return str(spec["label"])
-    parts = [str(spec["persona"]).replace("_", " ")]
+    persona = str(spec["persona"]).replace("_", " ")
+    parts = [persona[:1].upper() + persona[1:]]
     if sum(1 for s in specs if s["persona"] == spec["persona"]) > 1:
         if len({s.get("goal_id") or "" for s in specs}) > 1:
             parts.append(
@@ -136,9 +151,10 @@ class CompareWidget(anywidget.AnyWidget):
 
     ``personas=[...]`` (default: all four) with an optional ``goal_id``; or one ``persona``
     with ``goal_ids=[...]``; or ``sides=[{"persona": ..., "goal_id": ..., "url": ...,
-    "tier": ..., "label": ...}, ...]`` (a side with a ``url`` has its own client, taking
-    that side's credentials or else these). Sides without a ``url`` share one client (or
-    ``client``). Credentials never reach the widget's state.
+    "tier": ..., "label": ..., "verify": ...}, ...]`` (a side with a ``url`` has its own
+    client, taking that side's credentials and ``verify`` or else these). Sides without a
+    ``url`` share one client (or ``client``). ``verify`` checks an https backend's
+    certificate as in :class:`ChatWidget`. Credentials never reach the widget's state.
     """
 
     _esm = bundle(BUNDLE_JS, FALLBACK_ESM)
@@ -169,6 +185,7 @@ class CompareWidget(anywidget.AnyWidget):
         sides: Sequence[Mapping[str, Any]] | None = None,
         url: str | None = None,
         client: LumeClient | None = None,
+        verify: bool | str | os.PathLike[str] | ssl.SSLContext = True,
         flush_ms: float = DEFAULT_FLUSH_MS,
         loop: asyncio.AbstractEventLoop | None = None,
         **credentials: Any,
@@ -187,7 +204,7 @@ class CompareWidget(anywidget.AnyWidget):
             from lume_widget.entry import START_BACKEND
 
             client = self._runner.run_blocking(
-                LumeClient.connect(url, start_backend=START_BACKEND, **credentials)
+                LumeClient.connect(url, start_backend=START_BACKEND, verify=verify, **credentials)
             )
         self._client = client
         window = side_flush_ms(len(specs), flush_ms)
@@ -203,6 +220,7 @@ class CompareWidget(anywidget.AnyWidget):
                     tier=spec.get("tier"),
                     flush_ms=window,
                     loop=loop,
+                    verify=spec.get("verify", verify),
                     **({**credentials, **own} if spec.get("url") else {}),
                 )
             )

@@ -2,7 +2,8 @@
 
 :class:`PanelConnection` is a part the widget holds (``ChatWidget._link``), as it holds its
 actions, goals and turns; it sees the widget as a :class:`~lume_widget.widget.host.PanelHost`.
-It keeps the credentials (never a trait, so never in a saved notebook), connects the client,
+It keeps the credentials and the TLS ``verify`` setting (never traits, so never in a saved
+notebook: an ``ssl.SSLContext`` could not be saved, and a path is the user's), connects the client,
 opens the consultation of the panel's persona and goal that no other panel holds
 (:mod:`lume_widget.widget.consultations`), loads its history into ``messages`` and mirrors its
 status and tier changes into the traits until another consultation is shown.
@@ -24,6 +25,9 @@ from lume_widget.widget.history import newest_window
 from lume_widget.widget.model import goal_dict
 
 if TYPE_CHECKING:
+    import os
+    import ssl
+
     from lume_widget.client import Consultation, LumeClient
     from lume_widget.widget.host import PanelHost
 
@@ -45,6 +49,8 @@ class Credentials:
     password: str | None = field(default=None, repr=False)
     token: str | None = field(default=None, repr=False)
     admin_token: str | None = field(default=None, repr=False)
+    verify: bool | str | os.PathLike[str] | ssl.SSLContext = field(default=True, repr=False)
+    """How an https backend's certificate is checked (``LumeClient.connect(verify=...)``)."""
 
     def secrets(self) -> list[str]:
         """The secret values given (API key, token, password, admin token), to mask."""
@@ -119,6 +125,7 @@ class PanelConnection:
                 password=creds.password,
                 token=creds.token,
                 admin_token=creds.admin_token,
+                verify=creds.verify,
                 start_backend=START_BACKEND,
             )
         client = w._client

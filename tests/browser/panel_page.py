@@ -317,23 +317,71 @@ CONTRAST_SCRIPT = """(selector) => {
     return out;
 }"""
 
+JUPYTERLAB_LIGHT = {
+    "--jp-border-color1": "#bdbdbd",
+    "--jp-border-color2": "#e0e0e0",
+    "--jp-brand-color0": "#0d47a1",
+    "--jp-brand-color1": "#1976d2",
+    "--jp-brand-color2": "#64b5f6",
+    "--jp-cell-editor-background": "#f5f5f5",
+    "--jp-content-font-color1": "rgba(0,0,0,.87)",
+    "--jp-error-color1": "#d32f2f",
+    "--jp-error-color2": "#e57373",
+    "--jp-info-color1": "#0097a7",
+    "--jp-layout-color0": "white",
+    "--jp-layout-color1": "white",
+    "--jp-layout-color2": "#eee",
+    "--jp-layout-color4": "#757575",
+    "--jp-mirror-editor-builtin-color": "green",
+    "--jp-mirror-editor-comment-color": "#408080",
+    "--jp-mirror-editor-def-color": "#00f",
+    "--jp-mirror-editor-keyword-color": "green",
+    "--jp-mirror-editor-number-color": "#080",
+    "--jp-mirror-editor-operator-color": "#7800c2",
+    "--jp-mirror-editor-property-color": "#05a",
+    "--jp-mirror-editor-string-color": "#ba2121",
+    "--jp-success-color1": "#388e3c",
+    "--jp-ui-font-color0": "#000",
+    "--jp-ui-font-color2": "rgba(0,0,0,.54)",
+    "--jp-warn-color0": "#e65100",
+    "--jp-warn-color1": "#f57c00",
+}
+"""JupyterLab 4's light theme, as its CSS gives the variables the panel's stylesheets read
+(@jupyterlab/theme-light-extension; ``test_frontend_drawers`` checks them against the installed
+JupyterLab and that every ``--jp-*`` the stylesheets read is here)."""
+
 JUPYTERLAB_DARK = {
-    "--jp-layout-color0": "#111111",
-    "--jp-layout-color1": "#212121",
-    "--jp-layout-color2": "#424242",
-    "--jp-ui-font-color0": "#ffffff",
-    "--jp-ui-font-color1": "rgba(255, 255, 255, 0.87)",
-    "--jp-ui-font-color2": "rgba(255, 255, 255, 0.54)",
-    "--jp-content-font-color1": "rgba(255, 255, 255, 1)",
     "--jp-border-color1": "#616161",
     "--jp-border-color2": "#424242",
+    "--jp-brand-color0": "#1976d2",
     "--jp-brand-color1": "#2196f3",
-    "--jp-success-color1": "#4caf50",
-    "--jp-warn-color1": "#ff9800",
+    "--jp-brand-color2": "#64b5f6",
+    "--jp-cell-editor-background": "#212121",
+    "--jp-content-font-color1": "#fff",
     "--jp-error-color1": "#f44336",
+    "--jp-error-color2": "#e57373",
     "--jp-info-color1": "#00bcd4",
+    "--jp-layout-color0": "#111",
+    "--jp-layout-color1": "#212121",
+    "--jp-layout-color2": "#424242",
+    "--jp-layout-color4": "#757575",
+    "--jp-mirror-editor-builtin-color": "#43a047",
+    "--jp-mirror-editor-comment-color": "#408080",
+    "--jp-mirror-editor-def-color": "#1e88e5",
+    "--jp-mirror-editor-keyword-color": "#4caf50",
+    "--jp-mirror-editor-number-color": "#66bb6a",
+    "--jp-mirror-editor-operator-color": "#d48fff",
+    "--jp-mirror-editor-property-color": "#42a5f5",
+    "--jp-mirror-editor-string-color": "#ff7070",
+    "--jp-success-color1": "#4caf50",
+    "--jp-ui-font-color0": "#fff",
+    "--jp-ui-font-color2": "rgba(255,255,255,.54)",
+    "--jp-warn-color0": "#f57c00",
+    "--jp-warn-color1": "#ff9800",
 }
-"""JupyterLab 4.6's dark theme variables the panel reads (@jupyterlab/theme-dark-extension)."""
+"""The same of JupyterLab 4's dark theme (@jupyterlab/theme-dark-extension)."""
+
+JUPYTERLAB_THEMES = {"light": JUPYTERLAB_LIGHT, "dark": JUPYTERLAB_DARK}
 
 
 def low_contrast(page: Page, selector: str = ".lume-chat", floor: float = 4.5) -> list[Any]:
@@ -343,11 +391,17 @@ def low_contrast(page: Page, selector: str = ".lume-chat", floor: float = 4.5) -
     return [f for f in found if f["ratio"] < floor]
 
 
-def use_jupyterlab_dark(page: Page) -> None:
-    """Give the page JupyterLab's dark theme: its variables and data-jp-theme-light=false."""
+def use_jupyterlab_theme(page: Page, theme: str) -> None:
+    """Give the page JupyterLab's ``light`` or ``dark`` theme: its variables and
+    data-jp-theme-light, as JupyterLab sets them on the body."""
     page.evaluate(
-        """(vars) => { document.body.dataset.jpThemeLight = 'false';
+        """([light, vars]) => { document.body.dataset.jpThemeLight = String(light);
             for (const [k, v] of Object.entries(vars)) document.body.style.setProperty(k, v);
             document.body.style.background = vars['--jp-layout-color0']; }""",
-        JUPYTERLAB_DARK,
+        [theme == "light", JUPYTERLAB_THEMES[theme]],
     )
+
+
+def use_jupyterlab_dark(page: Page) -> None:
+    """Give the page JupyterLab's dark theme."""
+    use_jupyterlab_theme(page, "dark")

@@ -5,19 +5,30 @@ rewrites its frames, or the reference server with a fault on:
 - frames of another consultation (a chunk, an error) are dropped, not streamed as ours;
 - late frames of an earlier reply that arrive during the next turn are dropped;
 - a REST message acknowledged and never answered does not make the next turn time out;
-- a slow answer to ``initial_message`` is never taken for the first turn's reply.
+- a slow answer to ``initial_message`` is a reply of its own (``initial_reply()``), never
+  taken for the first turn's, on live and rest.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import json
 import uuid
+from typing import Any
 
-from lume_widget.core.events import ConnectionStatus, TurnFailed
+import pytest
+
+from lume_widget.core.events import (
+    ConnectionStatus,
+    Event,
+    Reply,
+    ReplyCompleted,
+    Tier,
+    TurnFailed,
+)
 from lume_widget.errors import TurnTimeoutError
 from lume_widget.server import ReferenceServer
+from tests.reliability.conftest import Figures
 from tests.reliability.harness import client_settings, rig
 
 OTHER = str(uuid.uuid4())
@@ -109,26 +120,72 @@ async def test_an_unanswered_rest_turn_does_not_hold_up_the_next_one(
         await r.close()
 
 
-async def test_a_slow_answer_to_the_initial_message_is_not_the_first_turns_reply(
-    reference_server: ReferenceServer, time_scale: float
-) -> None:
-    reference_server.set_faults(latency_ms=int(300 * time_scale))
-    async with rig(reference_server, time_scale, initial_message="Hi, I want to eat better") as r:
-        reference_server.clear_faults()
-        await r.wait_status(ConnectionStatus.CONNECTED)
-        record = await r.turn("What is a balanced lunch?")
+async def _initial_then_first_turn(
+    reference_server: ReferenceServer, time_scale: float, tier: str, figures: Figures
+) -> tuple[Reply, Reply, dict[str, Any], list[Event]]:
+    """A consultation created with an initial message the model answers slowly, and a first
+    turn asked at once: (the initial reply, the first turn's reply, the stored messages by
+    content, the events seen)."""
+    delay_s = 0.4 * time_scale
+    reference_server.set_faults(reply_delay_ms=int(delay_s * 1000))
+    async with rig(
+        reference_server, time_scale, initial_message="Hi, I want to eat better", tier=tier
+    ) as r:
+        initial_turn = r.chat.initial_turn_id
+        assert initial_turn is not None
+        record = await r.turn("What is a balanced lunch?")  # waits for the initial reply
         assert not [e for _, e in record.events if isinstance(e, TurnFailed)]
-        reply = record.replies[0].reply
-        for _ in range(100):  # the slow answer lands meanwhile or soon after
-            stored = await r.server_history()
-            if len([m for m in stored if m["role"] == "assistant"]) >= 3:
-                break
-            await asyncio.sleep(0.05 * time_scale)
-        asked = next(m for m in stored if m["content"] == "What is a balanced lunch?")
-        initial = next(m for m in stored if m["content"] == "Hi, I want to eat better")
-        answer = next(m for m in stored if m.get("reply_to") == asked["id"])
-        greeting = next(m for m in stored if m.get("reply_to") == initial["id"])
-        assert reply.message_id == answer["id"]
-        assert reply.text == answer["content"]
-        assert reply.text != greeting["content"]
+        initial = await r.chat.initial_reply()
+        first = record.replies[0].reply
+        assert initial.turn_id == initial_turn != first.turn_id
+        assert initial.ttft_s >= delay_s  # measured from the create request
+        assert initial.duration_s >= initial.ttft_s
+        figures.record(
+            f"slow initial message on {tier}",
+            model_delay_s=delay_s,
+            initial_ttft_s=round(initial.ttft_s, 3),
+            first_turn_duration_s=round(first.duration_s, 3),
+        )
+        reference_server.clear_faults()
+        stored = {m["content"]: m for m in await r.server_history()}
+        await r.check()
+        events = [e for _, e in r.all_events]
         await r.close()
+    return initial, first, stored, events
+
+
+async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_on_live(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures
+) -> None:
+    initial, first, stored, events = await _initial_then_first_turn(
+        reference_server, time_scale, "live", figures
+    )
+    asked = stored["What is a balanced lunch?"]
+    opening = stored["Hi, I want to eat better"]
+    assert initial.tier is Tier.LIVE
+    assert initial.user_message_id == opening["id"]
+    answer = next(m for m in stored.values() if m.get("reply_to") == opening["id"])
+    assert (initial.message_id, initial.text) == (answer["id"], answer["content"])
+    reply = next(m for m in stored.values() if m.get("reply_to") == asked["id"])
+    assert (first.message_id, first.text) == (reply["id"], reply["content"])
+    assert first.user_message_id == asked["id"]
+    # the events stream tells the initial turn as a turn of its own, once
+    ends = [e.reply.turn_id for e in events if isinstance(e, ReplyCompleted)]
+    assert ends == [initial.turn_id, first.turn_id]
+
+
+@pytest.mark.parametrize("tier", [Tier.REST, Tier.LEGACY])
+async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_off_live(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures, tier: Tier
+) -> None:
+    initial, first, stored, _ = await _initial_then_first_turn(
+        reference_server, time_scale, tier.value, figures
+    )
+    opening = stored["Hi, I want to eat better"]
+    assert initial.tier is tier
+    assert first.tier is tier
+    assert initial.user_message_id == opening["id"]
+    answer = next(m for m in stored.values() if m.get("reply_to") == opening["id"])
+    assert initial.message_id == answer["id"]
+    assert first.user_message_id == stored["What is a balanced lunch?"]["id"]
+    assert first.message_id != initial.message_id

@@ -402,3 +402,92 @@ async def test_tls_verify_naming_a_missing_file_is_a_configuration_error() -> No
         await LumeClient.connect(
             "https://127.0.0.1:9", api_key="k", token="t", verify="/no/such/ca.pem"
         )
+
+
+def relay_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    return context
+
+
+@pytest.mark.parametrize("trust", ["untrusted", "verify"])
+async def test_tls_chat_widget_names_the_certificate_problem_and_verify_trusts_it(
+    trust: str, self_signed: tuple[Path, Path], reference_server: ReferenceServer
+) -> None:
+    """The panel over https and wss with a self-signed certificate: without ``verify`` it says
+    it is a certificate problem and how to trust one; with ``verify=<the PEM>`` a turn completes
+    live, and the path stays in Python (never in the widget's state)."""
+    from lume_widget.widget import ChatWidget
+
+    cert, key = self_signed
+    async with TcpRelay("127.0.0.1", reference_server.port, tls=relay_tls(cert, key)) as relay:
+        widget = ChatWidget(
+            relay.url,
+            api_key=reference_server.api_key,
+            email=reference_server.email,
+            password=reference_server.password,
+            persona="nutritionist",
+            tier="live",
+            **({"verify": str(cert)} if trust == "verify" else {}),
+        )
+        try:
+            if trust == "untrusted":
+                with pytest.raises(ConnectionFailedError):
+                    await widget.ready()
+                assert widget.status == "error"
+                for words in (
+                    "certificate is not trusted",
+                    "SSL_CERT_FILE",
+                    "verify=",
+                    "ChatWidget",
+                ):
+                    assert words in widget.error, widget.error
+                assert "server is running" not in widget.error
+                return
+            await widget.ready()
+            reply = await widget.ask_async("breakfast over TLS?")
+            assert reply.tier == "live"
+            assert reply.text
+            assert [m["role"] for m in widget.messages][-2:] == ["user", "assistant"]
+            assert widget.error == ""
+            assert str(cert) not in repr(widget.get_state())
+        finally:
+            await widget.aclose()
+
+
+async def test_tls_compare_widget_takes_verify_for_the_shared_client_and_for_each_side(
+    self_signed: tuple[Path, Path], reference_server: ReferenceServer
+) -> None:
+    """``CompareWidget(verify=<an SSLContext>)`` for the sides sharing one client, and a side's
+    own ``{"url": ..., "verify": <path>}``; neither reaches the widget's state."""
+    from lume_widget.widget import CompareWidget
+
+    cert, key = self_signed
+    credentials = {
+        "api_key": reference_server.api_key,
+        "email": reference_server.email,
+        "password": reference_server.password,
+    }
+    async with TcpRelay("127.0.0.1", reference_server.port, tls=relay_tls(cert, key)) as relay:
+
+        def compare() -> list[str]:
+            # In a thread: the widget runs on its own loop while this one serves the relay.
+            cmp = CompareWidget(
+                sides=[
+                    {"persona": "nutritionist"},
+                    {"persona": "fitness_coach", "url": relay.url, "verify": str(cert)},
+                ],
+                url=relay.url,
+                verify=ssl.create_default_context(cafile=str(cert)),
+                **credentials,
+            )
+            try:
+                cmp.wait_ready()
+                replies = cmp.ask("lunch over TLS?")
+                state = repr(cmp.get_state()) + "".join(repr(s.get_state()) for s in cmp.sides)
+                assert str(cert) not in state
+                return [r.tier if not isinstance(r, LumeError) else str(r) for r in replies]
+            finally:
+                cmp.close()
+
+        assert await asyncio.to_thread(compare) == ["live", "live"]

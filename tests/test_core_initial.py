@@ -1,0 +1,96 @@
+"""The answer to a consultation's initial message: a turn of its own, matched after the
+initial message by identity and order, never taken for the first user turn's reply."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from lume_widget.core.actions import FetchHistory, SendLive
+from lume_widget.core.events import (
+    ConnectionStatus,
+    ReplyCompleted,
+    Tier,
+    TurnFailed,
+    UserMessageStored,
+)
+from lume_widget.core.models import Message
+from lume_widget.core.session import IllegalTransition, Session, TurnPhase
+from lume_widget.core.settings import Settings
+from lume_widget.errors import TurnCancelledError
+from tests.test_core_session import CID, Driver
+
+OPENING = Message("u0", "user", "Hi, I want to eat better")
+
+
+def opened(*messages: Message, pinned: Tier | None = None) -> Driver:
+    """A session of a consultation created at 0.0 with an initial message, started at 0.2."""
+    d = Driver(pinned=pinned)
+    d.session = Session(
+        CID, Settings(), pinned=pinned, history=[OPENING, *messages], random=lambda: 1.0
+    )
+    d.session.start(0.2)
+    d.session.begin_initial_turn(OPENING.content, 0.0, 0.2)
+    d.drain()
+    return d
+
+
+def test_initial_turn_reply_already_stored_completes_at_once() -> None:
+    d = opened(Message("a0", "assistant", "Glad to help", reply_to="u0"))
+    reply = d.of(ReplyCompleted)[0].reply
+    assert reply.turn_id == d.session.initial_turn_id == "turn-1"
+    assert (reply.text, reply.message_id, reply.user_message_id) == ("Glad to help", "a0", "u0")
+    assert reply.ttft_s == pytest.approx(0.2)  # from the create request
+    assert d.of(UserMessageStored)[0].turn_id == "turn-1"
+    assert not d.session.turn_in_flight
+
+
+def test_initial_turn_polls_then_the_first_turn_gets_its_own_reply() -> None:
+    d = opened(pinned=Tier.REST)
+    assert d.session.turn_phase is TurnPhase.RECOVERING
+    assert d.session.status is ConnectionStatus.STREAMING
+    with pytest.raises(IllegalTransition):
+        d.session.begin_turn("What is a balanced lunch?", 0.3)  # one turn at a time
+    d.answer_history(1.0, [OPENING])  # not answered yet: poll again
+    answer = Message("a0", "assistant", "Glad to help")
+    d.answer_history(2.5, [OPENING, answer])
+    initial = d.of(ReplyCompleted)[0].reply
+    assert (initial.message_id, initial.tier) == ("a0", Tier.REST)
+    assert initial.ttft_s == pytest.approx(2.5)
+    d.session.begin_turn("What is a balanced lunch?", 3.0)
+    d.drain()
+    asked = Message("u1", "user", "What is a balanced lunch?")
+    d.session.send_succeeded(d.actions[-1].request_id, asked, None, 3.1)
+    d.answer_history(4.0, [OPENING, answer, asked, Message("a1", "assistant", "Half greens")])
+    first = d.of(ReplyCompleted)[1].reply
+    assert (first.turn_id, first.message_id, first.user_message_id) == ("turn-2", "a1", "u1")
+
+
+def test_initial_turn_takes_its_whole_message_frame_on_live() -> None:
+    d = opened()
+    d.session.live_opened(d.session.live_generation, 0.3)
+    d.drain()
+    assert not d.of(SendLive)  # the server has the message: nothing is sent
+    answer = Message("a0", "assistant", "Glad to help", reply_to="u0")
+    frame = json.dumps({"type": "message", "message": answer.to_dict()})
+    d.session.message_received(d.session.live_generation, frame, 0.8)
+    d.drain()
+    assert d.last(FetchHistory).purpose == "reconcile"
+    d.answer_history(0.9, [OPENING, answer])
+    reply = d.of(ReplyCompleted)[0].reply
+    assert (reply.message_id, reply.tier) == ("a0", Tier.LIVE)
+    assert reply.ttft_s == pytest.approx(0.8)
+    assert d.session.status is ConnectionStatus.CONNECTED
+
+
+def test_initial_turn_comes_first_and_once_and_can_be_stopped() -> None:
+    d = opened()
+    with pytest.raises(IllegalTransition):
+        d.session.begin_initial_turn(OPENING.content, 0.0, 0.3)
+    d.session.cancel_turn(0.4)
+    d.drain()
+    failed = d.of(TurnFailed)[0]
+    assert failed.turn_id == "turn-1"
+    assert isinstance(failed.error, TurnCancelledError)
+    assert failed.error.unsent_text is None  # the server has it
