@@ -49,6 +49,25 @@ def test_sync_facade_asks_and_streams_in_a_plain_script(
         assert chat.id in repr(chat)
 
 
+def test_sync_facade_gives_the_initial_messages_answer_as_its_own_reply(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    with connect(
+        reference_server.url,
+        persona="nutritionist",
+        resume=False,
+        initial_message="Hi, I want to eat better",
+        **_options(reference_server, time_scale),
+    ) as chat:
+        first = chat.ask("Breakfast ideas?")
+        opening = chat.initial_reply()
+        stored = {m.id: m for m in chat.history()}
+        assert stored[opening.user_message_id or ""].content == "Hi, I want to eat better"
+        assert stored[opening.message_id].content == opening.text
+        assert stored[first.user_message_id or ""].content == "Breakfast ideas?"
+        assert first.message_id != opening.message_id
+
+
 def test_sync_facade_works_inside_a_running_loop(reference_server: ReferenceServer) -> None:
     # nest_asyncio patches asyncio for the whole process, as it does in a kernel: isolate it
     script = textwrap.dedent(

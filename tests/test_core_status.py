@@ -103,6 +103,17 @@ def test_status_rest_giving_up_says_offline_at_once_until_the_next_turn() -> Non
     assert d.session.status is S.STREAMING
 
 
+def test_status_after_giving_up_another_tier_pinned_is_degraded_not_offline() -> None:
+    d = Driver(pinned=Tier.REST, rest_failure_limit=1)
+    d.session.start(0.0)
+    d.session.begin_turn("Hi", 1.0)
+    d.drain()
+    d.session.send_failed(d.last(SendRest).request_id, 500, None, "down", 1.2)
+    d.session.pin(Tier.LEGACY, 2.0)
+    d.drain()
+    assert statuses(d)[-2:] == [S.OFFLINE, S.DEGRADED]  # a new tier: nothing gave up on it
+
+
 def test_status_pinned_live_refused_after_it_was_up_says_offline() -> None:
     d = Driver(pinned=Tier.LIVE)
     d.live_up(0.0)

@@ -10,6 +10,7 @@ from typing import Any
 from lume_widget.client import LumeClient, Settings
 from lume_widget.defaults import PERSONAS
 from lume_widget.evaluation import evaluate_async
+from lume_widget.evaluation.replayer import plan_replay
 from lume_widget.server import ReferenceServer
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "scenarios.yaml"
@@ -219,6 +220,36 @@ async def test_evaluation_initial_message_quick_action_and_pinned_tier(
     )
     result = await evaluate_async(path, out=tmp_path / "run", **credentials(reference_server))
     assert result.passed, [r.failures or r.error for r in result.records]
-    [record] = result.records
+    # the answer to the initial message is a turn of its own, recorded first
+    opening, record = result.records
+    assert (opening.turn, opening.initial, opening.say) == (
+        0,
+        True,
+        "Hi, I need help with my meals",
+    )
+    assert opening.reply
+    assert opening.tier == "rest"
+    assert opening.ttft_s is not None
+    assert not opening.last
+    assert (record.turn, record.initial, record.turns_total) == (1, False, 2)
+    assert record.say == "What should I eat for breakfast?"
+    assert record.reply != opening.reply
     assert record.tier == "rest"
     assert record.ttft_s is not None
+    stored = [
+        json.loads(line)
+        for line in (tmp_path / "run" / "transcripts.jsonl").read_text().splitlines()
+    ]
+    assert [(r["turn"], r["initial"], r["outcome"]) for r in stored] == [
+        (0, True, "passed"),
+        (1, False, "passed"),
+    ]
+    assert result.summary["turns"]["planned"] == result.summary["turns"]["run"] == 2
+    again = await evaluate_async(
+        path, out=tmp_path / "run", resume=True, **credentials(reference_server)
+    )
+    assert again.summary["run"]["turns_this_run"] == 0  # exactly once
+    assert len((tmp_path / "run" / "transcripts.jsonl").read_text().splitlines()) == 2
+    [replayed] = plan_replay(tmp_path / "run").scenarios.scenarios
+    assert replayed.initial_message == "Hi, I need help with my meals"
+    assert [t.say for t in replayed.turns or ()] == ["What should I eat for breakfast?"]

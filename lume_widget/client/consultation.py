@@ -774,9 +774,7 @@ class Consultation:
         if self._credentials_gone(outcome):
             return
         if outcome.ok:
-            self._apply(
-                lambda now: self._session.history_received(rid, messages, now, start=start)
-            )
+            self._apply(lambda now: self._session.history_received(rid, messages, now, start=start))
             return
         info = outcome.error
         reason = info.message if info else "no answer"

@@ -70,6 +70,12 @@ class SyncConsultation:
         """Send ``text`` and return the complete reply (raises the turn's error if it fails)."""
         return self._runner.run(self.chat.ask(text))
 
+    @user_facing
+    def initial_reply(self) -> Reply:
+        """The answer to the ``initial_message`` the consultation was created with, a reply of
+        its own (:meth:`Consultation.initial_reply`); waits for it."""
+        return self._runner.run(self.chat.initial_reply())
+
     def stream(self, text: str) -> Iterator[Event]:
         """Send ``text`` and yield events as they arrive, ending with ReplyCompleted or TurnFailed."""
         agen = self.chat.stream(text)
@@ -126,15 +132,25 @@ def connect(
     consultation_id: str | None = None,
     tier: Tier | str | None = None,
     resume: bool = True,
+    initial_message: str | None = None,
     **client_options: Any,
 ) -> SyncConsultation:
-    """Open a consultation synchronously; options are those of :meth:`LumeClient.connect`."""
+    """Open a consultation synchronously; options are those of :meth:`LumeClient.connect`.
+    A new consultation created with ``initial_message`` has its answer in
+    :meth:`SyncConsultation.initial_reply`."""
     runner = BlockingRunner()
 
     async def open_chat() -> tuple[LumeClient, Consultation]:
         client = await LumeClient.connect(url, **client_options)
         try:
-            chat = await client.open(persona, goal_id, consultation_id, resume=resume, tier=tier)
+            chat = await client.open(
+                persona,
+                goal_id,
+                consultation_id,
+                resume=resume,
+                initial_message=initial_message,
+                tier=tier,
+            )
         except BaseException:
             await client.aclose()
             raise

@@ -38,7 +38,8 @@ class SessionMoves:
     refresh_status: Callable[[str, float], None]
     """Derive the status from the tier, links and turn and tell it if it changed."""
     give_up: Callable[[str], None]
-    """The tier gave up (``reason``): the status says offline until the next turn."""
+    """The tier gave up (``reason``): the status says offline until the next turn (or a
+    switch to another tier)."""
     pong_received: Callable[[], None]
     """The live link answered the keepalive."""
 
@@ -59,6 +60,8 @@ class SessionContext:
     pinned: Tier | None = None
     turn: Turn | None = None
     """The turn in flight."""
+    gave_up: bool = False
+    """The last turn's tier gave up: offline until the next turn or another tier."""
     actions: list[Action] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
 

@@ -126,8 +126,6 @@ class Session:
         self.closed = False
         self._closing = False
         self._fatal: str | None = None
-        self._gave_up = False
-        """The last turn's tier gave up: offline until the next turn."""
         self.refused_moves: list[tuple[ConnectionStatus, ConnectionStatus, str]] = []
         """Status moves :data:`~lume_widget.core.status.STATUS_MOVES` does not allow that the
         session refused (each logged as a bug; the status stayed as it was): always empty
@@ -250,7 +248,7 @@ class Session:
         )
         self._turn = turn
         self._fatal = None
-        self._gave_up = False
+        self._ctx.gave_up = False
         logger.info("turn %s begins on tier %s", turn.id, self.tier.value)
         if self.tiers.should_probe(now):
             self.tiers.last_probe = now
@@ -520,7 +518,7 @@ class Session:
             return
         status = status_for(
             fatal=self._fatal is not None,
-            gave_up=self._gave_up,
+            gave_up=self._ctx.gave_up,
             tier=self.tier,
             live=self.live,
             live_tried=self.live_watch.ever_up or self.live_watch.ever_failed,
@@ -563,7 +561,7 @@ class Session:
 
     def _give_up(self, reason: str) -> None:
         logger.info("giving up until the next turn: %s", reason)
-        self._gave_up = True
+        self._ctx.gave_up = True
 
     def _live_lost(self, reason: str, now: float) -> None:
         self.live_watch.lost(reason, now)

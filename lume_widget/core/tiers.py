@@ -132,6 +132,7 @@ class TierPolicy:
         if tier is previous:
             return  # pragma: no cover - every caller checks the tier differs
         s.tier = tier
+        s.gave_up = False  # another tier: nothing has given up on it
         self.rest_failures = 0
         logger.info("tier %s -> %s: %s", previous.value, tier.value, reason)
         change = TierChanged(tier, previous, reason, now)

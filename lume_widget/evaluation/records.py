@@ -47,7 +47,10 @@ Outcome = Literal["passed", "failed", "error"]
 class TurnRecord:
     """Everything known about one turn: what was said, what came back, how fast, and the verdict.
 
-    ``turn`` and ``repeat`` count from 0. ``passed`` is None when the turn ended in an
+    ``turn`` and ``repeat`` count from 0. A scenario with ``initial_message`` records the
+    answer to it first, as turn 0 with ``initial`` set (``say`` is the initial message, its
+    times run from the create request); its scripted turns follow from turn 1.
+    ``passed`` is None when the turn ended in an
     error (an error is its own outcome, not a failure). ``wall_s`` is the runner's own
     wall time around the turn; ``server_ms`` the processing time the server reported.
 
@@ -96,6 +99,8 @@ class TurnRecord:
     reply_tokens: int | None = None
     judge_tokens: int = 0
     simulator_tokens: int = 0
+    initial: bool = False
+    """The answer to the scenario's ``initial_message`` (sent when the consultation was created)."""
     replay_of: list[Any] | None = None
     """In a replay, the recorded conversation this one sends again:
     ``[scenario, persona, goal, repeat]`` (``compare`` pairs them)."""

@@ -130,12 +130,15 @@ def plan_replay(
             name = f"{scenario_name} [{recorded_persona} #{repeat}]"
         target = persona or recorded_persona
         expects = conversation_objects.get((scenario_name, recorded_persona, repeat))
+        # the answer to an initial message is turn 0: the replay creates its consultation
+        # with that message again, and its script is the turns after it
+        opening = next((r.say for r in turns if r.initial and r.say.strip()), None)
         script = [
             Turn(
                 say=record.say,
                 expect=expects.expect_for(index) if expects is not None else None,
             )
-            for index, record in enumerate(turns)
+            for index, record in enumerate(r for r in turns if not r.initial)
             if record.say.strip()
         ]
         if not script:
@@ -156,6 +159,7 @@ def plan_replay(
                 goal=goal_ref,
                 repeat=1,
                 tier=expects.tier if expects is not None else None,  # type: ignore[arg-type]
+                initial_message=opening,
                 turns=script,
                 conversation_expect=expects.conversation_expect if expects else None,
             )

@@ -266,17 +266,26 @@ class Runner:
         # Records written in turn order once their rubric is judged; the judge works on one
         # turn while the persona answers the next (a verdict never changes what is asked).
         queue: list[TurnRecord] = []
+        base = 0  # the record number of the first scripted turn: 1 after an initial message
         try:
             if scenario.goal is not None:
                 goal = self._goal_ids.get(scenario.goal)
                 if isinstance(goal, BaseException):
                     raise _ConversationError(goal, 0)
                 goal_id = goal
+            opened_at = self._clock()
             try:
                 chat = await self.keeper.open(conversation, goal_id)
             except Exception as exc:
                 raise _ConversationError(exc, 0) from exc
             exchanges: list[Exchange] = []
+            if scenario.initial_message is not None:
+                record = await self._initial_record(conversation, chat, goal_id, opened_at)
+                exchanges += [Exchange("user", record.say), Exchange("coach", record.reply)]
+                records.append(record)
+                queue.append(record)
+                self.verdicts.write_ready(queue, self._emit)
+                base = 1
             index = 0
             while True:
                 say, simulated, simulator_tokens = await self._next_message(
@@ -300,7 +309,7 @@ class Runner:
                         ),
                         0,
                     )
-                record = self._new_record(conversation, index, say, goal_id, chat.id)
+                record = self._new_record(conversation, base + index, say, goal_id, chat.id)
                 record.simulated = simulated
                 record.simulator_tokens = simulator_tokens
                 try:
@@ -339,7 +348,11 @@ class Runner:
                 failure.record
                 or held
                 or self._new_record(
-                    conversation, failure.turn, "", goal_id, None if chat is None else chat.id
+                    conversation,
+                    base + failure.turn,
+                    "",
+                    goal_id,
+                    None if chat is None else chat.id,
                 )
             )
             if error is not None:
@@ -367,6 +380,32 @@ class Runner:
                 self._progress.turns_total -= max(0, unused)
                 self._report()
         return records
+
+    async def _initial_record(
+        self,
+        conversation: Conversation,
+        chat: Consultation,
+        goal_id: str | None,
+        opened_at: float,
+    ) -> TurnRecord:
+        """Turn 0: the answer to the scenario's ``initial_message``, a reply of its own
+        (``Consultation.initial_reply``), timed from the create request."""
+        say = conversation.scenario.initial_message or ""
+        record = self._new_record(conversation, 0, say, goal_id, chat.id)
+        record.initial = True
+        try:
+            if chat.initial_turn_id is None:
+                raise LumeError(
+                    "The backend gave an existing consultation instead of creating one, so the "
+                    "initial message was not sent; complete the consultations of this persona "
+                    "(or delete them) and run again."
+                )
+            reply = await chat.initial_reply()
+        except Exception as exc:
+            raise _ConversationError(exc, 0, record) from exc
+        record.wall_s = round(self._clock() - opened_at, 6)
+        _fill(record, reply)
+        return record
 
     async def _next_message(
         self, conversation: Conversation, index: int, exchanges: list[Exchange]

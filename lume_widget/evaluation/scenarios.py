@@ -374,11 +374,13 @@ class Scenario(_Strict):
 
     @property
     def planned_turns(self) -> int:
-        """The turns a run asks at most: the script's length, or the simulated user's max_turns."""
+        """The turns a run records at most: the script's length, or the simulated user's
+        max_turns, plus one for the answer to ``initial_message`` (a turn of its own)."""
+        opening = 1 if self.initial_message is not None else 0
         if self.turns is not None:
-            return len(self.turns)
+            return opening + len(self.turns)
         assert self.simulated_user is not None
-        return self.simulated_user.max_turns
+        return opening + self.simulated_user.max_turns
 
 
 class ScenarioFile(_Strict):

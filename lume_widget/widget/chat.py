@@ -542,8 +542,8 @@ class ChatWidget(anywidget.AnyWidget):
             reason = f"Opening the {self.persona} consultation..."
         elif self._closed_consultation:
             reason = "This consultation is completed; start a new consultation to keep chatting."
-        elif self.status == ConnectionStatus.OFFLINE.value:
-            reason = "Offline: Lume cannot be reached right now; the client keeps retrying."
+        # Offline (every tier gave up, or the pinned tier is unavailable) keeps the box open:
+        # nothing retries until the next message, which tries again; the status badge says why.
         with self.hold_sync():
             self.input_enabled = reason == ""
             self.input_disabled_reason = reason

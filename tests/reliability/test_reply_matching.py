@@ -16,6 +16,8 @@ import json
 import uuid
 from typing import Any
 
+import pytest
+
 from lume_widget.core.events import (
     ConnectionStatus,
     Event,
@@ -26,6 +28,7 @@ from lume_widget.core.events import (
 )
 from lume_widget.errors import TurnTimeoutError
 from lume_widget.server import ReferenceServer
+from tests.reliability.conftest import Figures
 from tests.reliability.harness import client_settings, rig
 
 OTHER = str(uuid.uuid4())
@@ -118,12 +121,12 @@ async def test_an_unanswered_rest_turn_does_not_hold_up_the_next_one(
 
 
 async def _initial_then_first_turn(
-    reference_server: ReferenceServer, time_scale: float, tier: str
+    reference_server: ReferenceServer, time_scale: float, tier: str, figures: Figures
 ) -> tuple[Reply, Reply, dict[str, Any], list[Event]]:
     """A consultation created with an initial message the model answers slowly, and a first
     turn asked at once: (the initial reply, the first turn's reply, the stored messages by
     content, the events seen)."""
-    delay_s = 1.0 * time_scale
+    delay_s = 0.4 * time_scale
     reference_server.set_faults(reply_delay_ms=int(delay_s * 1000))
     async with rig(
         reference_server, time_scale, initial_message="Hi, I want to eat better", tier=tier
@@ -137,6 +140,12 @@ async def _initial_then_first_turn(
         assert initial.turn_id == initial_turn != first.turn_id
         assert initial.ttft_s >= delay_s  # measured from the create request
         assert initial.duration_s >= initial.ttft_s
+        figures.record(
+            f"slow initial message on {tier}",
+            model_delay_s=delay_s,
+            initial_ttft_s=round(initial.ttft_s, 3),
+            first_turn_duration_s=round(first.duration_s, 3),
+        )
         reference_server.clear_faults()
         stored = {m["content"]: m for m in await r.server_history()}
         await r.check()
@@ -146,10 +155,10 @@ async def _initial_then_first_turn(
 
 
 async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_on_live(
-    reference_server: ReferenceServer, time_scale: float
+    reference_server: ReferenceServer, time_scale: float, figures: Figures
 ) -> None:
     initial, first, stored, events = await _initial_then_first_turn(
-        reference_server, time_scale, "live"
+        reference_server, time_scale, "live", figures
     )
     asked = stored["What is a balanced lunch?"]
     opening = stored["Hi, I want to eat better"]
@@ -165,13 +174,16 @@ async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_on_live(
     assert ends == [initial.turn_id, first.turn_id]
 
 
-async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_on_rest(
-    reference_server: ReferenceServer, time_scale: float
+@pytest.mark.parametrize("tier", [Tier.REST, Tier.LEGACY])
+async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_off_live(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures, tier: Tier
 ) -> None:
-    initial, first, stored, _ = await _initial_then_first_turn(reference_server, time_scale, "rest")
+    initial, first, stored, _ = await _initial_then_first_turn(
+        reference_server, time_scale, tier.value, figures
+    )
     opening = stored["Hi, I want to eat better"]
-    assert initial.tier is Tier.REST
-    assert first.tier is Tier.REST
+    assert initial.tier is tier
+    assert first.tier is tier
     assert initial.user_message_id == opening["id"]
     answer = next(m for m in stored.values() if m.get("reply_to") == opening["id"])
     assert initial.message_id == answer["id"]
