@@ -299,6 +299,8 @@ def test_drawers_text_contrast_is_at_least_4_5_in_both_themes(panel: Panel, them
         expect(panel.root.locator(f".lume-badge--{status}")).to_have_count(1)
         assert low_contrast(panel.page, ".lume-badges") == [], (status, tier)
     panel.root.get_by_role("button", name="Explore tiers and faults").click()
+    panel.py_set(server_kind="reference", faults={"refuse_ws_upgrade": 403})
+    expect(panel.root.locator(".lume-chip--on")).to_have_count(1)
     assert low_contrast(panel.page, ".lume-drawer--explore") == []
     panel.root.get_by_role("button", name="Consultations").click()
     panel.py_set(consultations=CONSULTATIONS)

@@ -410,13 +410,21 @@ def relay_tls(cert: Path, key: Path) -> ssl.SSLContext:
     return context
 
 
-@pytest.mark.parametrize("trust", ["untrusted", "verify"])
+TRUST_OPTIONS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "untrusted": lambda cert: {},
+    "verify": lambda cert: {"verify": str(cert)},
+    "unchecked": lambda cert: {"verify": False},
+}
+
+
+@pytest.mark.parametrize("trust", list(TRUST_OPTIONS))
 async def test_tls_chat_widget_names_the_certificate_problem_and_verify_trusts_it(
     trust: str, self_signed: tuple[Path, Path], reference_server: ReferenceServer
 ) -> None:
     """The panel over https and wss with a self-signed certificate: without ``verify`` it says
-    it is a certificate problem and how to trust one; with ``verify=<the PEM>`` a turn completes
-    live, and the path stays in Python (never in the widget's state)."""
+    it is a certificate problem and how to trust one; with ``verify=<the PEM>`` (or
+    ``verify=False``, the check skipped) a turn completes live, and the path stays in Python
+    (never in the widget's state)."""
     from lume_widget.widget import ChatWidget
 
     cert, key = self_signed
@@ -428,7 +436,7 @@ async def test_tls_chat_widget_names_the_certificate_problem_and_verify_trusts_i
             password=reference_server.password,
             persona="nutritionist",
             tier="live",
-            **({"verify": str(cert)} if trust == "verify" else {}),
+            **TRUST_OPTIONS[trust](cert),
         )
         try:
             if trust == "untrusted":
