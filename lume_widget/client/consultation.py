@@ -553,9 +553,11 @@ class Consultation:
         return result
 
     def _flush(self) -> None:
-        for action in self._session.actions_to_perform():
+        actions = self._session.actions_to_perform()
+        for action in actions:
             self._perform(action)
         events = self._session.events_received()
+        only_chunks = not actions
         for event in events:
             if isinstance(event, ConnectionStatus):  # pragma: no cover - defensive
                 continue
@@ -563,11 +565,17 @@ class Consultation:
             for queue, kinds in self._subscribers:  # rebound, never changed, by unsubscribing
                 if kinds is None or isinstance(event, kinds):
                     queue.put_nowait(event)
-            if self._chunk_listeners and type(event) is ChunkReceived:
-                self._tell_chunk(event)
+            if type(event) is ChunkReceived:
+                if self._chunk_listeners:
+                    self._tell_chunk(event)
+            else:
+                only_chunks = False
         # Wake the pump only when it must tick sooner than it planned: a later deadline (a
         # chunk pushing the inactivity deadline on) is found when it wakes anyway, and a tick
-        # before a deadline does nothing, so most frames cost no task switch.
+        # before a deadline does nothing, so most frames cost no task switch. An input that
+        # only told chunks (most frames) moved no deadline sooner: not even looked at.
+        if events and only_chunks:
+            return
         deadline = self._session.next_deadline()
         planned = self._pump_until
         if deadline is not None and (planned is None or deadline < planned):
@@ -718,13 +726,18 @@ class Consultation:
             return
         link = SocketLink(
             connection,
-            lambda frame: self._apply(lambda now: self._session.message_received(gen, frame, now)),
+            lambda frame: self._live_frame(gen, frame),
             lambda reason: self._apply(lambda now: self._session.live_closed(gen, reason, now)),
             "live",  # its keepalive is the session core's app ping and pong
         )
         self._live = (gen, link)
         self._apply(lambda now: self._session.live_opened(gen, now))
         link.start()
+
+    def _live_frame(self, generation: int, frame: str | bytes) -> None:
+        """A frame of the live socket (``_apply`` without its closure: one per frame)."""
+        self._session.message_received(generation, frame, self._clock())
+        self._flush()
 
     async def _connect_legacy(self, action: ConnectLegacy) -> None:
         if action.delay_s > 0:

@@ -49,6 +49,10 @@ logger = logging.getLogger("lume_widget.core.session")
 class TurnPhase(enum.Enum):
     """Where the turn in flight stands."""
 
+    # Members are singletons compared by identity: hash them by identity too, in C (Enum's
+    # own hash is a Python call, and a phase is looked up in a set on every frame).
+    __hash__ = object.__hash__
+
     PROBING = "probing"  # checking whether live is back before sending
     WAITING_LINK = "waiting_link"  # queued until the live link opens
     CHECKING = "checking"  # looking in history before (re)sending
