@@ -6,14 +6,14 @@ same conversations with bare httpx and websockets at the same concurrency: creat
 consultation, open its socket, three turns, close, delete. Overhead per turn is the
 turn's wall time minus the time the server itself reports for producing the reply
 (``processing_time_ms``), so it is what the client side adds. Runner and floor take turns
-at each concurrency, three rounds (one with ``--quick``), each side going first in turn; the
+at each concurrency, five rounds (one with ``--quick``), each side going first in turn; the
 rows are the rounds' medians, with the server process's CPU per turn of each side (psutil).
 
 The runner opens its consultations with ``await_stored_reply=False``: a reply completes when
 it has streamed, and no ``GET .../messages`` follows it (a record needs the text, not the
 stored id). The CPU rows place what is left: a bare loop over the client opened the same way
 against the floor, the same loop awaiting each reply's stored copy (the client's default),
-and the runner against the bare loop (the four take turns too, medians of the rounds). The
+and the runner against the bare loop (the four take turns too, medians of three rounds). The
 run against a server whose ``stream_complete`` carries the stored reply is interleaved alike.
 
 The backend allows 10 active consultations per user; to measure concurrency 32 the
@@ -302,8 +302,8 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
     server = await ctx.server(max_active_consultations=ACTIVE_LIMIT)
     rows: list[Row] = []
     rounds = ctx.size(3, 1)
-    for level in levels:
-        rows += await _throughput_rows(ctx, server, conversations, level, rounds)
+    for level in levels:  # the rows with a target: more rounds, steadier medians
+        rows += await _throughput_rows(ctx, server, conversations, level, ctx.size(5, 1))
     width = JUDGE_WIDTH
     await _ours(server, 2, 1)  # imports and first use out of the CPU figure
 
