@@ -23,7 +23,7 @@ With a judge: the same run with a rubric on every turn, judged by the local fake
 of the test suite (tests/fake_model.py, in a child process, answering at once, the cache
 off), against the run without; the difference per turn is what judging costs. Judge
 calls per second at concurrency 8 are the runner's model client against bare httpx
-posting the same requests with the same width.
+posting the same requests with the same width; both pairs interleaved over three rounds.
 """
 
 from __future__ import annotations
@@ -256,17 +256,21 @@ def _judge_messages(index: int) -> list[dict[str, str]]:
     )
 
 
-async def _judge_calls(url: str, calls: int) -> tuple[float, float]:
-    """Judge calls per second at width 8: (the runner's model client, bare httpx)."""
+async def _judge_calls_ours(url: str, calls: int) -> dict[str, float]:
+    """Judge calls per second at width 8 through the runner's model client."""
     from lume_widget.evaluation.chatmodel import ChatModel, ModelEndpoint
 
     model = ChatModel(ModelEndpoint(url=url, model="bench-judge", concurrency=JUDGE_WIDTH))
     try:
         started = time.perf_counter()
         await asyncio.gather(*(model.complete(_judge_messages(i)) for i in range(calls)))
-        ours = calls / (time.perf_counter() - started)
+        return {"calls_per_s": calls / (time.perf_counter() - started)}
     finally:
         await model.aclose()
+
+
+async def _judge_calls_bare(url: str, calls: int) -> dict[str, float]:
+    """The same calls posted with bare httpx at the same width."""
     gate = asyncio.Semaphore(JUDGE_WIDTH)
     async with httpx.AsyncClient() as http:
 
@@ -278,8 +282,7 @@ async def _judge_calls(url: str, calls: int) -> tuple[float, float]:
 
         started = time.perf_counter()
         await asyncio.gather(*(one(i) for i in range(calls)))
-        floor = calls / (time.perf_counter() - started)
-    return ours, floor
+        return {"calls_per_s": calls / (time.perf_counter() - started)}
 
 
 def _relative_note(ours: dict[str, float] | None) -> str:
@@ -360,7 +363,7 @@ async def run(ctx: Context) -> tuple[list[Row], dict[str, Any]]:
         )
     )
     rows += await _stored_reply_rows(ctx, conversations, width, rounds)
-    rows += await _judge_rows(ctx, server, conversations)
+    rows += await _judge_rows(ctx, server, conversations, rounds)
     parameters = {
         "judge_width": JUDGE_WIDTH,
         "conversations": conversations,
@@ -386,7 +389,7 @@ async def _interleaved(
         order = names[index % len(names) :] + names[: index % len(names)]
         for name in order:
             runs[name].append(await sides[name]())
-        unit = "turns/s" if figure == "turns_per_s" else "ms"
+        unit = {"turns_per_s": "turns/s", "calls_per_s": "calls/s"}.get(figure, "ms")
         ctx.note(
             f"{label}, round {index + 1}/{rounds}: "
             + ", ".join(f"{name} {runs[name][-1][figure]:.2f} {unit}" for name in names)
@@ -482,18 +485,37 @@ async def _stored_reply_rows(
     ]
 
 
-async def _judge_rows(ctx: Context, server: ServerHandle, conversations: int) -> list[Row]:
-    """A rubric on every turn against the same run without; judge calls per second at width 8."""
+async def _judge_rows(
+    ctx: Context, server: ServerHandle, conversations: int, rounds: int
+) -> list[Row]:
+    """A rubric on every turn against the same run without; judge calls per second at width 8;
+    each pair interleaved over the rounds (medians)."""
+    calls = ctx.size(2000, 300)
     with _fake_model() as url:
-        plain = await _ours(server, conversations, JUDGE_WIDTH)
-        judged = await _ours(server, conversations, JUDGE_WIDTH, judge_url=url)
-        calls = ctx.size(2000, 300)
-        ours_calls, floor_calls = await _judge_calls(url, calls)
+        runs = await _interleaved(
+            ctx,
+            f"judge on every turn, concurrency {JUDGE_WIDTH}",
+            {
+                "plain": lambda: _ours(server, conversations, JUDGE_WIDTH),
+                "judged": lambda: _ours(server, conversations, JUDGE_WIDTH, judge_url=url),
+            },
+            rounds,
+            "wall_per_turn_ms",
+        )
+        rates = await _interleaved(
+            ctx,
+            f"judge calls at width {JUDGE_WIDTH}",
+            {
+                "ours": lambda: _judge_calls_ours(url, calls),
+                "bare": lambda: _judge_calls_bare(url, calls),
+            },
+            rounds,
+            "calls_per_s",
+        )
+    plain, judged = runs["plain"], runs["judged"]
+    ours_calls, floor_calls = rates["ours"]["calls_per_s"], rates["bare"]["calls_per_s"]
     added = judged["wall_per_turn_ms"] - plain["wall_per_turn_ms"]
-    ctx.note(
-        f"judge on every turn: {judged['turns_per_s']:.1f} turns/s vs {plain['turns_per_s']:.1f}"
-        f" without; judge calls {ours_calls:.0f}/s vs bare httpx {floor_calls:.0f}/s"
-    )
+    rounds_note = f"median of {rounds} interleaved rounds" if rounds > 1 else "one round"
     return [
         row(
             NAME,
@@ -502,7 +524,8 @@ async def _judge_rows(ctx: Context, server: ServerHandle, conversations: int) ->
             judged["wall_per_turn_ms"],
             plain["wall_per_turn_ms"],
             reference_name="no judge",
-            note=f"judging adds {added:.2f} ms per turn (fake model answering at once)",
+            note=f"judging adds {added:.2f} ms per turn (fake model answering at once); "
+            + rounds_note,
         ),
         row(
             NAME,
@@ -511,6 +534,6 @@ async def _judge_rows(ctx: Context, server: ServerHandle, conversations: int) ->
             ours_calls,
             floor_calls,
             reference_name="bare httpx",
-            note=f"{calls} distinct prompts, cache off",
+            note=f"{calls} distinct prompts, cache off; {rounds_note}",
         ),
     ]
