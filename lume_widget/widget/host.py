@@ -19,10 +19,17 @@ if TYPE_CHECKING:
     from lume_widget.errors import LumeError
     from lume_widget.widget.blocks import BlockChain
     from lume_widget.widget.coalescer import DeltaCoalescer
-    from lume_widget.widget.history import PanelHistory
     from lume_widget.widget.runner import LoopRunner
 
 __all__ = ["PanelHost"]
+
+
+class HistoryWindow(Protocol):
+    """What the parts ask of the widget's :class:`~lume_widget.widget.history.PanelHistory`
+    (declared here, so the history part and this protocol do not import each other)."""
+
+    def trim(self) -> None:
+        """Close the oldest blocks while the panel holds more than its window."""
 
 
 class PanelHost(Protocol):
@@ -51,7 +58,7 @@ class PanelHost(Protocol):
     _runner: LoopRunner
     _coalescer: DeltaCoalescer
     _chain: BlockChain
-    _history: PanelHistory
+    _history: HistoryWindow
     _client: LumeClient | None
     _owns_client: bool
     _owner: int
