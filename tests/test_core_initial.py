@@ -94,3 +94,57 @@ def test_initial_turn_comes_first_and_once_and_can_be_stopped() -> None:
     assert failed.turn_id == "turn-1"
     assert isinstance(failed.error, TurnCancelledError)
     assert failed.error.unsent_text is None  # the server has it
+
+
+PROMPT = Message("q0", "user", "Can you suggest a realistic wellness goal for me?")
+
+
+def quick(*messages: Message, pinned: Tier | None = None) -> tuple[Driver, str | None]:
+    """A session of a consultation created at 0.0 with a quick action, started at 0.2."""
+    d = Driver(pinned=pinned)
+    d.session = Session(CID, Settings(), pinned=pinned, history=list(messages), random=lambda: 1.0)
+    d.session.start(0.2)
+    turn = d.session.begin_quick_action_turn(0.0, 0.2)
+    d.drain()
+    return d, turn
+
+
+def test_quick_action_prompt_stored_makes_its_answer_the_initial_turn_by_order() -> None:
+    d, turn = quick(PROMPT, pinned=Tier.REST)
+    assert turn == d.session.initial_turn_id == "turn-1"
+    assert d.of(UserMessageStored)[0].message.id == "q0"  # by identity: the stored prompt
+    answer = Message("a0", "assistant", "Walk ten minutes a day")  # no reply_to: by order
+    d.answer_history(1.0, [PROMPT, answer])
+    initial = d.of(ReplyCompleted)[0].reply
+    assert (initial.turn_id, initial.message_id, initial.user_message_id) == ("turn-1", "a0", "q0")
+    d.session.begin_turn("What is a balanced lunch?", 2.0)
+    d.drain()
+    asked = Message("u1", "user", "What is a balanced lunch?")
+    d.session.send_succeeded(d.actions[-1].request_id, asked, None, 2.1)
+    d.answer_history(3.0, [PROMPT, answer, asked, Message("a1", "assistant", "Half greens")])
+    first = d.of(ReplyCompleted)[1].reply
+    assert (first.turn_id, first.message_id, first.user_message_id) == ("turn-2", "a1", "u1")
+
+
+def test_quick_action_whole_frame_without_reply_to_is_the_initial_turns_on_live() -> None:
+    d, turn = quick(PROMPT)
+    d.session.live_opened(d.session.live_generation, 0.3)
+    d.drain()
+    answer = Message("a0", "assistant", "Walk ten minutes a day")
+    frame = json.dumps({"type": "message", "message": answer.to_dict()})
+    d.session.message_received(d.session.live_generation, frame, 0.8)
+    d.drain()
+    d.answer_history(0.9, [PROMPT, answer])
+    assert d.of(ReplyCompleted)[0].reply.turn_id == turn
+
+
+def test_quick_action_without_a_stored_prompt_makes_no_initial_turn() -> None:
+    greeting = Message("g0", "assistant", "Hello! How can I help?")
+    for history in ((), (greeting,)):
+        d, turn = quick(*history, pinned=Tier.REST)
+        assert turn is None
+        assert d.session.initial_turn_id is None
+        assert not d.session.turn_in_flight
+        d.session.begin_turn("What is a balanced lunch?", 0.3)  # nothing to wait for
+        d.drain()
+        assert d.session.turn_in_flight

@@ -141,7 +141,7 @@ class Consultation:
         tier: Tier | None = None,
         owns_client: bool = False,
         history_offset: int = 0,
-        initial: tuple[str, float, datetime] | None = None,
+        initial: tuple[str | None, float, datetime] | None = None,
         settings: Settings | None = None,
     ) -> None:
         self._client = client
@@ -178,7 +178,8 @@ class Consultation:
         self._closing_links: set[SocketLink] = set()
         self._closed = False
         self._initial = initial
-        """The initial message this consultation was created with, when it was created at
+        """The initial message this consultation was created with (None: a quick action,
+        whose prompt the history shows, if the backend stored one), when it was created at
         ``sent_at`` (the client's clock) and ``wall`` (UTC): ``(text, sent_at, wall)``."""
         self._initial_end: asyncio.Future[Reply] | None = None
         """The initial message's reply (or the error that ended its turn)."""
@@ -235,7 +236,13 @@ class Consultation:
         if self._initial is not None:
             text, sent_at, wall = self._initial
             self._initial_end = self._loop.create_future()
-            self._apply(lambda now: self._session.begin_initial_turn(text, sent_at, now, wall))
+            session = self._session
+            if text is not None:
+                self._apply(lambda now: session.begin_initial_turn(text, sent_at, now, wall))
+            elif (
+                self._apply(lambda now: session.begin_quick_action_turn(sent_at, now, wall)) is None
+            ):
+                self._initial_end = None  # the backend stored no prompt: nothing to answer
         self._pump_task = self._loop.create_task(self._pump())
 
     # ------------------------------------------------------------------ state
@@ -302,7 +309,8 @@ class Consultation:
         end = self._initial_end
         if end is None:
             raise LumeError(
-                "This consultation was not created with an initial message (or an existing one "
+                "This consultation has no initial reply: it was not created with an initial "
+                "message or a quick action whose prompt the backend stored (or an existing one "
                 "was resumed); open one with LumeClient.open(..., initial_message=..., "
                 "resume=False)."
             )

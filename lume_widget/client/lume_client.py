@@ -428,7 +428,10 @@ class LumeClient:
         A new consultation created with ``initial_message`` stores it as its first user
         message; its answer is a turn of its own: ``await chat.initial_reply()`` returns it
         as a :class:`Reply`, and the first :meth:`Consultation.ask` waits for it, so it gets
-        its own reply.
+        its own reply. A new consultation created with ``quick_action`` (and no initial
+        message) is the same when the history read after the create shows a user message
+        (the quick action's prompt, as the reference server stores it); when it shows none,
+        there is no initial turn (``initial_turn_id`` is None) and nothing waits.
 
         ``await_stored_reply`` (default: the client's settings, on) False: a streamed reply
         completes as soon as it has streamed, with an empty ``message_id``, instead of after
@@ -439,7 +442,9 @@ class LumeClient:
         if await_stored_reply is not None:
             settings = dataclasses.replace(self.settings, await_stored_reply=await_stored_reply)
         known: list[Any] | None = None  # the whole history, when the create answer gave it
-        initial: tuple[str, float, datetime] | None = None  # what the consultation began with
+        # what a new consultation began with: its initial message, or None for a quick action
+        # (its prompt, if the backend stored one, is found in the history read below)
+        initial: tuple[str | None, float, datetime] | None = None
         if consultation_id is not None:
             info = await self.get_consultation(consultation_id)
             greeting: list[Any] = []
@@ -462,9 +467,10 @@ class LumeClient:
                 info, greeting, fresh = await self._create(
                     persona, goal, initial_message, quick_action
                 )
-                if fresh and initial_message is None and info.message_count == len(greeting):
+                opening = initial_message is not None or quick_action is not None
+                if fresh and not opening and info.message_count == len(greeting):
                     known = greeting  # a new consultation holds its greeting, if any: no read
-                if fresh and initial_message is not None:
+                if fresh and opening:
                     initial = (initial_message, sent_at, wall)  # its answer is a turn of its own
         offset = 0
         if known is not None:

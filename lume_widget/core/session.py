@@ -260,10 +260,18 @@ class Session:
         return turn.id
 
     def begin_initial_turn(
-        self, text: str, sent_at: float, now: float, wall: datetime | None = None
+        self,
+        text: str,
+        sent_at: float,
+        now: float,
+        wall: datetime | None = None,
+        *,
+        stored: Message | None = None,
     ) -> str:
         """The consultation was created at ``sent_at`` with ``text`` as its first user message
-        (``initial_message``): its answer is a turn of its own; returns the turn's id.
+        (``initial_message``, or a quick action's prompt: ``stored`` is then the server's copy,
+        see :meth:`begin_quick_action_turn`): its answer is a turn of its own; returns the
+        turn's id.
 
         The server has the message already, so nothing is sent: the reply is the first
         assistant message after the server's copy of it in the history (by ``reply_to`` when
@@ -283,6 +291,7 @@ class Session:
             last_activity=now,
             sent_at=sent_at,
             acknowledged=True,
+            user_message=stored,
         )
         self._turn = turn
         self._initial_turn = turn.id
@@ -292,6 +301,26 @@ class Session:
         if self._turn is turn:
             self._refresh_status("the initial message's reply is in flight", now)
         return turn.id
+
+    def begin_quick_action_turn(
+        self, sent_at: float, now: float, wall: datetime | None = None
+    ) -> str | None:
+        """The consultation was just created at ``sent_at`` with a ``quick_action`` and no
+        initial message, and the transcript holds its history as read after the create: if
+        that history shows a user message (the quick action's prompt, stored by the backend),
+        its answer is the consultation's initial turn (:meth:`begin_initial_turn`, matched
+        after that stored message); returns the turn's id. A backend that stored no prompt
+        leaves no user message in a new consultation: no initial turn (None), so nothing
+        waits for an answer that never comes."""
+        if self.transcript.offset != 0:
+            return None  # not the start of the history: not a consultation just created
+        prompt = next(
+            (m for m in self.transcript.messages if m.role == "user" and m.content.strip()),
+            None,
+        )
+        if prompt is None:
+            return None
+        return self.begin_initial_turn(prompt.content, sent_at, now, wall, stored=prompt)
 
     @property
     def initial_turn_id(self) -> str | None:

@@ -26,7 +26,7 @@ from lume_widget.core.events import (
     Tier,
     TurnFailed,
 )
-from lume_widget.errors import TurnTimeoutError
+from lume_widget.errors import LumeError, TurnTimeoutError
 from lume_widget.server import ReferenceServer
 from tests.reliability.conftest import Figures
 from tests.reliability.harness import client_settings, rig
@@ -121,16 +121,19 @@ async def test_an_unanswered_rest_turn_does_not_hold_up_the_next_one(
 
 
 async def _initial_then_first_turn(
-    reference_server: ReferenceServer, time_scale: float, tier: str, figures: Figures
+    reference_server: ReferenceServer,
+    time_scale: float,
+    tier: str,
+    figures: Figures,
+    **opening: str,
 ) -> tuple[Reply, Reply, dict[str, Any], list[Event]]:
-    """A consultation created with an initial message the model answers slowly, and a first
-    turn asked at once: (the initial reply, the first turn's reply, the stored messages by
-    content, the events seen)."""
+    """A consultation created with an initial message (or ``opening``: a quick action) the
+    model answers slowly, and a first turn asked at once: (the initial reply, the first
+    turn's reply, the stored messages by content, the events seen)."""
     delay_s = 0.4 * time_scale
     reference_server.set_faults(reply_delay_ms=int(delay_s * 1000))
-    async with rig(
-        reference_server, time_scale, initial_message="Hi, I want to eat better", tier=tier
-    ) as r:
+    opening = opening or {"initial_message": "Hi, I want to eat better"}
+    async with rig(reference_server, time_scale, tier=tier, **opening) as r:
         initial_turn = r.chat.initial_turn_id
         assert initial_turn is not None
         record = await r.turn("What is a balanced lunch?")  # waits for the initial reply
@@ -141,7 +144,7 @@ async def _initial_then_first_turn(
         assert initial.ttft_s >= delay_s  # measured from the create request
         assert initial.duration_s >= initial.ttft_s
         figures.record(
-            f"slow initial message on {tier}",
+            f"slow {'quick action' if 'quick_action' in opening else 'initial message'} on {tier}",
             model_delay_s=delay_s,
             initial_ttft_s=round(initial.ttft_s, 3),
             first_turn_duration_s=round(first.duration_s, 3),
@@ -189,3 +192,44 @@ async def test_a_slow_answer_to_the_initial_message_is_its_own_reply_off_live(
     assert initial.message_id == answer["id"]
     assert first.user_message_id == stored["What is a balanced lunch?"]["id"]
     assert first.message_id != initial.message_id
+
+
+QUICK_PROMPT = (
+    "Can you suggest a realistic wellness goal for me based on what matters most right now?"
+)
+
+
+@pytest.mark.parametrize("tier", [Tier.LIVE, Tier.REST])
+async def test_a_slow_answer_to_a_quick_action_is_its_own_reply(
+    reference_server: ReferenceServer, time_scale: float, figures: Figures, tier: Tier
+) -> None:
+    initial, first, stored, events = await _initial_then_first_turn(
+        reference_server, time_scale, tier.value, figures, quick_action="suggest-goal"
+    )
+    prompt = stored[QUICK_PROMPT]  # the reference server stores the quick action's prompt
+    assert (initial.tier, first.tier) == (tier, tier)
+    assert initial.user_message_id == prompt["id"]
+    answer = next(m for m in stored.values() if m.get("reply_to") == prompt["id"])
+    assert (initial.message_id, initial.text) == (answer["id"], answer["content"])
+    asked = stored["What is a balanced lunch?"]
+    reply = next(m for m in stored.values() if m.get("reply_to") == asked["id"])
+    assert (first.message_id, first.text) == (reply["id"], reply["content"])
+    assert first.user_message_id == asked["id"]
+    ends = [e.reply.turn_id for e in events if isinstance(e, ReplyCompleted)]
+    assert ends == [initial.turn_id, first.turn_id]
+
+
+async def test_an_unknown_quick_action_makes_no_initial_turn(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    """The app's own ids (``goal_support``) are only recorded: the server stores no prompt
+    and answers nothing, so nothing waits and the first turn is the first reply."""
+    async with rig(reference_server, time_scale, tier="rest", quick_action="goal_support") as r:
+        assert r.chat.initial_turn_id is None
+        with pytest.raises(LumeError, match="quick action"):
+            await r.chat.initial_reply()
+        record = await r.turn("What is a balanced lunch?")
+        assert record.replies
+        assert record.replies[0].reply.user_message_id is not None
+        await r.check()
+        await r.close()
