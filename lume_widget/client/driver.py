@@ -302,9 +302,7 @@ class ActionDriver:
             user, assistant = send_answer(outcome.data)
             self._apply(lambda now: self._session.send_succeeded(rid, user, assistant, now))
             return
-        info = outcome.error
-        reason = info.message if info else "no answer"
-        code = info.code if info else None
+        reason, code = _why(outcome)
         self._apply(
             lambda now: self._session.send_failed(
                 rid, outcome.status, outcome.retry_after, reason, now, code=code
@@ -337,9 +335,7 @@ class ActionDriver:
         if outcome.ok:
             self._apply(lambda now: self._session.history_received(rid, messages, now, start=start))
             return
-        info = outcome.error
-        reason = info.message if info else "no answer"
-        code = info.code if info else None
+        reason, code = _why(outcome)
         self._apply(
             lambda now: self._session.history_failed(
                 rid, outcome.status, outcome.retry_after, reason, now, code=code
@@ -353,3 +349,9 @@ class ActionDriver:
             return False
         self._apply(lambda now: self._session.credentials_failed(failure, now))
         return True
+
+
+def _why(outcome: Outcome) -> tuple[str, str | None]:
+    """A failed request's reason and the backend's error code, for the session's input."""
+    info = outcome.error
+    return (info.message, info.code) if info else ("no answer", None)
