@@ -1,41 +1,23 @@
 """Consultation: one chat, delivered over the best working tier, reported as events.
 
-The driver half of the sans-I/O session (:mod:`lume_widget.core.session`): a pump task
-ticks the session at its deadlines, and every action it asks for (connect, send, read
-history after a delay, close) runs as a small task that reports its result back. The
-session decides everything; this module only performs I/O and fans events out.
+The driver of the sans-I/O session (:mod:`lume_widget.core.session`): a pump task ticks
+the session at its deadlines, and every action it asks for (connect, send, read history
+after a delay, close) is performed by :class:`~lume_widget.client.driver.ActionDriver` as
+a small task that reports its result back. The session decides everything; this module
+feeds it, publishes its events to the listeners and holds the public API.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from lume_widget.client.live import (
-    SocketFailure,
-    SocketLink,
-    open_socket,
-    socket_headers,
-    socket_url,
-)
-from lume_widget.client.rest import Outcome
-from lume_widget.core.actions import (
-    Action,
-    CloseLegacy,
-    CloseLive,
-    ConnectLegacy,
-    ConnectLive,
-    FetchHistory,
-    SendLive,
-    SendPing,
-    SendRest,
-)
+from lume_widget.client.driver import ActionDriver, LinkHost, consultations_path, legacy_path
 from lume_widget.core.events import (
     ChunkReceived,
     ConnectionStatus,
@@ -48,37 +30,24 @@ from lume_widget.core.events import (
 from lume_widget.core.models import ConsultationInfo, Message
 from lume_widget.core.session import IllegalTransition, Session
 from lume_widget.core.wire import (
-    HISTORY_PAGE,
-    history_page,
     history_total,
     messages_from_json,
-    send_answer,
     validate_message,
 )
 from lume_widget.errors import (
-    AuthenticationError,
-    ConnectionFailedError,
     ConsultationNotActiveError,
     LumeError,
 )
 
 if TYPE_CHECKING:
-    from lume_widget.client.auth import LumeAuth
-    from lume_widget.client.live import WsConnector
-    from lume_widget.client.rest import RestApi
     from lume_widget.core.settings import Settings
 
 
-class ConsultationHost(Protocol):
-    """What a consultation needs of the client that opened it (:class:`LumeClient` is one)."""
+class ConsultationHost(LinkHost, Protocol):
+    """What a consultation needs of the client that opened it (:class:`LumeClient` is one):
+    what its driver needs (:class:`~lume_widget.client.driver.LinkHost`), and more."""
 
-    url: str
-    settings: Settings
-    auth: LumeAuth
-    rest: RestApi
-    ws_connector: WsConnector | None
     clock: Callable[[], float]
-    sleep: Callable[[float], Awaitable[None]]
     random: Callable[[], float]
 
     async def get_consultation(self, consultation_id: str) -> ConsultationInfo: ...
@@ -115,14 +84,6 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _END = object()
-
-
-def _consultations_path(consultation_id: str) -> str:
-    return f"/api/v1/consultations/{consultation_id.lower()}"
-
-
-def _legacy_path(consultation_id: str) -> str:
-    return f"/api/v1/wellness/ai/chat/conversations/{consultation_id.lower()}"
 
 
 class Consultation:
@@ -164,19 +125,22 @@ class Consultation:
         """Each listener's queue, and the event types it wants (None: every event)."""
         self._chunk_listeners: list[Callable[[ChunkReceived], None]] = []
         """The ``on_chunk`` callbacks of the turn in flight (see :meth:`ask`)."""
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._live: tuple[int, SocketLink] | None = None
-        self._legacy: tuple[int, SocketLink] | None = None
         self._wake = asyncio.Event()
-        self._paging: bool | None = None
-        """Whether the backend pages history reads (``limit``/``offset``): None until an
-        answer shows it; False after one answered a page with the whole history."""
         self._pump_until: float | None = None
         """The deadline the pump sleeps until (None: no deadline, only a wake-up)."""
         self._pump_task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing_links: set[SocketLink] = set()
         self._closed = False
+        self._driver = ActionDriver(
+            client,
+            self._session,
+            info.id,
+            apply=self._apply,
+            flush=self._flush,
+            clock=self._clock,
+            closed=lambda: self._closed,
+        )
+        """Performs the session's actions: the links, the tasks, every outcome reported."""
         self._initial = initial
         """The initial message this consultation was created with (None: a quick action,
         whose prompt the history shows, if the backend stored one), when it was created at
@@ -231,7 +195,7 @@ class Consultation:
             await chat.aclose()
 
     def _start(self) -> None:
-        self._loop = asyncio.get_running_loop()
+        self._loop = self._driver.loop = asyncio.get_running_loop()
         self._apply(self._session.start)
         if self._initial is not None:
             text, sent_at, wall = self._initial
@@ -461,7 +425,7 @@ class Consultation:
 
     async def history(self) -> list[Message]:
         """Read the server's history (it also becomes the transcript)."""
-        path = _legacy_path(self.id) if self.tier is Tier.LEGACY else _consultations_path(self.id)
+        path = legacy_path(self.id) if self.tier is Tier.LEGACY else consultations_path(self.id)
         outcome = await self._client.rest.request("GET", f"{path}/messages")
         messages = messages_from_json(outcome.data)
         self._apply(lambda now: self._session.history_received(0, messages, now))
@@ -473,7 +437,7 @@ class Consultation:
         ``total_count`` it reports (None when it does not). The transcript is left as it is."""
         if not 1 <= limit <= 100 or offset < 0:
             raise ValueError("a history page is 1 to 100 messages from an offset of 0 or more")
-        path = _legacy_path(self.id) if self.tier is Tier.LEGACY else _consultations_path(self.id)
+        path = legacy_path(self.id) if self.tier is Tier.LEGACY else consultations_path(self.id)
         outcome = await self._client.rest.request(
             "GET", f"{path}/messages", params={"limit": limit, "offset": offset}
         )
@@ -486,9 +450,7 @@ class Consultation:
 
     async def complete(self) -> ConsultationInfo:
         """Mark the consultation completed; it takes no more messages."""
-        outcome = await self._client.rest.request(
-            "POST", f"{_consultations_path(self.id)}/complete"
-        )
+        outcome = await self._client.rest.request("POST", f"{consultations_path(self.id)}/complete")
         from lume_widget.core.wire import consultation_from_json
 
         info = consultation_from_json(outcome.data)
@@ -497,27 +459,20 @@ class Consultation:
 
     async def delete(self) -> None:
         """Delete the consultation for good (an already-deleted one counts as deleted) and close."""
-        await self._client.rest.request("DELETE", _consultations_path(self.id), allow=(404,))
+        await self._client.rest.request("DELETE", consultations_path(self.id), allow=(404,))
         await self.aclose()
 
     async def aclose(self) -> None:
         """Close the sockets and stop; the consultation stays on the server."""
         if self._closed:
             return
-        links = [pair[1] for pair in (self._live, self._legacy) if pair is not None]
-        links += list(self._closing_links)
-        self._live = self._legacy = None
+        links = self._driver.detach_links()
         self._apply(self._session.close)
         self._closed = True
         for queue, _ in list(self._subscribers):
             queue.put_nowait(_END)
         self._wake.set()
-        for task in list(self._tasks):
-            task.cancel()
-        for link in links:
-            await link.stop()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._driver.shutdown(links)
         if self._pump_task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._pump_task
@@ -563,7 +518,7 @@ class Consultation:
     def _flush(self) -> None:
         actions = self._session.actions_to_perform()
         for action in actions:
-            self._perform(action)
+            self._driver.perform(action)
         events = self._session.events_received()
         only_chunks = not actions
         for event in events:
@@ -621,231 +576,3 @@ class Consultation:
                 self._apply(self._session.tick)
             except Exception:  # pragma: no cover - a bug; keep the consultation alive
                 logger.exception("session tick failed")
-
-    def _spawn(self, coro: Any, name: str) -> None:
-        # the consultation's own loop, even when called from synchronous code (pin_tier)
-        loop = self._loop or asyncio.get_running_loop()
-        task = loop.create_task(coro, name=f"lume:{name}")
-        self._tasks.add(task)
-        task.add_done_callback(lambda done: self._task_done(done, name))
-
-    def _task_done(self, task: asyncio.Task[Any], name: str) -> None:
-        """Every task ends by telling the session how: an error nobody handled is an input."""
-        self._tasks.discard(task)
-        if task.cancelled() or task.exception() is None:
-            return
-        error = task.exception()
-        assert error is not None
-        logger.debug("client task %s failed", name, exc_info=error)
-        if self._closed:
-            return
-        try:
-            if isinstance(error, AuthenticationError):
-                self._apply(lambda now: self._session.credentials_failed(error, now))
-            else:
-                self._apply(lambda now: self._session.task_failed(name, error, now))
-        except Exception:  # pragma: no cover - a bug in the core; keep the loop alive
-            logger.exception("reporting the failure of task %s failed", name)
-
-    def _perform(self, action: Action) -> None:
-        if isinstance(action, ConnectLive):
-            self._spawn(self._connect_live(action), "live connect")
-        elif isinstance(action, CloseLive):
-            if self._live is not None:
-                link = self._live[1]
-                self._live = None
-                self._closing_links.add(link)
-                self._spawn(self._close_link(link, abrupt=action.abrupt), "live close")
-        elif isinstance(action, SendLive):
-            self._send_on_live(action.generation, {"type": "message", "content": action.text})
-        elif isinstance(action, SendPing):
-            self._send_on_live(action.generation, {"type": "ping"})
-        elif isinstance(action, SendRest):
-            self._spawn(self._send_rest(action), "send")
-        elif isinstance(action, FetchHistory):
-            self._spawn(self._fetch_history(action), f"history read ({action.purpose})")
-        elif isinstance(action, ConnectLegacy):
-            self._spawn(self._connect_legacy(action), "legacy connect")
-        elif isinstance(action, CloseLegacy) and self._legacy is not None:
-            link = self._legacy[1]
-            self._legacy = None
-            self._closing_links.add(link)
-            self._spawn(self._close_link(link, abrupt=False), "legacy close")
-
-    async def _close_link(self, link: SocketLink, *, abrupt: bool) -> None:
-        try:
-            await link.close(abrupt=abrupt)
-        finally:
-            self._closing_links.discard(link)
-
-    def _send_on_live(self, generation: int, payload: dict[str, Any]) -> None:
-        if self._live is None or self._live[0] != generation:
-            self._apply(lambda now: self._session.live_closed(generation, "not connected", now))
-            return
-        self._spawn(self._live[1].send(json.dumps(payload)), "live send")
-
-    async def _open(self, path: str, timeout: float) -> Any:
-        """Open a socket on ``path``; a 401 refreshes the token once and retries once."""
-        auth = self._client.auth
-        ws_auth = self._client.settings.ws_auth
-        for attempt in (1, 2):
-            token = await auth.access_token()
-            url = socket_url(self._client.url, path, token, ws_auth)
-            try:
-                return await open_socket(
-                    url,
-                    socket_headers(auth.headers(), ws_auth),
-                    timeout=timeout,
-                    settings=self._client.settings,
-                    connector=self._client.ws_connector,
-                )
-            except SocketFailure as failure:
-                if failure.status == 401 and attempt == 1:
-                    await auth.refresh(token)
-                    continue
-                raise
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _connect_live(self, action: ConnectLive) -> None:
-        if action.delay_s > 0:
-            await self._sleep(action.delay_s)
-        gen = action.generation
-        try:
-            connection = await self._open(f"{_consultations_path(self.id)}/ws", action.timeout_s)
-        except SocketFailure as failure:
-            status, reason = failure.status, failure.reason
-            self._apply(lambda now: self._session.live_connect_failed(gen, status, reason, now))
-            return
-        except AuthenticationError as exc:  # the token cannot be renewed: say so now
-            gone = exc
-            self._apply(lambda now: self._session.credentials_failed(gone, now))
-            return
-        except ConnectionFailedError as exc:  # the refresh failed for now: retry with backoff
-            message = exc.message
-            self._apply(lambda now: self._session.live_connect_failed(gen, None, message, now))
-            return
-        except Exception as exc:  # anything else the connector raised: a failed attempt too
-            why = f"could not connect ({type(exc).__name__}: {exc})"
-            logger.warning("live connect raised %s", type(exc).__name__, exc_info=exc)
-            self._apply(lambda now: self._session.live_connect_failed(gen, None, why, now))
-            return
-        if gen != self._session.live_generation or self._closed:
-            await SocketLink(connection, lambda f: None, lambda r: None, "live").close()
-            return
-        link = SocketLink(
-            connection,
-            lambda frame: self._live_frame(gen, frame),
-            lambda reason: self._apply(lambda now: self._session.live_closed(gen, reason, now)),
-            "live",  # its keepalive is the session core's app ping and pong
-        )
-        self._live = (gen, link)
-        self._apply(lambda now: self._session.live_opened(gen, now))
-        link.start()
-
-    def _live_frame(self, generation: int, frame: str | bytes) -> None:
-        """A frame of the live socket (``_apply`` without its closure: one per frame)."""
-        self._session.message_received(generation, frame, self._clock())
-        self._flush()
-
-    async def _connect_legacy(self, action: ConnectLegacy) -> None:
-        if action.delay_s > 0:
-            await self._sleep(action.delay_s)
-        gen = action.generation
-        path = f"/api/v1/wellness/ai/chat/ws/{self.id.lower()}"
-        try:
-            connection = await self._open(path, self._client.settings.connect_timeout_s)
-        except AuthenticationError as exc:
-            gone = exc
-            self._apply(lambda now: self._session.credentials_failed(gone, now))
-            return
-        except (SocketFailure, ConnectionFailedError) as failure:
-            reason = failure.reason if isinstance(failure, SocketFailure) else failure.message
-            self._apply(lambda now: self._session.legacy_failed(gen, reason, now))
-            return
-        except Exception as exc:  # anything else the connector raised: a failed attempt too
-            why = f"could not connect ({type(exc).__name__}: {exc})"
-            logger.warning("legacy connect raised %s", type(exc).__name__, exc_info=exc)
-            self._apply(lambda now: self._session.legacy_failed(gen, why, now))
-            return
-        if gen != self._session.legacy_generation or self._closed:
-            await SocketLink(connection, lambda f: None, lambda r: None, "legacy").close()
-            return
-        link = SocketLink(
-            connection,
-            lambda frame: self._apply(
-                lambda now: self._session.legacy_message_received(gen, frame, now)
-            ),
-            lambda reason: self._apply(lambda now: self._session.legacy_failed(gen, reason, now)),
-            "legacy",
-            ping_interval_s=self._client.settings.ws_ping_interval_s,
-            ping_timeout_s=self._client.settings.ws_ping_timeout_s,
-        )
-        self._legacy = (gen, link)
-        self._apply(lambda now: self._session.legacy_opened(gen, now))
-        link.start()
-
-    async def _send_rest(self, action: SendRest) -> None:
-        if action.delay_s > 0:
-            await self._sleep(action.delay_s)
-        base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
-        outcome = await self._client.rest.call(
-            "POST", f"{base}/messages", json={"content": action.text}
-        )
-        rid = action.request_id
-        if self._credentials_gone(outcome):
-            return
-        if outcome.ok:
-            user, assistant = send_answer(outcome.data)
-            self._apply(lambda now: self._session.send_succeeded(rid, user, assistant, now))
-            return
-        info = outcome.error
-        reason = info.message if info else "no answer"
-        code = info.code if info else None
-        self._apply(
-            lambda now: self._session.send_failed(
-                rid, outcome.status, outcome.retry_after, reason, now, code=code
-            )
-        )
-
-    async def _fetch_history(self, action: FetchHistory) -> None:
-        if action.delay_s > 0:
-            await self._sleep(action.delay_s)
-        base = _legacy_path(self.id) if action.tier is Tier.LEGACY else _consultations_path(self.id)
-        path = f"{base}/messages"
-        offset = action.offset if self._paging is not False else 0
-        params = {"offset": offset, "limit": HISTORY_PAGE} if offset else None
-        outcome = await self._client.rest.call("GET", path, params=params)
-        rid = action.request_id
-        start = 0
-        messages: list[Message] = []
-        if outcome.ok:
-            messages, found = history_page(outcome.data, offset)
-            if offset:  # True: it pages; False: it answered whole, or could not be placed
-                self._paging = found == offset
-            if found is None or (found and len(messages) >= HISTORY_PAGE):
-                # a page that cannot be placed, or more pages after it: read it all
-                outcome = await self._client.rest.call("GET", path)
-                messages = messages_from_json(outcome.data) if outcome.ok else []
-                found = 0
-            start = found
-        if self._credentials_gone(outcome):
-            return
-        if outcome.ok:
-            self._apply(lambda now: self._session.history_received(rid, messages, now, start=start))
-            return
-        info = outcome.error
-        reason = info.message if info else "no answer"
-        code = info.code if info else None
-        self._apply(
-            lambda now: self._session.history_failed(
-                rid, outcome.status, outcome.retry_after, reason, now, code=code
-            )
-        )
-
-    def _credentials_gone(self, outcome: Outcome) -> bool:
-        """Report credentials that cannot be renewed; True if the outcome was that."""
-        failure = outcome.failure
-        if not isinstance(failure, AuthenticationError):
-            return False
-        self._apply(lambda now: self._session.credentials_failed(failure, now))
-        return True
