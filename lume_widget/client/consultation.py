@@ -26,6 +26,7 @@ from lume_widget.core.events import (
     ReplyCompleted,
     Tier,
     TurnFailed,
+    UserMessageStored,
 )
 from lume_widget.core.models import ConsultationInfo, Message
 from lume_widget.core.session import IllegalTransition, Session
@@ -146,6 +147,9 @@ class Consultation:
         whose prompt the history shows, if the backend stored one), when it was created at
         ``sent_at`` (the client's clock) and ``wall`` (UTC): ``(text, sent_at, wall)``."""
         self._initial_end: asyncio.Future[Reply] | None = None
+        self._initial_events: list[Event] | None = None
+        """The initial turn's events so far, replayed to each :meth:`events` iterator begun
+        before the first :meth:`ask` (None once a later turn began, or without one)."""
         """The initial message's reply (or the error that ended its turn)."""
 
     def __repr__(self) -> str:
@@ -200,13 +204,14 @@ class Consultation:
         if self._initial is not None:
             text, sent_at, wall = self._initial
             self._initial_end = self._loop.create_future()
+            self._initial_events = []
             session = self._session
             if text is not None:
                 self._apply(lambda now: session.begin_initial_turn(text, sent_at, now, wall))
             elif (
                 self._apply(lambda now: session.begin_quick_action_turn(sent_at, now, wall)) is None
             ):
-                self._initial_end = None  # the backend stored no prompt: nothing to answer
+                self._initial_end = self._initial_events = None  # no prompt stored: no turn
         self._pump_task = self._loop.create_task(self._pump())
 
     # ------------------------------------------------------------------ state
@@ -331,6 +336,7 @@ class Consultation:
                 turn_id = self._apply(
                     lambda now: self._session.begin_turn(text, now, datetime.now(timezone.utc))
                 )
+                self._initial_events = None  # later iterators begin after the initial turn
             except IllegalTransition as exc:
                 raise LumeError(
                     "A reply is still in flight; wait for it or stop it (chat.stop()) before "
@@ -375,8 +381,16 @@ class Consultation:
             self._apply(self._session.cancel_turn)
 
     def events(self) -> AsyncIterator[Event]:
-        """Every event of this consultation from this call on, turns or not, until it is closed."""
-        return self._drain(self._subscribe())
+        """Every event of this consultation from this call on, turns or not, until it is closed.
+
+        Until the first :meth:`ask` or :meth:`stream` begins, an iterator also gets the
+        initial turn's events that came before the call (its ``UserMessageStored``, chunks
+        and ``ReplyCompleted`` or ``TurnFailed``; see :meth:`initial_reply`), first and once,
+        even when the initial reply was complete before the iteration began."""
+        queue = self._subscribe()
+        for event in self._initial_events or ():
+            queue.put_nowait(event)
+        return self._drain(queue)
 
     async def _drain(self, queue: asyncio.Queue[Any]) -> AsyncGenerator[Event, None]:
         try:
@@ -553,9 +567,11 @@ class Consultation:
 
     def _settle_initial(self, event: Event) -> None:
         end = self._initial_end
+        initial = self._session.initial_turn_id
+        if self._initial_events is not None and _turn_of(event) == initial:
+            self._initial_events.append(event)
         if end is None or end.done():
             return
-        initial = self._session.initial_turn_id
         if isinstance(event, ReplyCompleted) and event.reply.turn_id == initial:
             end.set_result(event.reply)
         elif isinstance(event, TurnFailed) and event.turn_id == initial:
@@ -576,3 +592,12 @@ class Consultation:
                 self._apply(self._session.tick)
             except Exception:  # pragma: no cover - a bug; keep the consultation alive
                 logger.exception("session tick failed")
+
+
+def _turn_of(event: Event) -> str | None:
+    """The turn an event belongs to (None: not a turn's event)."""
+    if isinstance(event, ReplyCompleted):
+        return event.reply.turn_id
+    if isinstance(event, (UserMessageStored, ChunkReceived, TurnFailed)):
+        return event.turn_id
+    return None

@@ -11,6 +11,7 @@ rewrites its frames, or the reference server with a fault on:
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import uuid
@@ -25,6 +26,7 @@ from lume_widget.core.events import (
     ReplyCompleted,
     Tier,
     TurnFailed,
+    UserMessageStored,
 )
 from lume_widget.errors import LumeError, TurnTimeoutError
 from lume_widget.server import ReferenceServer
@@ -231,5 +233,29 @@ async def test_an_unknown_quick_action_makes_no_initial_turn(
         record = await r.turn("What is a balanced lunch?")
         assert record.replies
         assert record.replies[0].reply.user_message_id is not None
+        await r.check()
+        await r.close()
+
+
+async def test_events_replays_an_initial_reply_complete_before_iteration(
+    reference_server: ReferenceServer, time_scale: float
+) -> None:
+    """An iterator of ``events()`` begun after the initial reply completed still gets the
+    initial turn first and once, then the later turns as they happen."""
+    async with rig(reference_server, time_scale, tier="rest", quick_action="suggest-goal") as r:
+        initial = await r.chat.initial_reply()  # complete before anyone iterates
+        early = r.chat.events()
+        seen = [await anext(early), await anext(early)]
+        assert [type(e) for e in seen] == [UserMessageStored, ReplyCompleted]
+        assert seen[1].reply == initial  # type: ignore[union-attr]
+        record = await r.turn("What is a balanced lunch?")
+        first = record.replies[0].reply
+        ends: list[str] = []
+        while first.turn_id not in ends:
+            event = await asyncio.wait_for(anext(early), 10 * time_scale)
+            if isinstance(event, ReplyCompleted):
+                ends.append(event.reply.turn_id)
+        assert ends == [first.turn_id]  # the initial turn was not told again
+        await early.aclose()
         await r.check()
         await r.close()
